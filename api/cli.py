@@ -1,0 +1,45 @@
+"""The `quartier` console script: one entry point, each package contributing sub-commands.
+
+This is the composition root, so it lives in the top-most package (`api` may import `ledger`
+and `metering`; they never import `api`). Every package raises errors under its own root
+exception; `main` turns those into one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from api.matching.cli import market_app
+from api.matching.errors import MatchingError
+from ledger.cli import chain_app
+from ledger.errors import LedgerError
+
+app = typer.Typer(
+    name="quartier",
+    help="Quartier: peer-to-peer neighbourhood energy trading on a verifiable ledger.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(chain_app, name="chain")
+app.add_typer(market_app, name="market")
+
+#: Exit code for an error the user can act on (bad URL, missing file, refused input).
+EXIT_FAILURE = 1
+
+#: The package roots whose errors are reported as one line; anything else is a bug and keeps
+#: its traceback.
+REPORTED_ERRORS: tuple[type[Exception], ...] = (LedgerError, MatchingError)
+
+
+def main() -> None:
+    """Run the CLI, reporting domain errors as one line on stderr."""
+    try:
+        app()
+    except REPORTED_ERRORS as error:
+        print(f"quartier: {error}", file=sys.stderr)
+        sys.exit(getattr(error, "exit_code", EXIT_FAILURE))
+    except KeyboardInterrupt:
+        sys.exit(130)
