@@ -57,9 +57,8 @@ def scaled_to_wh(raw: int, scale_factor: int, what: str) -> int:
     """
     if scale_factor == _SUNSSF_NOT_IMPLEMENTED or not -10 <= scale_factor <= 10:
         raise MeterDataError(f"{what}: scale factor {scale_factor} is not usable")
-    if scale_factor >= 0:
-        return raw * 10**scale_factor
-    return raw // 10**-scale_factor
+    factor: int = 10 ** abs(scale_factor)
+    return raw * factor if scale_factor >= 0 else raw // factor
 
 
 def _float32(registers: Sequence[int]) -> float:
@@ -86,7 +85,9 @@ class _ModbusDevice:
     def __init__(self, host: str, port: int, device_id: int, timeout_s: float) -> None:
         self._where = f"Modbus device {host}:{port} (unit {device_id})"
         self._device_id = device_id
-        self._client = ModbusTcpClient(host, port=port, timeout=timeout_s, retries=1)
+        # pymodbus leaves connect/close unannotated: hold the client as Any.
+        client_class: Any = ModbusTcpClient
+        self._client: Any = client_class(host, port=port, timeout=timeout_s, retries=1)
         if not self._client.connect():
             self._client.close()
             raise MeterUnreachableError(f"{self._where} is unreachable")
