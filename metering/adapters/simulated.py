@@ -76,9 +76,9 @@ def belgian_holidays(year: int) -> dict[date, str]:
 
 def _year_shapes(year: int, seed: int) -> tuple[FloatArray, FloatArray]:
     """(H0 kWh per slot for 1 kWh/year, PV kWh per slot per kWp) for every UTC slot of `year`."""
-    import pandas as pd  # lazy: pandas, pvlib and demandlib take about a second to import
-    import pvlib
-    from demandlib import bdew
+    import pandas as pd  # type: ignore[import-untyped]  # lazy: ~1 s to import with pvlib
+    import pvlib  # type: ignore[import-untyped]
+    from demandlib import bdew  # type: ignore[import-untyped]
 
     h0 = bdew.ElecSlp(year, holidays=belgian_holidays(year)).get_scaled_profiles({"h0": 1.0})
     # demandlib's index is local standard time (UTC+1): UTC slot i is local slot i + 4.
