@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
-from eth_abi import encode as abi_encode
-from eth_utils import is_address, keccak, to_canonical_address
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import is_address, to_canonical_address
+from eth_utils.crypto import keccak
 
 from metering.errors import ReadingFormatError
 
