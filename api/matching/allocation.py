@@ -8,10 +8,10 @@ the consumers with a key: equal shares (`EqualSplit`), fixed per-member shares
 * **Largest remainder.** A pool of P Wh split by weights w_i (W = sum) gives each member
   floor(P * w_i / W); the Wh left over go one each to the largest remainders
   (P * w_i mod W), ties to the smaller member id. So the quotas sum to P exactly.
-* **Never above demand; leftovers re-distributed.** A member whose quota exceeds what it
-  still consumes gets only its demand; the excess goes back into the pool and is split
-  again, by the same key, among the members still short. Rounds stop when the pool is
-  empty or nobody is short; what remains is `returned_wh` (it goes to the grid at the
+* **Never above demand; leftovers re-distributed.** A member whose quota covers its
+  demand gets exactly its demand; what remains is split again, by the same key and from
+  scratch, among the members still short (water-filling). When every member with a
+  non-zero weight is served, what remains is `returned_wh` (it goes to the grid at the
   feed-in price). So sum(allocated) + returned == available, and sum(allocated) equals
   min(available, sum of demand of members with a non-zero weight).
 
@@ -103,23 +103,24 @@ def allocate(available_wh: int, demands_wh: Mapping[str, int], key: AllocationKe
                 f"member {member!r}: demand_wh must be a non-negative integer, got {demand!r}"
             )
     given = dict.fromkeys(sorted(demands_wh), 0)
-    pool_wh = available_wh
+    to_share_wh = available_wh
     short = [m for m in given if demands_wh[m] > 0 and _weight(key, m, demands_wh[m]) > 0]
-    # Each round either empties the pool or saturates at least one member: <= n rounds.
-    while pool_wh > 0 and short:
+    # Water-filling: members whose quota covers their demand get exactly their demand and
+    # leave; the rest is split again *from scratch* among the others, so remainders do not
+    # pile up on the same member round after round. At most one round per member.
+    while short:
         weights = [(m, _weight(key, m, demands_wh[m])) for m in short]
-        quotas = split_largest_remainder(pool_wh, weights)
-        pool_wh = 0
-        still_short = []
-        for member in short:
-            room_wh = demands_wh[member] - given[member]
-            granted_wh = min(quotas[member], room_wh)
-            given[member] += granted_wh
-            pool_wh += quotas[member] - granted_wh
-            if granted_wh < room_wh:
-                still_short.append(member)
-        short = still_short
-    return Allocation(tuple(given.items()), pool_wh)
+        quotas = split_largest_remainder(to_share_wh, weights)
+        full = {m for m in short if quotas[m] >= demands_wh[m]}
+        if not full:
+            given.update(quotas)
+            to_share_wh = 0
+            break
+        for member in full:
+            given[member] = demands_wh[member]
+            to_share_wh -= demands_wh[member]
+        short = [m for m in short if m not in full]
+    return Allocation(tuple(given.items()), to_share_wh)
 
 
 def clear_by_allocation_key(

@@ -24,7 +24,9 @@ Rules (an auditor re-implementing them must get the same trades, bit for bit):
    trade among them, exactly V when no household is on both sides. Pay-as-bid pairs the
    whole book and prices each trade at the buyer's effective bid. Self-trade avoidance can
    leave volume unmatched that a different pairing would have matched: the rule prefers
-   being simple to re-check over squeezing out those Wh.
+   being simple to re-check over squeezing out those Wh. (Under pay-as-bid it can also
+   pair extra-marginal orders, e.g. ask 0 with bid 0 after passing over a self-trade, so
+   its volume may exceed V; each trade still respects both limits.)
 
 Cost: two sorts plus linear passes, O(n log n).
 """
