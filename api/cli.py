@@ -15,6 +15,8 @@ from api.matching.cli import market_app
 from api.matching.errors import MatchingError
 from ledger.cli import chain_app
 from ledger.errors import LedgerError
+from metering.cli import meter_app
+from metering.errors import MeteringError
 
 app = typer.Typer(
     name="quartier",
@@ -25,13 +27,14 @@ app = typer.Typer(
 )
 app.add_typer(chain_app, name="chain")
 app.add_typer(market_app, name="market")
+app.add_typer(meter_app, name="meter")
 
 #: Exit code for an error the user can act on (bad URL, missing file, refused input).
 EXIT_FAILURE = 1
 
 #: The package roots whose errors are reported as one line; anything else is a bug and keeps
 #: its traceback.
-REPORTED_ERRORS: tuple[type[Exception], ...] = (LedgerError, MatchingError)
+REPORTED_ERRORS: tuple[type[Exception], ...] = (LedgerError, MatchingError, MeteringError)
 
 
 def main() -> None:
