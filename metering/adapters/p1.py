@@ -120,7 +120,12 @@ def _parse_with_specs(text: str) -> Any:
         try:
             return _parser(name).parse(text)
         except InvalidChecksumError as error:
-            raise TelegramChecksumError(f"CRC mismatch: {error}") from error
+            written = _CRC_TRAILER.search(text)
+            computed = TelegramParser.crc16(text[: text.rindex("!") + 1])
+            raise TelegramChecksumError(
+                f"CRC mismatch: telegram says {written.group(1) if written else '?'}, "
+                f"its content gives {computed:04X}"
+            ) from error
         except ParseError as error:
             raise TelegramChecksumError(f"cannot check the CRC: {error}") from error
         except Exception as error:
