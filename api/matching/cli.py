@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from api.matching.book_file import Book, read_book, result_to_json
 from api.matching.double_auction import clear
@@ -26,16 +27,25 @@ def market() -> None:
 
 
 def _print_table(book: Book, mechanism: Mechanism, result: ClearingResult) -> None:
-    console = Console()
+    console = Console(highlight=False)
     price = result.clearing_price_per_kwh
+    # markup=False / Text cells: ids come from the file and may contain "[...]".
+    console.print(f"interval {book.interval_id} · {mechanism.value}", markup=False)
     console.print(
-        f"interval {book.interval_id} · {mechanism.value} · {len(book.orders)} orders · "
-        f"{len(result.trades)} trades · {result.volume_wh} Wh · clearing price "
-        + ("none" if price is None else f"{price} per kWh")
+        "clearing price: " + ("none" if price is None else f"{price} per kWh"), markup=False
+    )
+    console.print(
+        f"traded: {result.volume_wh} Wh in {len(result.trades)} trades ({len(book.orders)} orders)",
+        markup=False,
     )
     table = Table("sell id", "buy id", "energy (Wh)", "price (per kWh)")
     for trade in result.trades:
-        table.add_row(trade.sell_id, trade.buy_id, str(trade.energy_wh), str(trade.price_per_kwh))
+        table.add_row(
+            Text(trade.sell_id),
+            Text(trade.buy_id),
+            str(trade.energy_wh),
+            str(trade.price_per_kwh),
+        )
     console.print(table)
 
 
