@@ -72,3 +72,26 @@ def time_clearing(
         n_trades=len(result.trades),
         volume_wh=result.volume_wh,
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m api.matching.bench [N ...]`: print clearing times (default 1k, 10k, 100k)."""
+    import sys
+
+    sizes = [int(arg) for arg in (sys.argv[1:] if argv is None else argv)] or [
+        1_000,
+        10_000,
+        100_000,
+    ]
+    for mechanism in Mechanism:
+        for n_orders in sizes:
+            timing = time_clearing(n_orders, seed=1, mechanism=mechanism)
+            print(
+                f"{mechanism.value:<13} {n_orders:>7} orders: best {timing.best_ns / 1e6:7.2f} ms,"
+                f" median {timing.median_ns / 1e6:7.2f} ms"
+                f" ({timing.n_trades} trades, {timing.volume_wh} Wh)"
+            )
+
+
+if __name__ == "__main__":
+    main()
