@@ -97,7 +97,9 @@ def test_missing_clock_is_refused() -> None:
         decode_capture(emucs(omit=("0-0:1.0.0",)))
 
 
-@pytest.mark.parametrize("clock", ["632525252525W", "000101010000W", "700101010000W", "230629102248X"])
+@pytest.mark.parametrize(
+    "clock", ["632525252525W", "000101010000W", "700101010000W", "230629102248X"]
+)
 def test_placeholder_clocks_are_refused(clock: str) -> None:
     with pytest.raises(PlaceholderClockError):
         decode_capture(emucs(clock=clock))
@@ -123,8 +125,10 @@ def test_a_bad_telegram_anywhere_in_a_capture_is_an_error() -> None:
 
 
 def test_a_telegram_claiming_other_tariffs_in_its_total_is_refused() -> None:
-    body = emucs_body().replace("0-0:96.1.4(50217)\r\n", "").replace(
-        "1-0:1.8.1(", "1-0:1.8.0(001438.486*kWh)\r\n1-0:1.8.1("
+    body = (
+        emucs_body()
+        .replace("0-0:96.1.4(50217)\r\n", "")
+        .replace("1-0:1.8.1(", "1-0:1.8.0(001438.486*kWh)\r\n1-0:1.8.1(")
     )
     with pytest.raises(TelegramError, match=r"1\.8\.0"):
         decode_capture(with_crc("/ISK5\\2M550E-1011\r\n\r\n1-3:0.2.8(50)\r\n" + body[22:]))

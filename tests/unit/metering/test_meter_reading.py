@@ -51,7 +51,7 @@ def test_meter_id_is_keccak_of_x_and_y() -> None:
     # An independent keccak implementation (pycryptodome) over the 64-byte x || y.
     digest = pycryptodome_keccak.new(digest_bits=256)
     digest.update(PUBLIC.x.to_bytes(32, "big") + PUBLIC.y.to_bytes(32, "big"))
-    assert METER_ID == digest.digest()
+    assert digest.digest() == METER_ID
 
 
 @given(interval_id=UINT64, import_wh=UINT64, export_wh=UINT64, seq=UINT64, chain_id=UINT64)
@@ -118,8 +118,10 @@ def _flip(value: int, bit: int, bits: int) -> int:
 SIGNED = sign_reading(KEY, _reading(), CHAIN_ID, MARKET)
 
 
-@given(field=st.sampled_from(["interval_id", "import_wh_total", "export_wh_total", "seq"]),
-       bit=st.integers(0, 63))
+@given(
+    field=st.sampled_from(["interval_id", "import_wh_total", "export_wh_total", "seq"]),
+    bit=st.integers(0, 63),
+)
 def test_any_flipped_bit_of_a_field_fails(field: str, bit: int) -> None:
     changed = _reading(**{field: _flip(getattr(SIGNED.reading, field), bit, 64)})
     tampered = SignedReading(changed, SIGNED.public_key, SIGNED.r, SIGNED.s)
@@ -204,8 +206,13 @@ def test_reading_fields_are_validated(changes: dict[str, Any]) -> None:
 def test_json_shape_is_the_fixed_one() -> None:
     data = SIGNED.to_json()
     assert set(data) == {
-        "meter_id", "interval_id", "import_wh_total", "export_wh_total", "seq",
-        "public_key", "signature",
+        "meter_id",
+        "interval_id",
+        "import_wh_total",
+        "export_wh_total",
+        "seq",
+        "public_key",
+        "signature",
     }
     assert data["meter_id"] == "0x" + METER_ID.hex()
     assert data["seq"] == 7 and data["import_wh_total"] == 661_701
