@@ -42,15 +42,19 @@ def test_sdm630_reads_integer_wh() -> None:
 
 
 def test_sdm630_nan_register_is_refused() -> None:
-    with modbus_server(sdm630_registers(float("nan"), 1.0), SERIAL) as port:
-        with pytest.raises(MeterDataError, match="import"):
-            Sdm630Meter("127.0.0.1", port).read()
+    with (
+        modbus_server(sdm630_registers(float("nan"), 1.0), SERIAL) as port,
+        pytest.raises(MeterDataError, match="import"),
+    ):
+        Sdm630Meter("127.0.0.1", port).read()
 
 
 def test_wrong_unit_id_is_a_data_error_not_a_crash() -> None:
-    with modbus_server(sdm630_registers(1.0, 1.0), SERIAL) as port:
-        with pytest.raises(MeterDataError, match="unit 7"):
-            Sdm630Meter("127.0.0.1", port, device_id=7, timeout_s=1).read()
+    with (
+        modbus_server(sdm630_registers(1.0, 1.0), SERIAL) as port,
+        pytest.raises(MeterDataError, match="unit 7"),
+    ):
+        Sdm630Meter("127.0.0.1", port, device_id=7, timeout_s=1).read()
 
 
 def test_unreachable_device() -> None:
@@ -97,15 +101,19 @@ def test_sunspec_meter_models(
 
 
 def test_sunspec_not_implemented_scale_factor_is_refused() -> None:
-    with modbus_server({0: 0}, sunspec_map(203, 1, 1, -32768)) as port:
-        with pytest.raises(MeterDataError, match="scale factor"):
-            SunSpecMeter("127.0.0.1", port).read()
+    with (
+        modbus_server({0: 0}, sunspec_map(203, 1, 1, -32768)) as port,
+        pytest.raises(MeterDataError, match="scale factor"),
+    ):
+        SunSpecMeter("127.0.0.1", port).read()
 
 
 def test_sunspec_without_marker_is_refused() -> None:
-    with modbus_server({0: 0}, {40000 + i: 0 for i in range(4)}) as port:
-        with pytest.raises(MeterDataError, match="SunS"):
-            SunSpecMeter("127.0.0.1", port).read()
+    with (
+        modbus_server({0: 0}, {40000 + i: 0 for i in range(4)}) as port,
+        pytest.raises(MeterDataError, match="SunS"),
+    ):
+        SunSpecMeter("127.0.0.1", port).read()
 
 
 def quartier(*args: str) -> subprocess.CompletedProcess[str]:
@@ -129,7 +137,8 @@ def test_cli_read_modbus_json_and_unreachable() -> None:
     assert data["timestamp"] is None
     down = quartier("meter", "read-modbus", f"127.0.0.1:{free_port()}", "--timeout", "1")
     assert down.returncode == 1
-    assert down.stderr.count("\n") == 1 and "unreachable" in down.stderr
+    assert down.stderr.count("\n") == 1
+    assert "unreachable" in down.stderr
 
 
 @given(

@@ -49,7 +49,8 @@ def _expected_wh(printed: str | None) -> int | None:
     if unit.lower() == "kwh":
         assert len(fraction) <= 3
         return int(whole) * 1000 + int(fraction.ljust(3, "0"))
-    assert unit.lower() == "wh" and not fraction
+    assert unit.lower() == "wh"
+    assert not fraction
     return int(whole)
 
 

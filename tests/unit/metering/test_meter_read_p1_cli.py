@@ -1,4 +1,4 @@
-"""`quartier meter read-p1 FILE --json`: the contract in DESIGN.md (integer Wh, exit 2 on refusal)."""
+"""`quartier meter read-p1 FILE --json`: DESIGN.md's contract (integer Wh, exit 2 on refusal)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def test_read_p1_bad_crc_exits_2_with_one_line(tmp_path: Path) -> None:
     result = quartier("meter", "read-p1", str(path), "--json")
     assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr.count("\n") == 1 and "CRC mismatch" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "CRC mismatch" in result.stderr
 
 
 def test_read_p1_missing_register_exits_2_naming_it(tmp_path: Path) -> None:
@@ -48,10 +49,12 @@ def test_read_p1_missing_register_exits_2_naming_it(tmp_path: Path) -> None:
     path.write_bytes(emucs(omit=("1-0:2.8.2",)))
     result = quartier("meter", "read-p1", str(path))
     assert result.returncode == 2
-    assert "1-0:2.8.2" in result.stderr and "Traceback" not in result.stderr
+    assert "1-0:2.8.2" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_read_p1_missing_file_is_one_line(tmp_path: Path) -> None:
     result = quartier("meter", "read-p1", str(tmp_path / "absent.p1"))
     assert result.returncode != 0
-    assert "absent.p1" in result.stderr and "Traceback" not in result.stderr
+    assert "absent.p1" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -215,8 +215,10 @@ def test_json_shape_is_the_fixed_one() -> None:
         "signature",
     }
     assert data["meter_id"] == "0x" + METER_ID.hex()
-    assert data["seq"] == 7 and data["import_wh_total"] == 661_701
-    assert len(data["public_key"]["x"]) == 66 and len(data["signature"]["s"]) == 66
+    assert data["seq"] == 7
+    assert data["import_wh_total"] == 661_701
+    assert len(data["public_key"]["x"]) == 66
+    assert len(data["signature"]["s"]) == 66
 
 
 @pytest.mark.parametrize(

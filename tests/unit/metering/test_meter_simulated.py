@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime
 
 import pytest
@@ -35,10 +36,11 @@ def test_registers_are_integers_and_never_decrease(fleet: SimulatedFleet) -> Non
     day = fleet.day_registers(MIDSUMMER)
     assert day.first_interval_id == int(datetime(2026, 6, 21, tzinfo=UTC).timestamp()) // 900
     for rows in (day.import_wh, day.export_wh):
-        assert len(rows) == 6 and all(len(row) == 97 for row in rows)
+        assert len(rows) == 6
+        assert all(len(row) == 97 for row in rows)
         for row in rows:
             assert all(type(v) is int for v in row)
-            assert all(a <= b for a, b in zip(row, row[1:], strict=False))
+            assert all(a <= b for a, b in itertools.pairwise(row))
 
 
 def test_pv_households_export_around_noon_not_at_night(fleet: SimulatedFleet) -> None:
