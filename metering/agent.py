@@ -22,7 +22,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from metering.adapters.base import MeterAdapter
 from metering.errors import MeteringError, RegistersWentBackwardsError
 from metering.keys import MeterIdentity
-from metering.reading import INTERVAL_SECONDS, Reading, SignedReading, sign_reading
+from metering.reading import (
+    INTERVAL_SECONDS,
+    Reading,
+    SignedReading,
+    domain_separator,
+    sign_reading,
+)
 from metering.spool import REJECTED, SENT, Spool
 
 
@@ -39,6 +45,14 @@ class AgentConfig:
     market_address: str
     interval_s: int = INTERVAL_SECONDS
     http_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        # Fail at start-up, not once per interval: a bad address would never sign anything.
+        if not self.api_url.startswith(("http://", "https://")):
+            raise MeteringError(f"API URL must start with http:// or https://: {self.api_url!r}")
+        if self.interval_s < 1:
+            raise MeteringError("the interval must last at least 1 second")
+        domain_separator(self.chain_id, self.market_address)
 
 
 class MeterAgent:

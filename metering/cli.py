@@ -175,13 +175,11 @@ def run(
     from metering.spool import Spool
 
     _quiet_libraries()
-    if interval_seconds < 1:
-        raise MeteringError("--interval-seconds must be at least 1")
+    config = AgentConfig(api, chain_id, market, interval_s=interval_seconds)
     private_key = load_private_key(
         key, read_passphrase_file(passphrase_file) if passphrase_file else None
     )
     meter = adapter_from_spec(adapter, seed=seed)
-    config = AgentConfig(api, chain_id, market, interval_s=interval_seconds)
     agent = MeterAgent(meter, private_key, Spool(spool), config)
     identity = MeterIdentity.of(private_key)
     typer.echo(f"meter 0x{identity.meter_id.hex()} -> {api} (spool {spool})", err=True)

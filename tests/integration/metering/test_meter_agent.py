@@ -199,3 +199,17 @@ def test_spool_survives_and_refuses_out_of_order_entries(tmp_path: Path) -> None
 
     with pytest.raises(SpoolError, match="does not follow"):
         spool.add(entries[0].signed)
+
+
+@pytest.mark.parametrize(
+    ("api", "market", "message"),
+    [
+        ("127.0.0.1:8000", MARKET, "http://"),
+        ("http://127.0.0.1:8000", "0x1234", "not an Ethereum address"),
+    ],
+)
+def test_bad_agent_configuration_fails_at_start(api: str, market: str, message: str) -> None:
+    from metering.errors import MeteringError
+
+    with pytest.raises(MeteringError, match=message):
+        AgentConfig(api, CHAIN_ID, market)
