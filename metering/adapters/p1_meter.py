@@ -29,6 +29,10 @@ class ByteSource(Protocol):
         """Return the bytes available now, waiting at most a short poll time."""
         ...
 
+    def discard(self) -> None:
+        """Drop bytes that arrived before now (stale telegrams queued since the last read)."""
+        ...
+
     def close(self) -> None:
         """Release the port or connection."""
         ...
@@ -49,6 +53,10 @@ class SerialSource:
         """Read what the port has, waiting up to 0.5 s."""
         data: bytes = self._serial.read(_CHUNK_BYTES)
         return data
+
+    def discard(self) -> None:
+        """Flush the OS input buffer."""
+        self._serial.reset_input_buffer()
 
     def close(self) -> None:
         """Close the port."""
@@ -80,6 +88,19 @@ class TcpSource:
             raise MeterUnreachableError(f"P1 gateway {self._where} closed the connection")
         return data
 
+    def discard(self) -> None:
+        """Read and drop whatever the socket already holds, without waiting."""
+        self._socket.setblocking(False)
+        try:
+            while self._socket.recv(65536):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as error:
+            raise MeterUnreachableError(f"P1 gateway {self._where}: {error}") from error
+        finally:
+            self._socket.settimeout(0.5)
+
     def close(self) -> None:
         """Close the connection."""
         self._socket.close()
@@ -100,7 +121,13 @@ class P1Meter:
         self._buffer = TelegramBuffer()
 
     def read(self) -> MeterSnapshot:
-        """Return the snapshot of the next valid telegram; skip refused ones until timeout."""
+        """Return the snapshot of the next valid telegram; skip refused ones until timeout.
+
+        Telegrams queued before this call are dropped first: the agent reads once per interval,
+        and a telegram from minutes ago must never stand for the registers at the boundary.
+        """
+        self._source.discard()
+        self._buffer = TelegramBuffer()
         deadline = self._monotonic() + self._timeout_s
         last_refusal: TelegramError | None = None
         while self._monotonic() < deadline:

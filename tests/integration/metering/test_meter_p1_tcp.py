@@ -21,7 +21,7 @@ from metering.errors import MeterUnreachableError
 
 @contextmanager
 def p1_gateway(stream: bytes) -> Iterator[int]:
-    """Accept one connection and send `stream` in small pieces, then hold it open briefly."""
+    """Accept one connection and send `stream` in small pieces every 0.2 s, like a meter."""
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
 
@@ -32,9 +32,13 @@ def p1_gateway(stream: bytes) -> Iterator[int]:
         except OSError:
             return
         with connection:
-            for start in range(0, len(stream), 64):
-                connection.sendall(stream[start : start + 64])
-            threading.Event().wait(1.0)
+            for _ in range(25):  # bounded: 5 s at most
+                try:
+                    for start in range(0, len(stream), 64):
+                        connection.sendall(stream[start : start + 64])
+                except OSError:
+                    return  # the reader hung up
+                threading.Event().wait(0.2)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -49,7 +53,9 @@ def test_tcp_gateway_stream_mid_telegram_start_and_a_corrupted_one() -> None:
     corrupted = emucs().replace(b"000661.701", b"000661.711")
     good = emucs(import_t2="000777.000*kWh")
     with p1_gateway(emucs()[57:] + corrupted + good) as port:
-        snapshot = adapter_from_spec(f"p1-tcp:127.0.0.1:{port}").read()
+        meter = adapter_from_spec(f"p1-tcp:127.0.0.1:{port}")
+        snapshot = meter.read()
+        meter.close()  # type: ignore[attr-defined]
     assert snapshot.import_wh.t2_wh == 777_000
     assert snapshot.import_wh.t1_wh == 661_701
 

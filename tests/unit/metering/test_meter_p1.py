@@ -151,12 +151,16 @@ class ChunkSource:
     def __init__(self, data: bytes, chunk: int = 37) -> None:
         self._chunks = [data[i : i + chunk] for i in range(0, len(data), chunk)]
         self.closed = False
+        self.discarded = 0
 
     def receive(self) -> bytes:
         return self._chunks.pop(0) if self._chunks else b""
 
     def close(self) -> None:
         self.closed = True
+
+    def discard(self) -> None:
+        self.discarded += 1
 
 
 def test_stream_skips_a_partial_and_a_corrupted_telegram() -> None:
@@ -172,3 +176,30 @@ def test_stream_without_a_valid_telegram_times_out_with_the_reason() -> None:
     meter = P1Meter(ChunkSource(corrupted), timeout_s=50, monotonic=lambda: float(next(ticks)))
     with pytest.raises(MeterUnreachableError, match="CRC mismatch"):
         meter.read()
+
+
+class QueueingSource:
+    """Bytes already queued (stale) plus bytes that arrive after each `discard`, in order."""
+
+    def __init__(self, queued: bytes, arrivals: list[bytes]) -> None:
+        self.queued, self.arrivals = queued, arrivals
+
+    def receive(self) -> bytes:
+        if self.queued:
+            data, self.queued = self.queued, b""
+            return data
+        return self.arrivals.pop(0) if self.arrivals else b""
+
+    def discard(self) -> None:
+        self.queued = b""
+
+    def close(self) -> None:
+        return
+
+
+def test_each_read_returns_a_telegram_that_arrived_after_the_call() -> None:
+    stale, b, c, d = (emucs(import_t1=f"00000{n}.000*kWh") for n in (1, 2, 3, 4))
+    meter = P1Meter(QueueingSource(stale, [b + c, d]), timeout_s=5)
+    assert meter.read().import_wh.t1_wh == 2_000  # the queued telegram 1 was stale
+    # Telegram 3 arrived with 2 but was not consumed: 15 minutes later it is stale too.
+    assert meter.read().import_wh.t1_wh == 4_000
