@@ -1,0 +1,118 @@
+"""Start and stop a local Anvil node on a loopback port.
+
+Anvil comes from the npm package @foundry-rs/anvil (no foundryup here). The platform package
+carries the real binary; it is run directly rather than through npm's Node wrapper so that
+stopping the process by its PID stops the node itself.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import requests
+
+from ledger.errors import AnvilStartError
+from ledger.paths import NODE_MODULES
+
+START_TIMEOUT_SECONDS = 10.0
+
+
+def anvil_binary() -> Path:
+    """Path of the Anvil executable installed by `npm ci`."""
+    system = {"Linux": "linux", "Darwin": "darwin"}.get(platform.system(), "win32")
+    arch = {"x86_64": "amd64", "AMD64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine(), platform.machine()
+    )
+    candidates = [
+        NODE_MODULES / "@foundry-rs" / f"anvil-{system}-{arch}" / "bin" / "anvil",
+        NODE_MODULES / ".bin" / "anvil",
+    ]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    on_path = shutil.which("anvil")
+    if on_path:
+        return Path(on_path)
+    raise AnvilStartError("anvil is not installed; run ./scripts/setup (it runs npm ci)")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+class AnvilNode:
+    """A running Anvil process; use as a context manager or call start()/stop()."""
+
+    def __init__(
+        self, port: int | None = None, host: str = "127.0.0.1", extra_args: tuple[str, ...] = ()
+    ) -> None:
+        self.host = host
+        self.port = port if port is not None else free_port(host)
+        self.extra_args = extra_args
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> AnvilNode:
+        """Start the node and wait until it answers JSON-RPC."""
+        command = [str(anvil_binary()), "--host", self.host, "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            [*command, *self.extra_args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                reason = self._stderr_line() or f"exit status {self.process.returncode}"
+                raise AnvilStartError(f"anvil failed to start on {self.url}: {reason}")
+            if self._answers():
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise AnvilStartError(f"anvil did not answer on {self.url} within {START_TIMEOUT_SECONDS}s")
+
+    def stop(self) -> None:
+        """Stop the node by its PID (terminate, then kill if it lingers)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def _answers(self) -> bool:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+        try:
+            return requests.post(self.url, json=body, timeout=0.5).ok
+        except requests.RequestException:
+            return False
+
+    def _stderr_line(self) -> str:
+        assert self.process is not None and self.process.stderr is not None
+        lines = [line.strip() for line in self.process.stderr.read().decode().splitlines()]
+        return next((line for line in reversed(lines) if line), "")
+
+    def __enter__(self) -> AnvilNode:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

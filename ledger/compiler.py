@@ -1,0 +1,162 @@
+"""Compile `contracts/` with py-solc-x through the project's solc launcher.
+
+The settings (EVM version, optimizer) are read from foundry.toml, the one place they live, so
+the Python side deploys exactly the bytecode forge tests. Artifacts are cached under
+.cache/artifacts by a hash of the sources and settings: compiling takes seconds, loading a
+cached artifact milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import solcx
+from solcx.exceptions import SolcError
+
+from ledger.errors import ToolchainError
+from ledger.paths import CACHE_DIR, CONTRACTS_DIR, FOUNDRY_TOML, REPO_ROOT, SOLC_LAUNCHER
+
+
+@dataclass(frozen=True)
+class CompilerSettings:
+    """What decides the bytecode: compiler version and the foundry.toml settings."""
+
+    solc_version: str
+    evm_version: str
+    optimizer: bool
+    optimizer_runs: int
+    via_ir: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "solc_version": self.solc_version,
+            "evm_version": self.evm_version,
+            "optimizer": self.optimizer,
+            "optimizer_runs": self.optimizer_runs,
+            "via_ir": self.via_ir,
+        }
+
+
+@dataclass(frozen=True)
+class ContractArtifact:
+    """A compiled contract: its ABI and creation bytecode."""
+
+    name: str
+    source: str
+    abi: list[dict[str, Any]]
+    bytecode: str
+
+
+@cache
+def compiler_settings() -> CompilerSettings:
+    """Read the compiler settings from foundry.toml and the launcher's version."""
+    try:
+        profile = tomllib.loads(FOUNDRY_TOML.read_text())["profile"]["default"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as error:
+        raise ToolchainError(f"cannot read compiler settings from {FOUNDRY_TOML}: {error}") from error
+    if not SOLC_LAUNCHER.exists():
+        raise ToolchainError(f"solc launcher missing at {SOLC_LAUNCHER}; run ./scripts/setup")
+    try:
+        version = solcx.wrapper.get_solc_version(SOLC_LAUNCHER, with_commit_hash=True)
+    except (SolcError, OSError, FileNotFoundError) as error:
+        raise ToolchainError(
+            f"solc launcher failed ({error}); run ./scripts/setup to install node packages"
+        ) from error
+    return CompilerSettings(
+        solc_version=str(version),
+        evm_version=str(profile["evm_version"]),
+        optimizer=bool(profile["optimizer"]),
+        optimizer_runs=int(profile["optimizer_runs"]),
+        via_ir=bool(profile.get("via_ir", False)),
+    )
+
+
+def _sources() -> dict[str, str]:
+    # Source unit names are repo-relative paths, so relative imports resolve between them.
+    return {
+        path.relative_to(REPO_ROOT).as_posix(): path.read_text()
+        for path in sorted(CONTRACTS_DIR.rglob("*.sol"))
+    }
+
+
+def _standard_input(sources: dict[str, str], settings: CompilerSettings) -> dict[str, Any]:
+    return {
+        "language": "Solidity",
+        "sources": {name: {"content": text} for name, text in sources.items()},
+        "settings": {
+            "evmVersion": settings.evm_version,
+            "optimizer": {"enabled": settings.optimizer, "runs": settings.optimizer_runs},
+            "viaIR": settings.via_ir,
+            "metadata": {"bytecodeHash": "none"},
+            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
+        },
+    }
+
+
+@cache
+def compile_contracts() -> dict[str, ContractArtifact]:
+    """Compile every contract under contracts/ (cached); artifacts by contract name."""
+    settings = compiler_settings()
+    sources = _sources()
+    standard_input = _standard_input(sources, settings)
+    digest = hashlib.sha256(
+        json.dumps([standard_input, settings.as_dict()], sort_keys=True).encode()
+    ).hexdigest()
+    cache_file = CACHE_DIR / "artifacts" / f"{digest}.json"
+    if cache_file.exists():
+        output = json.loads(cache_file.read_text())
+    else:
+        output = _run_solc(standard_input)
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(output))
+        temporary.replace(cache_file)
+    return _artifacts(output)
+
+
+def _run_solc(standard_input: dict[str, Any]) -> dict[str, Any]:
+    try:
+        output: dict[str, Any] = solcx.compile_standard(
+            standard_input, solc_binary=SOLC_LAUNCHER, allow_empty=True
+        )
+    except SolcError as error:
+        raise ToolchainError(f"solc failed: {_first_error(error)}") from error
+    errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
+    if errors:
+        raise ToolchainError(f"solc rejected the contracts: {errors[0]['formattedMessage']}")
+    return output
+
+
+def _first_error(error: SolcError) -> str:
+    text = str(getattr(error, "stdout_data", "") or error)
+    try:
+        return str(json.loads(text)["errors"][0]["formattedMessage"]).strip()
+    except (ValueError, KeyError, IndexError, TypeError):
+        return text.strip().splitlines()[0] if text.strip() else "unknown error"
+
+
+def _artifacts(output: dict[str, Any]) -> dict[str, ContractArtifact]:
+    artifacts: dict[str, ContractArtifact] = {}
+    for source, contracts in output.get("contracts", {}).items():
+        for name, compiled in contracts.items():
+            artifacts[name] = ContractArtifact(
+                name=name,
+                source=source,
+                abi=compiled["abi"],
+                bytecode="0x" + compiled["evm"]["bytecode"]["object"],
+            )
+    return artifacts
+
+
+def artifact(name: str) -> ContractArtifact:
+    """The compiled artifact of contract `name`."""
+    artifacts = compile_contracts()
+    if name not in artifacts:
+        raise ToolchainError(f"no contract named {name} under {CONTRACTS_DIR}")
+    return artifacts[name]
