@@ -4,6 +4,14 @@ pragma solidity ^0.8.30;
 /// The few forge cheatcodes our tests use. forge-std is not installable offline here (the
 /// npm copy is an old fork without src/), so we declare the cheatcode interface ourselves.
 interface Vm {
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory logs);
     function prank(address sender) external;
     function startPrank(address sender) external;
     function stopPrank() external;
