@@ -49,6 +49,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing is bound to `port` on `host`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 class AnvilNode:
     """A running Anvil process; use as a context manager or call start()/stop()."""
 
@@ -66,11 +77,17 @@ class AnvilNode:
 
     def start(self) -> AnvilNode:
         """Start the node and wait until it answers JSON-RPC."""
+        # Anvil binds with SO_REUSEPORT, so a second node on a busy port starts "fine" and we
+        # would talk to the first one: check the port ourselves first.
+        if not port_is_free(self.port, self.host):
+            raise AnvilStartError(f"anvil failed to start: port {self.port} is already in use")
         command = [str(anvil_binary()), "--host", self.host, "--port", str(self.port)]
         self.process = subprocess.Popen(
             [*command, *self.extra_args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            # Its own session: a terminal's Ctrl-C reaches us, and we stop the node ourselves.
+            start_new_session=True,
         )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:

@@ -45,19 +45,19 @@ def chain_up(
     out: DeploymentsDir = DEPLOYMENTS_DIR,
 ) -> None:
     """Start Anvil on 127.0.0.1, deploy the contracts, and run until Ctrl-C."""
+    stopped = threading.Event()
+    # Ctrl-C and SIGTERM only set a flag, whenever they arrive: the `with` block then stops
+    # the node, so no signal can leave an orphaned Anvil behind.
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stopped.set())
     with AnvilNode(port=port) as node:
         deployment, path = _deploy(node.url, out)
         _report(node.url, deployment, path)
         typer.echo("Anvil is running; press Ctrl-C to stop it.")
-        stopped = threading.Event()
-        # SIGTERM stops as cleanly as Ctrl-C: the node is stopped by the `with` block.
-        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-        try:
-            while not stopped.wait(0.5):
-                if node.process is not None and node.process.poll() is not None:
-                    raise typer.Exit(1)
-        except KeyboardInterrupt:
-            pass
+        while not stopped.wait(0.2):
+            if node.process is not None and node.process.poll() is not None:
+                typer.echo("Anvil exited unexpectedly.", err=True)
+                raise typer.Exit(1)
     typer.echo("Anvil stopped.")
 
 
