@@ -11,8 +11,11 @@ import sys
 
 import typer
 
+from api.demo.cli import demo_app
+from api.errors import ApiError
 from api.matching.cli import market_app
 from api.matching.errors import MatchingError
+from api.service_cli import serve, worker
 from ledger.cli import chain_app
 from ledger.errors import LedgerError
 from metering.cli import meter_app
@@ -28,13 +31,21 @@ app = typer.Typer(
 app.add_typer(chain_app, name="chain")
 app.add_typer(market_app, name="market")
 app.add_typer(meter_app, name="meter")
+app.command("serve")(serve)
+app.command("worker")(worker)
+app.add_typer(demo_app)
 
 #: Exit code for an error the user can act on (bad URL, missing file, refused input).
 EXIT_FAILURE = 1
 
 #: The package roots whose errors are reported as one line; anything else is a bug and keeps
 #: its traceback.
-REPORTED_ERRORS: tuple[type[Exception], ...] = (LedgerError, MatchingError, MeteringError)
+REPORTED_ERRORS: tuple[type[Exception], ...] = (
+    ApiError,
+    LedgerError,
+    MatchingError,
+    MeteringError,
+)
 
 
 def main() -> None:

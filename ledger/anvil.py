@@ -112,14 +112,20 @@ class AnvilNode:
             self.process.wait(timeout=5)
 
     def _answers(self) -> bool:
-        body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+        body: dict[str, str | int | list[str]] = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "eth_chainId",
+            "params": [],
+        }
         try:
             return requests.post(self.url, json=body, timeout=0.5).ok
         except requests.RequestException:
             return False
 
     def _stderr_line(self) -> str:
-        assert self.process is not None and self.process.stderr is not None
+        if self.process is None or self.process.stderr is None:
+            return ""
         lines = [line.strip() for line in self.process.stderr.read().decode().splitlines()]
         return next((line for line in reversed(lines) if line), "")
 

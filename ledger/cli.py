@@ -17,7 +17,9 @@ from ledger.deploy import deploy_community
 from ledger.deployment import Deployment, save_deployment
 from ledger.paths import DEPLOYMENTS_DIR
 
-chain_app = typer.Typer(help="Run a local chain or deploy Quartier's contracts.", no_args_is_help=True)
+chain_app = typer.Typer(
+    help="Run a local chain or deploy Quartier's contracts.", no_args_is_help=True
+)
 
 DeploymentsDir = Annotated[
     Path, typer.Option("--out", help="Folder of deployment files (<chain_id>.json).")

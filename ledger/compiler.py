@@ -13,7 +13,6 @@ import json
 import tomllib
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import solcx
@@ -59,7 +58,7 @@ def compiler_settings() -> CompilerSettings:
     try:
         profile = tomllib.loads(FOUNDRY_TOML.read_text())["profile"]["default"]
     except (OSError, KeyError, tomllib.TOMLDecodeError) as error:
-        raise ToolchainError(f"cannot read compiler settings from {FOUNDRY_TOML}: {error}") from error
+        raise ToolchainError(f"cannot read settings from {FOUNDRY_TOML}: {error}") from error
     if not SOLC_LAUNCHER.exists():
         raise ToolchainError(f"solc launcher missing at {SOLC_LAUNCHER}; run ./scripts/setup")
     try:

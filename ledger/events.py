@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
 from web3.contract import Contract
 from web3.types import LogReceipt, TxReceipt
@@ -163,10 +164,9 @@ def decode_log(contract: Contract, log: LogReceipt) -> Event | None:
     for abi in contract.abi:
         if abi["type"] != "event" or abi["name"] not in _CLASSES:
             continue
-        event = contract.events[abi["name"]]()
-        if bytes(event.topic) != topic:
+        if event_abi_to_log_topic(abi) != topic:
             continue
-        args = event.process_log(log)["args"]
+        args = contract.events[abi["name"]]().process_log(log)["args"]
         cls = _CLASSES[abi["name"]]
         values = {_snake(name): _value(value) for name, value in args.items()}
         decoded: Event = cls(**{f.name: values[f.name] for f in fields(cls)})

@@ -179,7 +179,9 @@ def order_digest(order: Order, chain_id: int, market_address: str) -> bytes:
     )
 
 
-def sign_order(private_key: str | bytes, order: Order, chain_id: int, market_address: str) -> SignedOrder:
+def sign_order(
+    private_key: str | bytes, order: Order, chain_id: int, market_address: str
+) -> SignedOrder:
     """Sign `order` with the household's key (EIP-712 typed data, as a wallet would)."""
     account = Account.from_key(private_key)
     if account.address != order.household:

@@ -1,4 +1,4 @@
-"""The compiler path (py-solc-x through scripts/solc, settings from foundry.toml) and revert decoding."""
+"""The compiler path (py-solc-x via scripts/solc, settings from foundry.toml); revert decoding."""
 
 from __future__ import annotations
 
