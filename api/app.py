@@ -1,0 +1,67 @@
+"""The application factory: `create_app(settings)` wires routers, errors and collaborators.
+
+Nothing is built at import time; `quartier serve` calls `create_app(get_settings())` and tests
+call it with their own `Settings` (in-memory SQLite, an Anvil node).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from api.db import create_schema, make_engine
+from api.deps import Clock
+from api.ledger_gateway import LedgerGateway
+from api.problems import install_problem_handlers
+from api.readings.meters import MeterDirectory
+from api.readings.router import router as readings_router
+from api.settings import Settings
+
+
+def _wall_clock() -> int:
+    return int(time.time())
+
+
+def create_app(
+    settings: Settings,
+    *,
+    ledger: LedgerGateway | None = None,
+    engine: Engine | None = None,
+    clock: Clock = _wall_clock,
+) -> FastAPI:
+    """Build the API for one community. The schema is created here (idempotent)."""
+    engine = engine or make_engine(settings.database_url)
+    create_schema(engine)
+    ledger = ledger or LedgerGateway(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if settings.run_worker:
+            from api.worker.runner import start_background_worker
+
+            worker = start_background_worker(app)
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(
+        title="Quartier market",
+        summary="Signed orders, signed meter readings, clearing and settlement on-chain.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.ledger = ledger
+    app.state.clock = clock
+    app.state.meters = MeterDirectory(ledger.meter, settings.meter_cache_seconds)
+    install_problem_handlers(app)
+    app.include_router(readings_router)
+    return app

@@ -1,0 +1,1 @@
+"""Meter readings intake: verify signed cumulative registers and store them for relaying."""

@@ -1,0 +1,86 @@
+"""Which meters may post readings: the registry, cached so a reading costs no chain call.
+
+A lookup goes to the chain only on a miss or when the cached answer is older than
+`meter_cache_seconds` (unknown meters: at most 5 s, so a new admission shows up quickly).
+A revocation therefore takes effect here within that time; the contract re-checks every
+reading at submission anyway, so a stale cache can delay a refusal but never forge anything.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from api.readings.models import MeterIndexRow
+from ledger.registry import MeterInfo, MeterStatus
+
+UNKNOWN_METER_CACHE_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class _Cached:
+    info: MeterInfo
+    fetched_at: float
+
+
+class MeterDirectory:
+    """Registry lookups with a time-bounded process cache and a DB index of meter owners."""
+
+    def __init__(
+        self,
+        lookup: Callable[[bytes], MeterInfo],
+        ttl_seconds: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lookup = lookup
+        self._ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._cache: dict[bytes, _Cached] = {}
+        self._lock = threading.Lock()
+
+    def get(self, meter_id: bytes, session: Session | None = None) -> MeterInfo:
+        """The registry's record of `meter_id` (status UNKNOWN when never admitted)."""
+        now = self._clock()
+        cached = self._cache.get(meter_id)
+        if cached is not None:
+            ttl = (
+                UNKNOWN_METER_CACHE_SECONDS
+                if cached.info.status is MeterStatus.UNKNOWN
+                else self._ttl_seconds
+            )
+            if now - cached.fetched_at < min(ttl, self._ttl_seconds):
+                return cached.info
+        info = self._lookup(meter_id)
+        with self._lock:
+            self._cache[meter_id] = _Cached(info, now)
+        if session is not None and info.status is not MeterStatus.UNKNOWN:
+            index_meter(session, info)
+        return info
+
+    def forget(self, meter_id: bytes) -> None:
+        """Drop a cached answer (after an admission or revocation through this service)."""
+        with self._lock:
+            self._cache.pop(meter_id, None)
+
+
+def index_meter(session: Session, info: MeterInfo) -> None:
+    """Record a meter's owner and status in the DB (added to the session, not committed)."""
+    key = "0x" + info.meter_id.hex()
+    row = session.get(MeterIndexRow, key)
+    if row is None:
+        row = MeterIndexRow(
+            meter_id=key,
+            household=info.household,
+            status=int(info.status),
+            public_key_x=hex(info.public_key_x),
+            public_key_y=hex(info.public_key_y),
+            checked_at=int(time.time()),
+        )
+    else:
+        row.household, row.status = info.household, int(info.status)
+        row.checked_at = int(time.time())
+    session.add(row)
