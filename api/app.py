@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from api.db import create_schema, make_engine
 from api.deps import Clock
 from api.ledger_gateway import LedgerGateway
+from api.orders.router import router as orders_router
 from api.problems import install_problem_handlers
 from api.readings.meters import MeterDirectory
 from api.readings.router import router as readings_router
@@ -64,4 +65,5 @@ def create_app(
     app.state.meters = MeterDirectory(ledger.meter, settings.meter_cache_seconds)
     install_problem_handlers(app)
     app.include_router(readings_router)
+    app.include_router(orders_router)
     return app

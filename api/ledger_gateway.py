@@ -18,7 +18,9 @@ from api.settings import Settings
 from ledger.accounts import account_from_key, default_deployer
 from ledger.chain import Sender, connect
 from ledger.deployment import Deployment, deployment_path, load_deployment
+from ledger.market import MarketClient
 from ledger.registry import MeterInfo, RegistryClient
+from metering.reading import INTERVAL_SECONDS
 
 MARKET_CONTRACT = "QuartierMarket"
 REGISTRY_CONTRACT = "CommunityRegistry"
@@ -96,3 +98,33 @@ class LedgerGateway:
     def is_member(self, household: str) -> bool:
         """Whether `household` is a member on-chain."""
         return self.registry.is_member(Web3.to_checksum_address(household))
+
+    @cached_property
+    def market(self) -> MarketClient:
+        """The market, as the relayer (commits, readings, settlements, views)."""
+        deployment = self.deployment
+        return MarketClient(
+            self.relayer, deployment.address(MARKET_CONTRACT), deployment.deploy_block
+        )
+
+    @cached_property
+    def gate_closure_lead_seconds(self) -> int:
+        """The contract's gate lead (immutable, so read once)."""
+        return int(self.market.contract.functions.gateClosureLeadSeconds().call())
+
+    def gate_closes_at(self, interval_id: int) -> int:
+        """Unix time from which the book of `interval_id` is closed to new orders.
+
+        The service closes the book at its own setting or the contract's, whichever is
+        earlier, so nothing it accepts is refused at commit for coming too late.
+        """
+        lead = max(self.settings.gate_closure_seconds, self.gate_closure_lead_seconds)
+        return max(interval_id * INTERVAL_SECONDS - lead, 0)
+
+    def free_escrow_units(self, household: str) -> int:
+        """The household's free (unlocked) escrow on-chain."""
+        return self.market.escrow_of(Web3.to_checksum_address(household)).free_units
+
+    def is_nonce_cancelled(self, household: str, nonce: int) -> bool:
+        """Whether the household cancelled this nonce on-chain."""
+        return self.market.is_nonce_cancelled(Web3.to_checksum_address(household), nonce)

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
@@ -19,7 +21,10 @@ from api.settings import Settings
 from ledger.anvil import AnvilNode
 from ledger.chain import Sender
 from ledger.deployment import Deployment
+from ledger.market import MarketClient
+from ledger.orders import Order, Side, sign_order
 from ledger.registry import RegistryClient
+from ledger.token import TokenClient
 from metering.reading import INTERVAL_SECONDS, PublicKey, Reading, meter_id_of, sign_reading
 
 HOUSEHOLD = "0x000000000000000000000000000000000000bEEF"
@@ -61,8 +66,76 @@ class Meter:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(now=1_800_000_000)
+def clock(manager: Sender) -> Clock:
+    """Starts at the chain's time, so what the API accepts the contract accepts too."""
+    return Clock(now=int(manager.w3.eth.get_block("latest")["timestamp"]))
+
+
+def warp_chain(manager: Sender, unix_seconds: int) -> None:
+    """Mine a block at `unix_seconds` (only forward) so on-chain time checks pass."""
+    latest = int(manager.w3.eth.get_block("latest")["timestamp"])
+    if unix_seconds > latest:
+        manager.w3.provider.make_request("evm_setNextBlockTimestamp", [unix_seconds])
+        manager.w3.provider.make_request("evm_mine", [])
+
+
+@dataclass
+class Household:
+    """A member with an Ethereum key, ETH for gas and escrow in the market."""
+
+    account: LocalAccount
+    market: MarketClient
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    def order(
+        self, side: str, interval_id: int, energy_wh: int, price_per_kwh: int, nonce: int
+    ) -> dict[str, object]:
+        """A signed order as POST /orders takes it."""
+        order = Order(
+            self.address,
+            Side.SELL if side == "sell" else Side.BUY,
+            interval_id,
+            energy_wh,
+            price_per_kwh,
+            nonce,
+        )
+        signed = sign_order(self.account.key, order, self.market.chain_id, self.market.address)
+        return {
+            "household": self.address,
+            "side": side,
+            "interval_id": interval_id,
+            "energy_wh": energy_wh,
+            "price_per_kwh": price_per_kwh,
+            "nonce": nonce,
+            "signature": {"v": signed.v, "r": hex(signed.r), "s": hex(signed.s)},
+        }
+
+
+def make_household(
+    manager: Sender, community: Deployment, deposit_units: int, admit: bool = True
+) -> Household:
+    """A fresh account: admitted, funded with gas, minted tokens and `deposit_units` escrow."""
+    account: LocalAccount = Account.create()
+    w3 = manager.w3
+    w3.provider.make_request("anvil_setBalance", [account.address, hex(10**20)])
+    if admit:
+        RegistryClient(manager, community.address("CommunityRegistry")).admit_household(
+            account.address
+        )
+    sender = Sender(w3, account)
+    market = MarketClient(sender, community.address("QuartierMarket"), community.deploy_block)
+    if deposit_units:
+        TokenClient(manager, community.address("QuartierToken")).mint(
+            account.address, deposit_units
+        )
+        TokenClient(sender, community.address("QuartierToken")).approve(
+            market.address, deposit_units
+        )
+        market.deposit(deposit_units)
+    return Household(account, market)
 
 
 @pytest.fixture
