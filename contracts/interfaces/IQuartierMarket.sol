@@ -37,6 +37,14 @@ pragma solidity ^0.8.30;
 /// worse of its two parties' delivery ratios, rounded down. Hence Σ d ≤ traded,
 /// Σ_{seller s} d ≤ exported_s, Σ_{buyer b} d ≤ imported_b, and every Wh delivered by a
 /// seller is a Wh received by a buyer. Shortfalls (and sub-Wh rounding) are the grid's.
+///
+/// Known limits. The first valid commit of an interval wins: the contract checks the
+/// clearing's limits, not that it is the optimal clearing (auditors re-run it off-chain).
+/// Escrow is locked at commit, not at signing: a buyer who withdraws in between makes the
+/// commit revert (MarketInsufficientEscrow) and the matcher re-clears without it. Settlement
+/// needs both boundary readings of every active meter of every party; a meter that never
+/// reports them blocks the interval (no timeout path yet). A meter revoked after the interval
+/// no longer counts towards its household's energy.
 interface IQuartierMarket {
     /// @notice The fixed `Order` of the EIP-712 domain ("Quartier", "1", chainId, market).
     struct Order {
@@ -193,7 +201,8 @@ interface IQuartierMarket {
     /// side, member, not cancelled, signature; sorted by strictly increasing
     /// (household, nonce) so none repeats) and every trade (sides, no self-trade, limits,
     /// fills within orders), locks the buyers' escrow and stores one commitment hash.
-    /// Callable by anyone once the gate has closed; at most once per interval.
+    /// Callable by anyone once the gate has closed; at most once per interval. Replay needs
+    /// no per-order storage: an order names its interval, and an interval commits once.
     function commitInterval(
         uint64 intervalId,
         SignedOrder[] calldata orders,

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
+// Test values are bounded well inside the narrower types they are cast to.
+// forge-lint: disable-start(unsafe-typecast)
+
 import {Test} from "./utils/Test.sol";
 import {Vm} from "./utils/Vm.sol";
 import {CommunityRegistry} from "../../contracts/CommunityRegistry.sol";
@@ -391,3 +394,4 @@ contract QuartierMarketInvariantTest is Test {
         invariant_anIntervalSettlesAtMostOnce();
     }
 }
+// forge-lint: disable-end(unsafe-typecast)

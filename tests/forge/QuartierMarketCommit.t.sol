@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
+// Test values are bounded well inside the narrower types they are cast to.
+// forge-lint: disable-start(unsafe-typecast)
+
 import {MarketBase} from "./utils/MarketBase.sol";
 import {IQuartierMarket} from "../../contracts/interfaces/IQuartierMarket.sol";
 import {IQuartierToken} from "../../contracts/interfaces/IQuartierToken.sol";
@@ -508,3 +511,4 @@ contract QuartierMarketCommitTest is MarketBase {
         assertLe(locked * 1000, cost + 999, "lock is the ceiling, not more");
     }
 }
+// forge-lint: disable-end(unsafe-typecast)

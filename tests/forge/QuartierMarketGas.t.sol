@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
+// Test values are bounded well inside the narrower types they are cast to.
+// forge-lint: disable-start(unsafe-typecast)
+
 import {MarketBase} from "./utils/MarketBase.sol";
 import {IQuartierMarket} from "../../contracts/interfaces/IQuartierMarket.sol";
 
@@ -171,3 +174,4 @@ contract QuartierMarketGasTest is MarketBase {
         assertLe(perReading, 30_000, "per reading at a batch of 100");
     }
 }
+// forge-lint: disable-end(unsafe-typecast)

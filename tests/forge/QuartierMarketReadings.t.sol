@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
+// Test values are bounded well inside the narrower types they are cast to.
+// forge-lint: disable-start(unsafe-typecast)
+
 import {MarketBase} from "./utils/MarketBase.sol";
 import {IQuartierMarket} from "../../contracts/interfaces/IQuartierMarket.sol";
 
@@ -219,3 +222,4 @@ contract QuartierMarketReadingsTest is MarketBase {
         assertEq(market.readingHead(meterId), _headOf(meterId), "head");
     }
 }
+// forge-lint: disable-end(unsafe-typecast)

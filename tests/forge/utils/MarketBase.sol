@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
+// Test values are bounded well inside the narrower types they are cast to.
+// forge-lint: disable-start(unsafe-typecast)
+
 import {Test} from "./Test.sol";
 import {CommunityRegistry} from "../../../contracts/CommunityRegistry.sol";
 import {QuartierToken} from "../../../contracts/QuartierToken.sol";
@@ -247,3 +250,4 @@ abstract contract MarketBase is Test {
         entry.meters[0] = _proof(meterId, intervalId);
     }
 }
+// forge-lint: disable-end(unsafe-typecast)
