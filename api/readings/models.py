@@ -38,4 +38,5 @@ class ReadingRow(SQLModel, table=True):
     signature_s: str
     received_at: int
     submitted: bool = Field(default=False, index=True)
-    link: str | None = None
+    #: Why the contract refused it at submission (the worker stops relaying that meter).
+    rejected_reason: str | None = None

@@ -20,8 +20,8 @@ from sqlmodel import Session, col, select
 
 from api.errors import ReadingRejectedError
 from api.ledger_gateway import Domain
-from api.readings.meters import MeterDirectory
-from api.readings.models import ReadingRow
+from api.readings.meters import MeterDirectory, index_meter
+from api.readings.models import MeterIndexRow, ReadingRow
 from ledger.registry import MeterStatus
 from metering.errors import ReadingFormatError
 from metering.reading import INTERVAL_SECONDS, SignedReading, verify_signed_reading
@@ -148,6 +148,10 @@ def accept_reading(
             )
     if latest is not None:
         _check_successor(signed, latest)
+    elif session.get(MeterIndexRow, meter_hex) is None:
+        # The first reading of a meter records its key and owner (the relayer needs the key,
+        # household views need the owner), even when the directory answered from its cache.
+        index_meter(session, info)
     row = ReadingRow(
         meter_id=meter_hex,
         interval_id=reading.interval_id,

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -145,6 +145,7 @@ def settings(anvil: AnvilNode) -> Settings:
         database_url="sqlite://",
         run_worker=False,
         gate_closure_seconds=0,
+        grace_seconds=0,
         auth_secret=b"test-secret",
     )
 
