@@ -93,7 +93,7 @@ class MarketClient:
             address=Web3.to_checksum_address(address), abi=artifact("QuartierMarket").abi
         )
         self.registry: Contract = w3.eth.contract(
-            address=self.contract.functions.registry().call(),
+            address=chain_call(self.contract.functions.registry()),
             abi=artifact("CommunityRegistry").abi,
         )
         self._chains: dict[bytes, MeterChain] = {}

@@ -17,6 +17,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 from web3.contract import Contract
 
+from ledger.chain import chain_call
 from ledger.errors import LedgerError
 from metering.reading import Reading
 
@@ -116,7 +117,7 @@ def load_chain(market: Contract, meter_id: bytes, from_block: int) -> MeterChain
                 args["intervalId"], args["importWhTotal"], args["exportWhTotal"], args["seq"]
             )
         )
-    stored = bytes(market.functions.readingHead(meter_id).call())
+    stored = bytes(chain_call(market.functions.readingHead(meter_id)))
     if stored != chain.head:
         raise ReadingChainError(
             f"meter 0x{meter_id.hex()}: events rebuild head 0x{chain.head.hex()} but the market "
