@@ -162,7 +162,9 @@ contract QuartierMarket is IQuartierMarket {
             uint256 key = (uint256(uint160(order.household)) << 64) | order.nonce;
             if (i != 0 && key <= previousKey) revert MarketOrdersNotSorted(i);
             previousKey = key;
-            if (order.household != previousHousehold) {
+            // One membership read per household run. `i == 0` matters: address(0) is never a
+            // member, and ecrecover answers address(0) for a garbage signature.
+            if (i == 0 || order.household != previousHousehold) {
                 if (!_registry.isMember(order.household)) revert MarketNotMember(order.household);
                 previousHousehold = order.household;
             }

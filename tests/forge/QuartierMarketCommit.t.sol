@@ -318,6 +318,23 @@ contract QuartierMarketCommitTest is MarketBase {
         );
     }
 
+    function test_commit_RevertWhen_ForgedOrderOfZeroAddress() public {
+        // ecrecover returns address(0) for a garbage signature: a "household" 0 must still
+        // be refused, even as the first order where no previous household was seen.
+        IQuartierMarket.SignedOrder[] memory orders = new IQuartierMarket.SignedOrder[](2);
+        orders[0] = IQuartierMarket.SignedOrder({
+            order: _order(address(0), SELL, 1000, 0, 1), v: 27, r: bytes32(0), s: bytes32(0)
+        });
+        orders[1] = _sign(BUYER_KEY, _order(buyer, BUY, 800, 150, 1));
+        IQuartierMarket.Trade[] memory trades = new IQuartierMarket.Trade[](1);
+        trades[0] = _trade(0, 1, 800, 120);
+        _expectCommitRevert(
+            orders,
+            trades,
+            abi.encodeWithSelector(IQuartierMarket.MarketNotMember.selector, address(0))
+        );
+    }
+
     function test_commit_RevertWhen_OrderCancelled() public {
         vm.prank(buyer);
         market.cancelNonce(1);
