@@ -13,6 +13,7 @@ import json
 import tomllib
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import solcx
@@ -76,11 +77,12 @@ def compiler_settings() -> CompilerSettings:
     )
 
 
-def _sources() -> dict[str, str]:
+def _sources(directories: tuple[Path, ...]) -> dict[str, str]:
     # Source unit names are repo-relative paths, so relative imports resolve between them.
     return {
         path.relative_to(REPO_ROOT).as_posix(): path.read_text()
-        for path in sorted(CONTRACTS_DIR.rglob("*.sol"))
+        for directory in directories
+        for path in sorted(directory.rglob("*.sol"))
     }
 
 
@@ -99,10 +101,14 @@ def _standard_input(sources: dict[str, str], settings: CompilerSettings) -> dict
 
 
 @cache
-def compile_contracts() -> dict[str, ContractArtifact]:
-    """Compile every contract under contracts/ (cached); artifacts by contract name."""
+def compile_contracts(extra_directories: tuple[Path, ...] = ()) -> dict[str, ContractArtifact]:
+    """Compile every contract under contracts/ (cached); artifacts by contract name.
+
+    `extra_directories` (inside the repository) add sources that are not part of the product,
+    such as the benchmark's reference design.
+    """
     settings = compiler_settings()
-    sources = _sources()
+    sources = _sources((CONTRACTS_DIR, *extra_directories))
     standard_input = _standard_input(sources, settings)
     digest = hashlib.sha256(
         json.dumps([standard_input, settings.as_dict()], sort_keys=True).encode()

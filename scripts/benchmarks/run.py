@@ -1,0 +1,127 @@
+"""`scripts/bench [--quick] [--json]`: Quartier's headline figures, each measured side by side
+with a baseline in the same run, on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from clearing import measure_clearing
+from gas import measure_gas
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass(frozen=True)
+class Row:
+    """One figure: what, the measured value, its baseline and their ratio."""
+
+    section: str
+    figure: str
+    value: float
+    unit: str
+    baseline: float | None
+    baseline_name: str
+    ratio: float | None
+
+
+def _ratio(baseline: float, value: float) -> float:
+    return round(baseline / value, 2) if value else 0.0
+
+
+def gas_rows(quick: bool) -> list[Row]:
+    rows = []
+    for figure in measure_gas((1, 10, 100)):
+        rows.append(
+            Row(
+                "gas",
+                f"gas per verified {figure.what}, batch {figure.batch}",
+                figure.quartier_gas_per_item,
+                "gas",
+                figure.naive_gas_per_item,
+                "naive: a storage struct per item",
+                _ratio(figure.naive_gas_per_item, figure.quartier_gas_per_item),
+            )
+        )
+    return rows
+
+
+def clearing_rows(quick: bool) -> list[Row]:
+    sizes = (1_000, 10_000) if quick else (1_000, 10_000, 100_000)
+    return [
+        Row(
+            "clearing",
+            f"clear {figure.n_orders:,} orders ({figure.trades:,} trades)",
+            round(figure.engine_ms, 2),
+            "ms",
+            round(figure.reference_ms, 2),
+            "reference: literal O(n²) rescan",
+            _ratio(figure.reference_ms, figure.engine_ms),
+        )
+        for figure in measure_clearing(sizes)
+    ]
+
+
+SECTIONS: list[tuple[str, Callable[[bool], list[Row]]]] = [
+    ("clearing", clearing_rows),
+    ("gas", gas_rows),
+]
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, under 2 minutes")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    command = "scripts/bench" + (" --quick" if args.quick else "")
+    console = Console(stderr=True)
+    started = time.monotonic()
+    rows: list[Row] = []
+    for name, section in SECTIONS:
+        console.print(f"[bold]measuring {name}…[/bold]")
+        rows.extend(section(args.quick))
+    report = {
+        "command": command,
+        "machine": machine(),
+        "wall_seconds": round(time.monotonic() - started, 1),
+        "figures": [asdict(row) for row in rows],
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    info = report["machine"]
+    table = Table(
+        title=f"Quartier benchmarks — `{command}` on {info['cores']} cores ({info['machine']}), "
+        f"{report['wall_seconds']} s"
+    )
+    for column in ("figure", "value", "baseline", "ratio (baseline/value)"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for row in rows:
+        baseline = "—" if row.baseline is None else f"{row.baseline:,} {row.unit}"
+        table.add_row(
+            row.figure,
+            f"{row.value:,} {row.unit}",
+            f"{baseline}\n[dim]{row.baseline_name}[/dim]",
+            "—" if row.ratio is None else f"{row.ratio}x",
+        )
+    Console(width=140).print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
