@@ -44,7 +44,8 @@ pragma solidity ^0.8.30;
 /// commit revert (MarketInsufficientEscrow) and the matcher re-clears without it. Settlement
 /// needs both boundary readings of every active meter of every party; a meter that never
 /// reports them blocks the interval (no timeout path yet). A meter revoked after the interval
-/// no longer counts towards its household's energy.
+/// no longer counts towards its household's energy. The token must be a plain ERC-20: a
+/// fee-on-transfer or rebasing token would break Σ escrow == tokens held.
 interface IQuartierMarket {
     /// @notice The fixed `Order` of the EIP-712 domain ("Quartier", "1", chainId, market).
     struct Order {
