@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from api.db import create_schema, make_engine
 from api.deps import Clock
+from api.households.router import router as households_router
 from api.ledger_gateway import LedgerGateway
 from api.orders.router import router as orders_router
 from api.problems import install_problem_handlers
@@ -66,4 +67,5 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(readings_router)
     app.include_router(orders_router)
+    app.include_router(households_router)
     return app

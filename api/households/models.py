@@ -1,1 +1,42 @@
-"""Tables of the households domain."""
+"""Tables of the households domain: erasable profiles, login challenges, manager requests."""
+
+from __future__ import annotations
+
+from sqlmodel import Field, SQLModel
+
+
+class HouseholdRow(SQLModel, table=True):
+    """A member's off-chain profile: personal data, erased on request (row kept, fields null).
+
+    The on-chain records (membership, orders, trades) are pseudonymous: the address stays.
+    """
+
+    __tablename__ = "household"
+
+    address: str = Field(primary_key=True)  # checksum address
+    name: str | None = None
+    ean: str | None = None  # the connection point's EAN-18 (GSRN)
+    contact: str | None = None
+    admitted_at: int
+    erased_at: int | None = None
+
+
+class ChallengeRow(SQLModel, table=True):
+    """A one-time login challenge (Sign-In-with-Ethereum style)."""
+
+    __tablename__ = "login_challenge"
+
+    nonce: str = Field(primary_key=True)
+    address: str
+    message: str
+    expires_at: int
+    used: bool = False
+
+
+class ManagerRequestRow(SQLModel, table=True):
+    """A manager-signed request already executed (a replayed signature is refused)."""
+
+    __tablename__ = "manager_request"
+
+    signature_hash: str = Field(primary_key=True)
+    received_at: int

@@ -1,0 +1,75 @@
+"""Request and response bodies of the households domain."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from api.households.models import HouseholdRow
+
+Address = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+
+
+def ean_check_digit_ok(ean: str) -> bool:
+    """GS1 mod-10 check of an 18-digit EAN (GSRN), as printed on Belgian meters' contracts."""
+    digits = [int(c) for c in ean]
+    body, check = digits[:-1], digits[-1]
+    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return (10 - total % 10) % 10 == check
+
+
+class AdmitIn(BaseModel):
+    """Admit a household: its address and its (erasable) profile."""
+
+    model_config = ConfigDict(extra="forbid")
+    address: str = Address
+    name: str = Field(min_length=1, max_length=200)
+    ean: str = Field(pattern=r"^[0-9]{18}$")
+    contact: str = Field(min_length=1, max_length=200)
+
+    @field_validator("ean")
+    @classmethod
+    def _check_digit(cls, value: str) -> str:
+        if not ean_check_digit_ok(value):
+            raise ValueError("EAN check digit does not match")
+        return value
+
+
+class HouseholdOut(BaseModel):
+    """A household's profile (personal fields null once erased)."""
+
+    address: str
+    name: str | None
+    ean: str | None
+    contact: str | None
+    admitted_at: int
+    erased_at: int | None
+
+    @classmethod
+    def of(cls, row: HouseholdRow) -> HouseholdOut:
+        """From a stored row."""
+        return cls.model_validate(row, from_attributes=True)
+
+
+class ChallengeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    address: str = Address
+
+
+class ChallengeOut(BaseModel):
+    """The message to personal_sign, and until when it may be used."""
+
+    message: str
+    nonce: str
+    expires_at: int
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    nonce: str
+    signature: str
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: int
