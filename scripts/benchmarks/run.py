@@ -16,6 +16,7 @@ from typing import Any
 
 from clearing import measure_clearing
 from gas import measure_gas
+from ingest import measure_ingest
 from rich.console import Console
 from rich.table import Table
 
@@ -70,9 +71,42 @@ def clearing_rows(quick: bool) -> list[Row]:
     ]
 
 
+def ingest_rows(quick: bool) -> list[Row]:
+    figures = measure_ingest(2_000 if quick else 10_000)
+    readings, baseline = figures.readings, figures.baseline
+    lanes = f"{figures.concurrency} concurrent clients"
+    rows = [
+        Row(
+            "ingest",
+            f"signed readings accepted per second ({readings.requests:,}, {lanes})",
+            readings.per_second,
+            "/s",
+            baseline.per_second,
+            "baseline: empty order-book GET, same load",
+            round(readings.per_second / baseline.per_second, 2),
+        ),
+    ]
+    for name in ("p50_ms", "p99_ms"):
+        rows.append(
+            Row(
+                "ingest",
+                f"reading POST latency {name[:3]}",
+                getattr(readings, name),
+                "ms",
+                getattr(baseline, name),
+                "baseline: empty order-book GET",
+                _ratio(getattr(baseline, name), getattr(readings, name)),
+            )
+        )
+    if readings.errors:
+        raise RuntimeError(f"{readings.errors} readings were refused during the load")
+    return rows
+
+
 SECTIONS: list[tuple[str, Callable[[bool], list[Row]]]] = [
     ("clearing", clearing_rows),
     ("gas", gas_rows),
+    ("ingest", ingest_rows),
 ]
 
 
