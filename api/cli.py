@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from api.audit_cli import audit
 from api.demo.cli import demo_app
 from api.errors import ApiError
 from api.matching.cli import market_app
@@ -33,6 +34,7 @@ app.add_typer(market_app, name="market")
 app.add_typer(meter_app, name="meter")
 app.command("serve")(serve)
 app.command("worker")(worker)
+app.command("audit")(audit)
 app.add_typer(demo_app)
 
 #: Exit code for an error the user can act on (bad URL, missing file, refused input).
