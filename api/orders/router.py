@@ -7,8 +7,17 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 
 from api.deps import ClockDep, LedgerDep, SessionDep
-from api.orders.schemas import CancelIn, OrderBookOut, OrderIn, OrderOut
+from api.orders.schemas import (
+    SIDE_NAME,
+    CancelIn,
+    OrderBookOut,
+    OrderIn,
+    OrderOut,
+    StandingOrderIn,
+    StandingOrderOut,
+)
 from api.orders.service import cancel_order, order_book, submit_order
+from api.orders.standing import cancel_standing_order, create_standing_order
 
 router = APIRouter(tags=["orders"])
 
@@ -55,3 +64,36 @@ def post_cancel(order_hash: str, body: CancelIn, session: SessionDep) -> OrderOu
     on-chain (`QuartierMarket.cancelNonce`); the worker drops such orders before committing.
     """
     return OrderOut.of(cancel_order(session, order_hash, body.signature))
+
+
+@router.post(
+    "/standing-orders",
+    status_code=status.HTTP_201_CREATED,
+    responses={403: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM},
+)
+def post_standing_order(
+    body: StandingOrderIn, session: SessionDep, ledger: LedgerDep, clock: ClockDep
+) -> StandingOrderOut:
+    """Store a standing order with its pre-signed orders (all verified, or none stored)."""
+    row = create_standing_order(session, ledger, body, clock())
+    assert row.id is not None
+    return StandingOrderOut(
+        id=row.id,
+        household=row.household,
+        side=SIDE_NAME[row.side],
+        energy_wh=row.energy_wh,
+        price_per_kwh=row.price_per_kwh,
+        first_interval_id=row.first_interval_id,
+        last_interval_id=row.last_interval_id,
+        active=row.active,
+    )
+
+
+@router.post(
+    "/standing-orders/{standing_order_id}/cancel", responses={403: _PROBLEM, 404: _PROBLEM}
+)
+def post_cancel_standing(
+    standing_order_id: int, body: CancelIn, session: SessionDep
+) -> dict[str, int]:
+    """Stop a standing order (signed `Quartier: cancel standing order <id>`)."""
+    return {"cancelled_orders": cancel_standing_order(session, standing_order_id, body.signature)}

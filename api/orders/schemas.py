@@ -78,3 +78,25 @@ class CancelIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     signature: str
+
+
+class StandingOrderIn(BaseModel):
+    """A standing order: the template and the household's pre-signed orders, one per interval."""
+
+    model_config = ConfigDict(extra="forbid")
+    household: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    side: SideName
+    energy_wh: int = Field(gt=0, lt=2**63)
+    price_per_kwh: int = Field(ge=0, lt=2**63)
+    orders: list[OrderIn]
+
+
+class StandingOrderOut(BaseModel):
+    id: int
+    household: str
+    side: SideName
+    energy_wh: int
+    price_per_kwh: int
+    first_interval_id: int
+    last_interval_id: int
+    active: bool

@@ -69,9 +69,19 @@ def locked_by_open_orders(session: Session, household: str) -> int:
 
 
 def submit_order(
-    session: Session, ledger: LedgerGateway, body: OrderIn, now_seconds: int
+    session: Session,
+    ledger: LedgerGateway,
+    body: OrderIn,
+    now_seconds: int,
+    standing_order_id: int | None = None,
+    commit: bool = True,
 ) -> tuple[OrderRow, bool]:
-    """Verify and store a signed order; returns (row, created)."""
+    """Verify and store a signed order; returns (row, created).
+
+    With `standing_order_id` the order is SCHEDULED: its escrow is checked when its
+    interval is cleared (`api.worker.clearing`), not now, so a day of standing buys does not
+    need a day of escrow up front.
+    """
     signed = to_signed_order(body)
     order = signed.order
     domain = ledger.domain
@@ -116,7 +126,7 @@ def submit_order(
             f"{order.household} is not a member of the community", "not-member", **facts
         )
     lock = lock_units([(order.energy_wh, order.price_per_kwh)]) if order.side is Side.BUY else 0
-    if lock:
+    if lock and standing_order_id is None:
         free_units = ledger.free_escrow_units(order.household)
         already_units = locked_by_open_orders(session, order.household)
         if already_units + lock > free_units:
@@ -142,9 +152,12 @@ def submit_order(
         s=hex(signed.s),
         lock_units=lock,
         created_at=now_seconds,
+        standing_order_id=standing_order_id,
+        status=OrderStatus.OPEN if standing_order_id is None else OrderStatus.SCHEDULED,
     )
     session.add(row)
-    session.commit()
+    if commit:
+        session.commit()
     return row, True
 
 
