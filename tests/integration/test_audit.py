@@ -330,3 +330,23 @@ def test_cli_exit_2_when_the_audit_cannot_run(
         assert message in err, name
         assert len(err.strip().splitlines()) == 1, name
         assert "Traceback" not in err, name
+
+
+def test_altered_token_balance_in_a_fork_is_named(community: Community) -> None:
+    trip = _round_trip(community)
+    w3 = community.w3
+    token = community.deployment.address("QuartierToken")
+    buyer = trip.buyers[0].address
+    # QuartierToken: _name, _symbol, _totalSupply, then mapping _balances at slot 3.
+    slot = int.from_bytes(keccak(abi_encode(["address", "uint256"], [buyer, 3])), "big")
+    assert w3.eth.get_storage_at(token, slot) == bytes(32)  # the buyer deposited everything
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    try:
+        w3.provider.make_request(
+            "anvil_setStorageAt", [token, hex(slot), "0x" + (5).to_bytes(32, "big").hex()]
+        )
+        report = trip.audit()
+    finally:
+        w3.provider.make_request("evm_revert", [snapshot])
+    assert {p.kind for p in report.problems} == {"balance_mismatch", "credit_conservation"}
+    assert any(buyer in p.detail and "holds 5 token units" in p.detail for p in report.problems)
