@@ -7,8 +7,11 @@ Anvil node: the clock moves) and asserts the audit names exactly what was tamper
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -350,3 +353,90 @@ def test_altered_token_balance_in_a_fork_is_named(community: Community) -> None:
         w3.provider.make_request("evm_revert", [snapshot])
     assert {p.kind for p in report.problems} == {"balance_mismatch", "credit_conservation"}
     assert any(buyer in p.detail and "holds 5 token units" in p.detail for p in report.problems)
+
+
+def _order_json(signed: SignedOrder, status: str = "committed") -> dict[str, object]:
+    order = signed.order
+    return {
+        "order_hash": "0x" + "00" * 32,
+        "household": order.household,
+        "side": "sell" if order.side is Side.SELL else "buy",
+        "interval_id": order.interval_id,
+        "energy_wh": order.energy_wh,
+        "price_per_kwh": order.price_per_kwh,
+        "nonce": order.nonce,
+        "status": status,
+        "signature": {"v": signed.v, "r": hex(signed.r), "s": hex(signed.s)},
+    }
+
+
+@contextmanager
+def _book_server(books: dict[int, list[dict[str, object]]]) -> Iterator[str]:
+    """A stand-in for the API's public book endpoint, GET /intervals/{k}/orders."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            k = int(self.path.split("/")[2])
+            body = json.dumps({"interval_id": k, "gate_closes_at": 0, "orders": books.get(k, [])})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_api_books_are_checked_against_the_commitments(
+    community: Community, node: AnvilNode, tmp_path: Path
+) -> None:
+    trip = _round_trip(community)
+    k = trip.interval_id
+    seller, buyer_b = trip.seller, trip.buyers[0]
+    honest = _sign(community, seller, Order(seller.address, Side.SELL, k, 1_000, 100, 1))
+    # The API shows buyer B's nonce 1 with another amount, validly signed by B: not what was
+    # committed. And an order whose signature is not its household's.
+    other = _sign(community, buyer_b, Order(buyer_b.address, Side.BUY, k, 650, 150, 1))
+    unsigned = SignedOrder(
+        Order(buyer_b.address, Side.BUY, k, 10, 150, 9), honest.v, honest.r, honest.s
+    )
+    deployment = save_deployment(trip.deployment, tmp_path)
+    with _book_server({k: [_order_json(honest), _order_json(other), _order_json(unsigned)]}) as url:
+        code, out, err = _cli(
+            "--rpc", node.url, "--deployment", str(deployment), "--api", url, "--json"
+        )
+    assert (code, err) == (1, "")
+    result = json.loads(out)
+    assert [(p["interval_id"], p["kind"]) for p in result["problems"]] == [
+        (k, "evidence_mismatch"),
+        (k, "order_signature"),
+    ]
+    assert buyer_b.address in result["problems"][0]["detail"]
+    assert result["signatures_checked"] == 9 + 3
+    with _book_server({k: [_order_json(honest)]}) as url:
+        code, out, _ = _cli(
+            "--rpc", node.url, "--deployment", str(deployment), "--api", url, "--json"
+        )
+    assert code == 0
+    assert json.loads(out)["signatures_checked"] == 10
+
+
+def test_cli_exit_2_when_the_api_does_not_answer(
+    community: Community, node: AnvilNode, tmp_path: Path
+) -> None:
+    _round_trip(community)
+    deployment = save_deployment(community.deployment, tmp_path)
+    code, out, err = _cli(
+        "--rpc", node.url, "--deployment", str(deployment), "--api", "http://127.0.0.1:9", "--json"
+    )
+    assert (code, out) == (2, "")
+    assert "the API at http://127.0.0.1:9 does not answer" in err
