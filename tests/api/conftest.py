@@ -18,8 +18,10 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.ledger_gateway import LedgerGateway
 from api.settings import Settings
+from ledger.accounts import default_deployer
 from ledger.anvil import AnvilNode
-from ledger.chain import Sender
+from ledger.chain import Sender, connect
+from ledger.deploy import deploy_community
 from ledger.deployment import Deployment
 from ledger.market import MarketClient
 from ledger.orders import Order, Side, sign_order
@@ -63,6 +65,27 @@ class Meter:
     ) -> dict[str, object]:
         reading = Reading(self.meter_id, interval_id, import_wh, export_wh, seq)
         return sign_reading(self.key, reading, self.chain_id, self.market).to_json()
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[AnvilNode]:
+    """The API tests' own node: they move chain time forward (days, in the stateful test),
+    which must not leak into other tiers' tests sharing the session node."""
+    with AnvilNode() as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
+def manager(anvil: AnvilNode) -> Sender:
+    """The community manager on the API tests' node (Anvil's funded development account)."""
+    w3 = connect(anvil.url)
+    return Sender(w3, default_deployer(w3.eth.chain_id, None))
+
+
+@pytest.fixture
+def community(manager: Sender) -> Deployment:
+    """A fresh community on the API tests' node (gate lead 0)."""
+    return deploy_community(manager)
 
 
 @pytest.fixture

@@ -8,7 +8,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from api.app import create_app
+from api.ledger_gateway import LedgerGateway
 from api.readings.models import MeterIndexRow, ReadingRow
+from api.settings import Settings
+from ledger.anvil import free_port
+from ledger.deployment import Deployment
 from ledger.registry import RegistryClient
 
 PROBLEM = "application/problem+json"
@@ -122,3 +127,19 @@ def test_meter_key_is_cached(
     with Session(owners) as session:
         indexed = session.exec(select(MeterIndexRow)).one()
     assert indexed.household == HOUSEHOLD
+
+
+def test_unreachable_chain_is_a_503(community: Deployment, clock: Clock) -> None:
+    """A meter not in the cache needs the registry: with no node answering, a clear 503."""
+    dead = Settings(rpc_url=f"http://127.0.0.1:{free_port()}", database_url="sqlite://")
+    app = create_app(dead, ledger=LedgerGateway(dead, community), clock=clock)
+    meter = Meter(
+        ec.generate_private_key(ec.SECP256R1()),
+        community.chain_id,
+        community.address("QuartierMarket"),
+    )
+    response = TestClient(app).post(
+        "/readings", json=meter.reading(interval_at(clock) - 1, 1, 1, 1)
+    )
+    problem = _assert_problem(response, 503, "chain-unreachable")
+    assert "no Ethereum JSON-RPC node answers" in str(problem["detail"])
