@@ -15,9 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import requests
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from web3.exceptions import Web3Exception
 
 from api.errors import ApiError
 from api.matching import Mechanism, PriceBounds, clear
@@ -165,6 +167,12 @@ def audit(
             write_csv(report, csv)
     except (LedgerError, MatchingError, ApiError, MeteringError, OSError) as error:
         print(f"quartier audit: {error}", file=sys.stderr)
+        raise typer.Exit(EXIT_CANNOT_RUN) from None
+    except (requests.RequestException, Web3Exception) as error:
+        # The node answered at first, then stopped or refused a request mid-audit.
+        print(
+            f"quartier audit: the node at {rpc} failed during the audit: {error}", file=sys.stderr
+        )
         raise typer.Exit(EXIT_CANNOT_RUN) from None
     if as_json:
         typer.echo(json.dumps(report.as_json()))

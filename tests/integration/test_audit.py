@@ -319,6 +319,10 @@ def test_cli_exit_2_when_the_audit_cannot_run(
         ["--rpc", node.url, "--deployment", str(other)],
         "deployment is for chain 1",
     )
+    cases["range"] = (
+        ["--rpc", node.url, "--deployment", str(deployment), "--to-block", "99999999"],
+        "block range",
+    )
     bad_evidence = tmp_path / "evidence"
     bad_evidence.mkdir()
     (bad_evidence / "x.json").write_text("{not json")
