@@ -54,7 +54,9 @@ contract CommunityRegistry is ICommunityRegistry {
         returns (bytes32 meterId)
     {
         if (!_members[household]) revert RegistryNotMember(household);
-        if (!P256.isOnCurve(publicKeyX, publicKeyY)) revert RegistryInvalidMeterKey(publicKeyX, publicKeyY);
+        if (!P256.isOnCurve(publicKeyX, publicKeyY)) {
+            revert RegistryInvalidMeterKey(publicKeyX, publicKeyY);
+        }
         meterId = meterIdOf(publicKeyX, publicKeyY);
         // A revoked key stays revoked: re-admitting it would revive its old signed readings.
         if (_meters[meterId].status != MeterStatus.Unknown) revert RegistryMeterExists(meterId);
@@ -98,7 +100,11 @@ contract CommunityRegistry is ICommunityRegistry {
         return _meters[meterId];
     }
 
-    function meterKey(bytes32 meterId) external view returns (uint256 publicKeyX, uint256 publicKeyY) {
+    function meterKey(bytes32 meterId)
+        external
+        view
+        returns (uint256 publicKeyX, uint256 publicKeyY)
+    {
         MeterKey storage key = _meterKeys[meterId];
         return (key.x, key.y);
     }

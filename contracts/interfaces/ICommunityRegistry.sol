@@ -20,7 +20,9 @@ interface ICommunityRegistry {
 
     event HouseholdAdmitted(address indexed household);
     event HouseholdRemoved(address indexed household);
-    event MeterAdmitted(bytes32 indexed meterId, address indexed household, uint256 publicKeyX, uint256 publicKeyY);
+    event MeterAdmitted(
+        bytes32 indexed meterId, address indexed household, uint256 publicKeyX, uint256 publicKeyY
+    );
     event MeterRevoked(bytes32 indexed meterId, address indexed household);
     event ManagementTransferred(address indexed previousManager, address indexed newManager);
 
@@ -41,7 +43,9 @@ interface ICommunityRegistry {
     function removeHousehold(address household) external;
 
     /// @notice Admits a meter of a member household; returns its id, keccak256(x ‖ y).
-    function admitMeter(address household, uint256 publicKeyX, uint256 publicKeyY) external returns (bytes32 meterId);
+    function admitMeter(address household, uint256 publicKeyX, uint256 publicKeyY)
+        external
+        returns (bytes32 meterId);
 
     /// @notice Revokes an active meter for good: its readings are refused from now on.
     function revokeMeter(bytes32 meterId) external;
@@ -53,7 +57,10 @@ interface ICommunityRegistry {
     function isMember(address household) external view returns (bool);
     function activeMeterCount(address household) external view returns (uint256);
     function meter(bytes32 meterId) external view returns (MeterRecord memory);
-    function meterKey(bytes32 meterId) external view returns (uint256 publicKeyX, uint256 publicKeyY);
+    function meterKey(bytes32 meterId)
+        external
+        view
+        returns (uint256 publicKeyX, uint256 publicKeyY);
 
     /// @notice The id of a meter: keccak256 of its uncompressed public key coordinates.
     function meterIdOf(uint256 publicKeyX, uint256 publicKeyY) external pure returns (bytes32);

@@ -81,7 +81,11 @@ contract CommunityRegistryInvariantTest is Test {
     function invariant_activeMeterCountsMatchGhosts() public view {
         for (uint256 i = 0; i < handler.householdCount(); i++) {
             address household = handler.households(i);
-            assertEq(registry.activeMeterCount(household), handler.ghostActiveMeters(household), "active meters");
+            assertEq(
+                registry.activeMeterCount(household),
+                handler.ghostActiveMeters(household),
+                "active meters"
+            );
         }
     }
 

@@ -40,7 +40,9 @@ contract CommunityRegistryTest is Test {
     }
 
     function test_admitHousehold_RevertWhen_NotManager() public {
-        vm.expectRevert(abi.encodeWithSelector(ICommunityRegistry.RegistryNotManager.selector, HOUSEHOLD));
+        vm.expectRevert(
+            abi.encodeWithSelector(ICommunityRegistry.RegistryNotManager.selector, HOUSEHOLD)
+        );
         vm.prank(HOUSEHOLD);
         registry.admitHousehold(HOUSEHOLD);
     }
@@ -54,13 +56,17 @@ contract CommunityRegistryTest is Test {
     function test_admitHousehold_RevertWhen_AlreadyMember() public {
         vm.startPrank(MANAGER);
         registry.admitHousehold(HOUSEHOLD);
-        vm.expectRevert(abi.encodeWithSelector(ICommunityRegistry.RegistryAlreadyMember.selector, HOUSEHOLD));
+        vm.expectRevert(
+            abi.encodeWithSelector(ICommunityRegistry.RegistryAlreadyMember.selector, HOUSEHOLD)
+        );
         registry.admitHousehold(HOUSEHOLD);
         vm.stopPrank();
     }
 
     function test_removeHousehold_RevertWhen_NotMember() public {
-        vm.expectRevert(abi.encodeWithSelector(ICommunityRegistry.RegistryNotMember.selector, HOUSEHOLD));
+        vm.expectRevert(
+            abi.encodeWithSelector(ICommunityRegistry.RegistryNotMember.selector, HOUSEHOLD)
+        );
         vm.prank(MANAGER);
         registry.removeHousehold(HOUSEHOLD);
     }
@@ -68,7 +74,9 @@ contract CommunityRegistryTest is Test {
     function test_removeHousehold_RevertWhen_HouseholdHasActiveMeters() public {
         _admitHouseholdAndMeter();
         vm.expectRevert(
-            abi.encodeWithSelector(ICommunityRegistry.RegistryHouseholdHasActiveMeters.selector, HOUSEHOLD, 1)
+            abi.encodeWithSelector(
+                ICommunityRegistry.RegistryHouseholdHasActiveMeters.selector, HOUSEHOLD, 1
+            )
         );
         vm.prank(MANAGER);
         registry.removeHousehold(HOUSEHOLD);
@@ -104,7 +112,9 @@ contract CommunityRegistryTest is Test {
     }
 
     function test_admitMeter_RevertWhen_NotMember() public {
-        vm.expectRevert(abi.encodeWithSelector(ICommunityRegistry.RegistryNotMember.selector, HOUSEHOLD));
+        vm.expectRevert(
+            abi.encodeWithSelector(ICommunityRegistry.RegistryNotMember.selector, HOUSEHOLD)
+        );
         vm.prank(MANAGER);
         registry.admitMeter(HOUSEHOLD, keyX, keyY);
     }
@@ -112,14 +122,20 @@ contract CommunityRegistryTest is Test {
     function test_admitMeter_RevertWhen_InvalidMeterKey() public {
         vm.prank(MANAGER);
         registry.admitHousehold(HOUSEHOLD);
-        vm.expectRevert(abi.encodeWithSelector(ICommunityRegistry.RegistryInvalidMeterKey.selector, keyX, keyY + 1));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ICommunityRegistry.RegistryInvalidMeterKey.selector, keyX, keyY + 1
+            )
+        );
         vm.prank(MANAGER);
         registry.admitMeter(HOUSEHOLD, keyX, keyY + 1);
     }
 
     function test_admitMeter_RevertWhen_MeterExists() public {
         bytes32 meterId = _admitHouseholdAndMeter();
-        vm.expectRevert(abi.encodeWithSelector(ICommunityRegistry.RegistryMeterExists.selector, meterId));
+        vm.expectRevert(
+            abi.encodeWithSelector(ICommunityRegistry.RegistryMeterExists.selector, meterId)
+        );
         vm.prank(MANAGER);
         registry.admitMeter(HOUSEHOLD, keyX, keyY);
     }
@@ -128,7 +144,9 @@ contract CommunityRegistryTest is Test {
         bytes32 meterId = _admitHouseholdAndMeter();
         vm.startPrank(MANAGER);
         registry.revokeMeter(meterId);
-        vm.expectRevert(abi.encodeWithSelector(ICommunityRegistry.RegistryMeterExists.selector, meterId));
+        vm.expectRevert(
+            abi.encodeWithSelector(ICommunityRegistry.RegistryMeterExists.selector, meterId)
+        );
         registry.admitMeter(HOUSEHOLD, keyX, keyY);
         vm.stopPrank();
     }
@@ -139,12 +157,20 @@ contract CommunityRegistryTest is Test {
         emit ICommunityRegistry.MeterRevoked(meterId, HOUSEHOLD);
         vm.prank(MANAGER);
         registry.revokeMeter(meterId);
-        assertEq(uint256(registry.meter(meterId).status), uint256(ICommunityRegistry.MeterStatus.Revoked), "revoked");
+        assertEq(
+            uint256(registry.meter(meterId).status),
+            uint256(ICommunityRegistry.MeterStatus.Revoked),
+            "revoked"
+        );
         assertEq(registry.activeMeterCount(HOUSEHOLD), 0, "no active meter");
     }
 
     function test_revokeMeter_RevertWhen_UnknownMeter() public {
-        vm.expectRevert(abi.encodeWithSelector(ICommunityRegistry.RegistryUnknownMeter.selector, bytes32(uint256(7))));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ICommunityRegistry.RegistryUnknownMeter.selector, bytes32(uint256(7))
+            )
+        );
         vm.prank(MANAGER);
         registry.revokeMeter(bytes32(uint256(7)));
     }
@@ -153,14 +179,18 @@ contract CommunityRegistryTest is Test {
         bytes32 meterId = _admitHouseholdAndMeter();
         vm.startPrank(MANAGER);
         registry.revokeMeter(meterId);
-        vm.expectRevert(abi.encodeWithSelector(ICommunityRegistry.RegistryMeterAlreadyRevoked.selector, meterId));
+        vm.expectRevert(
+            abi.encodeWithSelector(ICommunityRegistry.RegistryMeterAlreadyRevoked.selector, meterId)
+        );
         registry.revokeMeter(meterId);
         vm.stopPrank();
     }
 
     function test_revokeMeter_RevertWhen_NotManager() public {
         bytes32 meterId = _admitHouseholdAndMeter();
-        vm.expectRevert(abi.encodeWithSelector(ICommunityRegistry.RegistryNotManager.selector, HOUSEHOLD));
+        vm.expectRevert(
+            abi.encodeWithSelector(ICommunityRegistry.RegistryNotManager.selector, HOUSEHOLD)
+        );
         vm.prank(HOUSEHOLD);
         registry.revokeMeter(meterId);
     }
@@ -169,7 +199,9 @@ contract CommunityRegistryTest is Test {
         vm.prank(MANAGER);
         registry.transferManagement(HOUSEHOLD);
         assertEq(registry.manager(), HOUSEHOLD, "new manager");
-        vm.expectRevert(abi.encodeWithSelector(ICommunityRegistry.RegistryNotManager.selector, MANAGER));
+        vm.expectRevert(
+            abi.encodeWithSelector(ICommunityRegistry.RegistryNotManager.selector, MANAGER)
+        );
         vm.prank(MANAGER);
         registry.admitHousehold(address(0xCAFE));
     }
@@ -182,7 +214,9 @@ contract CommunityRegistryTest is Test {
 
     function testFuzz_admitMeter_AcceptsEveryRealKey(uint256 privateKey) public {
         // P-256 group order: valid private keys are 1 .. n-1.
-        privateKey = 1 + (privateKey % (0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551 - 1));
+        privateKey = 1
+            + (privateKey
+                % (0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551 - 1));
         (uint256 x, uint256 y) = vm.publicKeyP256(privateKey);
         vm.startPrank(MANAGER);
         registry.admitHousehold(HOUSEHOLD);
@@ -197,14 +231,18 @@ contract CommunityRegistryTest is Test {
         // A random (x, y) is on the curve with negligible probability; the known point is excluded.
         vm.prank(MANAGER);
         registry.admitHousehold(HOUSEHOLD);
-        vm.expectRevert(abi.encodeWithSelector(ICommunityRegistry.RegistryInvalidMeterKey.selector, x, y));
+        vm.expectRevert(
+            abi.encodeWithSelector(ICommunityRegistry.RegistryInvalidMeterKey.selector, x, y)
+        );
         vm.prank(MANAGER);
         registry.admitMeter(HOUSEHOLD, x, y);
     }
 
     function testFuzz_onlyManagerMayAdmit(address caller, address household) public {
         vm.assume(caller != MANAGER);
-        vm.expectRevert(abi.encodeWithSelector(ICommunityRegistry.RegistryNotManager.selector, caller));
+        vm.expectRevert(
+            abi.encodeWithSelector(ICommunityRegistry.RegistryNotManager.selector, caller)
+        );
         vm.prank(caller);
         registry.admitHousehold(household);
     }
