@@ -1,6 +1,11 @@
 """Per-interval checks: signatures, commitment, re-clearing, readings, settlement.
 
 Each check returns the problems it found; nothing here talks to the chain.
+
+Known limit of the re-clearing: the chain holds only the committed orders (the matcher
+commits the orders that traded), so the rule is re-run on those. Orders that cleared to no
+trade only change the result when self-trade avoidance left an eligible order unpaired (a
+household on both sides of the book); such a commit is reported as a clearing_mismatch.
 """
 
 from __future__ import annotations
