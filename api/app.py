@@ -21,7 +21,7 @@ from api.orders.router import router as orders_router
 from api.problems import install_problem_handlers
 from api.readings.meters import MeterDirectory
 from api.readings.router import router as readings_router
-from api.settings import Settings
+from api.settings import Settings, get_settings
 
 
 def _wall_clock() -> int:
@@ -69,3 +69,8 @@ def create_app(
     app.include_router(orders_router)
     app.include_router(households_router)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app configured from QUARTIER_* variables (uvicorn factory, one per process)."""
+    return create_app(get_settings())

@@ -19,15 +19,36 @@ def serve(
         bool | None,
         typer.Option("--worker/--no-worker", help="Run the worker in-process (QUARTIER_WORKER)."),
     ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=1,
+            help="API processes; above 1 the worker never runs in-process (run `quartier worker`).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the market API (OpenAPI at /docs); settings from QUARTIER_* variables."""
     import dataclasses
+    import os
 
     import uvicorn
 
     from api.app import create_app
 
     settings = get_settings()
+    if processes > 1:
+        # Each process builds its app from the environment (uvicorn's factory mode).
+        os.environ["QUARTIER_WORKER"] = "0"
+        uvicorn.run(
+            "api.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=processes,
+            log_level="info",
+        )
+        return
     if worker is not None:
         settings = dataclasses.replace(settings, run_worker=worker)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
