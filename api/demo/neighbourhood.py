@@ -1,7 +1,8 @@
 """Set up a neighbourhood on a chain: a community, its households and their meters.
 
 Each household gets an Ethereum key (to sign orders) and a P-256 meter key (its meter signs
-readings); the community manager admits both on-chain.
+readings); the community manager admits both on-chain and mints each household its starting
+credits, which the household deposits into the market's escrow.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from eth_account.signers.local import LocalAccount
 
 from ledger.chain import Sender
 from ledger.deployment import Deployment
+from ledger.market import MarketClient
 from ledger.registry import RegistryClient
+from ledger.token import TokenClient
 from metering.keys import MeterIdentity
 
 
@@ -56,3 +59,38 @@ def admit_households(
         key = household.meter.public_key
         meter_ids.append(registry.admit_meter(household.account.address, key.x, key.y))
     return meter_ids
+
+
+#: Gas money for a household's approve + deposit (Anvil's dev accounts hold 10,000 ETH).
+GAS_MONEY_WEI = 10**18
+
+
+def fund_households(
+    manager: Sender,
+    deployment: Deployment,
+    households: list[Household],
+    minted_units: int,
+    deposit_units: int,
+) -> None:
+    """Mint `minted_units` to each household, which approves and deposits `deposit_units`.
+
+    Households pay their own gas: the manager first sends each of them some ether, as the
+    community's onboarding would.
+    """
+    token = TokenClient(manager, deployment.address("QuartierToken"))
+    market_address = deployment.address("QuartierMarket")
+    for household in households:
+        manager.send_signed(
+            {
+                "to": household.account.address,
+                "value": GAS_MONEY_WEI,
+                "gas": 21_000,
+                "gasPrice": manager.w3.eth.gas_price,
+                "nonce": manager.w3.eth.get_transaction_count(manager.address, "pending"),
+                "chainId": deployment.chain_id,
+            }
+        )
+        token.mint(household.account.address, minted_units)
+        sender = Sender(manager.w3, household.account)
+        TokenClient(sender, token.address).approve(market_address, deposit_units)
+        MarketClient(sender, market_address, deployment.deploy_block).deposit(deposit_units)
