@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hexbytes import HexBytes
 from web3 import Web3
 
 from api.demo.neighbourhood import Household
@@ -96,8 +97,9 @@ def _logs(contract: Any, event: str, from_block: int) -> list[Any]:
 
 def _gas(w3: Web3, logs: list[Any]) -> tuple[int, int]:
     """(total gas, transactions) of the distinct transactions that emitted `logs`."""
-    hashes = {bytes(log["transactionHash"]) for log in logs}
-    return sum(int(w3.eth.get_transaction_receipt(h)["gasUsed"]) for h in hashes), len(hashes)
+    hashes = {HexBytes(log["transactionHash"]) for log in logs}
+    gas = [int(w3.eth.get_transaction_receipt(h)["gasUsed"]) for h in hashes]
+    return sum(gas), len(hashes)
 
 
 def collect_chain_facts(
@@ -109,7 +111,8 @@ def collect_chain_facts(
     """Read the day back from events and receipts; `before`: the token totals at the start."""
     tokens = token_totals(w3, deployment, households)
     market = w3.eth.contract(
-        address=deployment.address("QuartierMarket"), abi=artifact("QuartierMarket").abi
+        address=Web3.to_checksum_address(deployment.address("QuartierMarket")),
+        abi=artifact("QuartierMarket").abi,
     )
     start = deployment.deploy_block
     commits = _logs(market, "IntervalCommitted", start)

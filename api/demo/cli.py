@@ -1,60 +1,140 @@
-"""`quartier demo`: a neighbourhood on a fresh local chain, told step by step."""
+"""`quartier demo`: a neighbourhood day on a fresh local chain, end to end, with its figures."""
 
 from __future__ import annotations
 
 import json
 import time
+from datetime import date, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.demo.neighbourhood import admit_households, make_households
-from ledger.accounts import default_deployer
-from ledger.anvil import AnvilNode
-from ledger.chain import Sender, connect
-from ledger.deploy import deploy_community
+from api.demo.checks import settlement_problems
+from api.demo.errors import DemoError
+from api.demo.report import euros, write_report
+from api.demo.run import DemoConfig, run_day
+from api.demo.summary import Summary, summarise
 
 demo_app = typer.Typer(help="Run the neighbourhood demo on a local chain.")
+
+SLOTS_PER_DAY = 96
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise DemoError(f"--date must be YYYY-MM-DD, got {text!r}") from None
+
+
+def _parse_start(text: str) -> int:
+    try:
+        moment = datetime.strptime(text, "%H:%M")
+    except ValueError:
+        raise DemoError(f"--start must be HH:MM (UTC), got {text!r}") from None
+    if moment.minute % 15:
+        raise DemoError(f"--start must be on a quarter-hour, got {text!r}")
+    return moment.hour * 4 + moment.minute // 15
+
+
+def _print_summary(console: Console, summary: Summary) -> None:
+    table = Table(title="Bills of the day: alone vs in the community (energy in Wh)")
+    for column in ("household", "kWp", "imported", "exported", "bought", "sold"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for column in ("alone", "community", "saved"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for bill in summary.bills:
+        table.add_row(
+            bill.name,
+            f"{bill.pv_kwp:.1f}",
+            str(bill.imported_wh),
+            str(bill.exported_wh),
+            str(bill.bought_wh),
+            str(bill.sold_wh),
+            euros(bill.bill_without_units),
+            euros(bill.bill_with_units),
+            euros(bill.savings_units),
+        )
+    console.print(table)
+    price = summary.average_price_per_kwh
+    audit = "[green]passed[/]" if summary.audit_ok else "[red]FAILED[/]"
+    lines = [
+        f"{summary.households} households, {summary.intervals} quarter-hours: "
+        f"{summary.orders} orders, {summary.readings} readings, {summary.trades} trades",
+        f"energy traded {summary.traded_wh} Wh, delivered {summary.settled_wh} Wh; "
+        f"average clearing price {euros(price) if price is not None else '-'}/kWh",
+        f"self-consumption {summary.self_consumption:.1%} (PV surplus consumed by neighbours), "
+        f"self-sufficiency {summary.self_sufficiency:.1%} (imports met locally)",
+        f"the community saved {euros(summary.savings_units)} in total",
+        f"gas {summary.gas_per_trade} per trade, {summary.gas_per_reading} per reading",
+        f"audit ({summary.audit_source}): {audit}",
+        *(f"  - {problem}" for problem in summary.audit_problems),
+        f"wall time {summary.wall_seconds:.1f} s "
+        + "("
+        + ", ".join(f"{name} {seconds:.1f}" for name, seconds in summary.timings.items())
+        + ")",
+    ]
+    console.print("\n".join(lines))
 
 
 @demo_app.command("demo")
 def demo(
-    households: Annotated[int, typer.Option(min=1, max=500, help="Number of households.")] = 20,
+    households: Annotated[int, typer.Option(min=2, max=500, help="Number of households.")] = 20,
+    intervals: Annotated[
+        int, typer.Option(min=1, max=7 * SLOTS_PER_DAY, help="Quarter-hours to run (96 = a day).")
+    ] = 96,
+    day: Annotated[str, typer.Option("--date", help="The day to replay (UTC).")] = "2026-06-21",
+    start: Annotated[str, typer.Option(help="First quarter-hour, HH:MM UTC.")] = "00:00",
     seed: Annotated[int, typer.Option(help="Seed: the same seed, the same neighbourhood.")] = 7,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    report: Annotated[
+        Path | None, typer.Option(help="Also write a self-contained HTML report here.")
+    ] = None,
 ) -> None:
-    """Start Anvil, deploy the community, admit households and their meters."""
-    console = Console(stderr=as_json)
-    started = time.monotonic()
-    with AnvilNode() as node:
-        w3 = connect(node.url)
-        manager = Sender(w3, default_deployer(w3.eth.chain_id, None))
-        console.print(f"Anvil running at {node.url} (chain {w3.eth.chain_id})")
-        deployment = deploy_community(manager)
-        console.print(f"Deployed: {deployment.contracts}")
-        neighbourhood = make_households(households, seed)
-        meter_ids = admit_households(manager, deployment, neighbourhood)
-        summary = {
-            "households": len(neighbourhood),
-            "meters": len(meter_ids),
-            "chain_id": deployment.chain_id,
-            "contracts": deployment.contracts,
-            "blocks": w3.eth.block_number,
-            "wall_seconds": round(time.monotonic() - started, 3),
-        }
-    if as_json:
-        typer.echo(json.dumps(summary, indent=2))
-        return
-    table = Table(title="Households admitted on-chain")
-    table.add_column("household")
-    table.add_column("account")
-    table.add_column("meter id")
-    for household, meter_id in zip(neighbourhood, meter_ids, strict=True):
-        table.add_row(household.name, household.account.address, "0x" + meter_id.hex()[:16] + "…")
-    console.print(table)
-    console.print(
-        f"{summary['households']} households and {summary['meters']} meters admitted "
-        f"in {summary['blocks']} blocks, {summary['wall_seconds']} s; Anvil stopped."
+    """Run a neighbourhood day on a fresh Anvil: orders and readings through the API, the
+    worker clears, commits and settles, then the audit replays it all."""
+    config = DemoConfig(
+        households=households,
+        intervals=intervals,
+        day=_parse_date(day),
+        seed=seed,
+        start_slot=_parse_start(start),
     )
+    console = Console(stderr=as_json)
+    console.width = max(console.width, 100)  # the bills table, even when piped
+    started = time.perf_counter()
+    progress_console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=progress_console,
+        transient=True,
+        disable=not progress_console.is_terminal,
+    ) as bar:
+        task = bar.add_task(f"{households} households, quarter-hours", total=intervals + 1)
+        run = run_day(config, lambda done, total: bar.update(task, completed=done, total=total))
+    checks = settlement_problems(run.facts, run.households, run.simulation.interval_ids())
+    problems = (*run.audit_problems, *checks)
+    summary = summarise(
+        run,
+        audit_ok=not problems,
+        audit_source=f"ledger.audit ({run.audit_signatures} signatures) + settlement checks",
+        audit_problems=problems,
+        wall_seconds=time.perf_counter() - started,
+    )
+    if report is not None:
+        write_report(summary, report, f"Quartier demo — {config.day.isoformat()}")
+    if as_json:
+        typer.echo(json.dumps(summary.as_json(), indent=2))
+    else:
+        _print_summary(console, summary)
+        if report is not None:
+            console.print(f"report written to {report}")
+    if not summary.audit_ok:
+        raise typer.Exit(1)

@@ -29,7 +29,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3 import Web3
-from web3.types import TxParams, TxReceipt
+from web3.types import TxParams, TxReceipt, Wei
 
 from api.ledger_gateway import LedgerGateway
 from ledger.accounts import default_deployer
@@ -74,8 +74,8 @@ class FixedGasSender(Sender):
         params: TxParams = {
             "from": self.account.address,
             "gas": gas or RELAYER_GAS_LIMIT,
-            "maxFeePerGas": MAX_FEE_PER_GAS_WEI,
-            "maxPriorityFeePerGas": 0,
+            "maxFeePerGas": Wei(MAX_FEE_PER_GAS_WEI),
+            "maxPriorityFeePerGas": Wei(0),
             "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
         }
         return self.send_signed(fn.build_transaction(params), fn)
@@ -135,7 +135,7 @@ class FastLedgerGateway(LedgerGateway):
     """`LedgerGateway` with raw views, a fixed-gas relayer and the indexed market client."""
 
     @property
-    def relayer(self) -> Sender:  # type: ignore[override]
+    def relayer(self) -> Sender:
         """The account that pays for commits, readings and settlements."""
         with self._lock:
             if "_fixed_gas_relayer" not in self.__dict__:
@@ -147,7 +147,7 @@ class FastLedgerGateway(LedgerGateway):
             return relayer
 
     @property
-    def market(self) -> MarketClient:  # type: ignore[override]
+    def market(self) -> MarketClient:
         """The market, as the relayer, with incremental event indexes."""
         with self._lock:
             if "_indexed_market" not in self.__dict__:

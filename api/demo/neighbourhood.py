@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric import ec
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from web3.types import Wei
 
 from ledger.chain import Sender
 from ledger.deployment import Deployment
@@ -83,10 +84,10 @@ def fund_households(
         manager.send_signed(
             {
                 "to": household.account.address,
-                "value": GAS_MONEY_WEI,
+                "value": Wei(GAS_MONEY_WEI),
                 "gas": 21_000,
                 "gasPrice": manager.w3.eth.gas_price,
-                "nonce": manager.w3.eth.get_transaction_count(manager.address, "pending"),
+                "nonce": manager.w3.eth.get_transaction_count(manager.account.address, "pending"),
                 "chainId": deployment.chain_id,
             }
         )

@@ -16,15 +16,16 @@ reading before its interval has ended.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from fastapi.testclient import TestClient
 from web3 import Web3
 
 from api.app import create_app
+from api.audit_cli import engine_rule
 from api.demo.agents import Prices, draw_limits, household_orders, meter_readings
 from api.demo.chain_facts import ChainFacts, collect_chain_facts, token_totals
 from api.demo.errors import DemoError
@@ -36,6 +37,7 @@ from api.settings import Settings
 from api.worker.service import WorkerContext, run_pass
 from ledger.accounts import default_deployer
 from ledger.anvil import AnvilNode
+from ledger.audit import run_audit
 from ledger.chain import Sender, connect
 from ledger.deploy import deploy_community
 from ledger.deployment import Deployment
@@ -78,6 +80,7 @@ class Timings:
     http_readings: float = 0.0
     worker: float = 0.0
     collect: float = 0.0
+    audit: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         return {name: round(value, 3) for name, value in vars(self).items()}
@@ -95,6 +98,9 @@ class DayRun:
     orders_posted: int
     readings_posted: int
     interval_status: dict[int, str]
+    #: The auditor's replay (ledger.audit): its problems, and how many signatures it checked.
+    audit_problems: tuple[str, ...]
+    audit_signatures: int
     timings: Timings
 
 
@@ -112,7 +118,17 @@ class SimulatedClock:
 Progress = Callable[[int, int], None]
 
 
-def _post_all(client: TestClient, path: str, bodies: list[dict[str, Any]]) -> None:
+def _test_client(app: Any) -> Any:
+    # Starlette warns that its TestClient will move to httpx2; the demo only needs it to call
+    # the app in-process, which it does either way.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    return TestClient(app)
+
+
+def _post_all(client: Any, path: str, bodies: list[dict[str, Any]]) -> None:
     for body in bodies:
         response = client.post(path, json=body)
         if response.status_code not in (200, 201):
@@ -141,75 +157,94 @@ def run_day(config: DemoConfig, progress: Progress | None = None) -> DayRun:
     timings.simulate = time.perf_counter() - started
     start = simulation.first_interval_id * INTERVAL_SECONDS
     genesis = ("--timestamp", str(start - SETUP_LEAD_SECONDS))
-    with AnvilNode(extra_args=genesis) as node:
-        mark = time.perf_counter()
-        w3 = connect(node.url)
-        manager = Sender(w3, default_deployer(w3.eth.chain_id, None))
-        deployment = deploy_community(manager, gate_closure_lead_seconds=GATE_LEAD_SECONDS)
-        households = make_households(config.households, config.seed)
-        admit_households(manager, deployment, households)
-        fund_households(manager, deployment, households, config.minted_units, config.deposit_units)
-        timings.setup = time.perf_counter() - mark
-        settings = Settings(
-            rpc_url=node.url,
-            database_url="sqlite://",
-            gate_closure_seconds=GATE_LEAD_SECONDS,
-            grace_seconds=GRACE_SECONDS,
-            feed_in_per_kwh=config.prices.feed_in_per_kwh,
-            retail_per_kwh=config.prices.retail_per_kwh,
-            run_worker=False,  # the driver runs each pass at its simulated moment
-        )
-        clock = SimulatedClock(start - SETUP_LEAD_SECONDS)
-        gateway = FastLedgerGateway if config.fast_reads else LedgerGateway
-        ledger = gateway(settings, deployment)
-        app = create_app(settings, ledger=ledger, clock=clock)
-        worker = WorkerContext(settings, app.state.engine, ledger, clock)
-        before = token_totals(w3, deployment, households)
-        limits = draw_limits(config.households, config.prices, config.seed)
-        chain_id, market = deployment.chain_id, deployment.address("QuartierMarket")
-        first = simulation.first_interval_id
-        last = first + config.intervals - 1
-        orders_posted = readings_posted = 0
+    node = AnvilNode(extra_args=genesis)
+    try:
+        return _run_on(node.start(), config, simulation, timings, progress)
+    finally:
+        node.stop()
+        if node.process is not None and node.process.stderr is not None:
+            node.process.stderr.close()
 
-        def worker_pass(now: int) -> None:
+
+def _run_on(
+    node: AnvilNode,
+    config: DemoConfig,
+    simulation: DaySimulation,
+    timings: Timings,
+    progress: Progress | None,
+) -> DayRun:
+    start = simulation.first_interval_id * INTERVAL_SECONDS
+    mark = time.perf_counter()
+    w3 = connect(node.url)
+    manager = Sender(w3, default_deployer(w3.eth.chain_id, None))
+    deployment = deploy_community(manager, gate_closure_lead_seconds=GATE_LEAD_SECONDS)
+    households = make_households(config.households, config.seed)
+    admit_households(manager, deployment, households)
+    fund_households(manager, deployment, households, config.minted_units, config.deposit_units)
+    timings.setup = time.perf_counter() - mark
+    settings = Settings(
+        rpc_url=node.url,
+        database_url="sqlite://",
+        gate_closure_seconds=GATE_LEAD_SECONDS,
+        grace_seconds=GRACE_SECONDS,
+        feed_in_per_kwh=config.prices.feed_in_per_kwh,
+        retail_per_kwh=config.prices.retail_per_kwh,
+        run_worker=False,  # the driver runs each pass at its simulated moment
+    )
+    clock = SimulatedClock(start - SETUP_LEAD_SECONDS)
+    gateway = FastLedgerGateway if config.fast_reads else LedgerGateway
+    ledger = gateway(settings, deployment)
+    app = create_app(settings, ledger=ledger, clock=clock)
+    worker = WorkerContext(settings, app.state.engine, ledger, clock)
+    before = token_totals(w3, deployment, households)
+    limits = draw_limits(config.households, config.prices, config.seed)
+    chain_id, market = deployment.chain_id, deployment.address("QuartierMarket")
+    first = simulation.first_interval_id
+    last = first + config.intervals - 1
+    orders_posted = readings_posted = 0
+
+    def worker_pass(now: int) -> None:
+        mark = time.perf_counter()
+        clock.now = now
+        _move_chain_clock(w3, now)
+        run_pass(worker)
+        timings.worker += time.perf_counter() - mark
+
+    with _test_client(app) as client:
+        for k in range(first - 1, last + 2):
+            if first <= k <= last:
+                worker_pass(k * INTERVAL_SECONDS - GATE_LEAD_SECONDS)
+            clock.now = k * INTERVAL_SECONDS + GRACE_SECONDS
             mark = time.perf_counter()
-            clock.now = now
-            _move_chain_clock(w3, now)
-            run_pass(worker)
-            timings.worker += time.perf_counter() - mark
-
-        with TestClient(app) as client:
-            for k in range(first - 1, last + 2):
-                if first <= k <= last:
-                    worker_pass(k * INTERVAL_SECONDS - GATE_LEAD_SECONDS)
-                clock.now = k * INTERVAL_SECONDS + GRACE_SECONDS
-                mark = time.perf_counter()
-                readings = (
-                    meter_readings(households, simulation, k - 1, chain_id, market)
-                    if k >= first
-                    else []
-                )
-                orders = (
-                    household_orders(households, limits, simulation, k + 1, chain_id, market)
-                    if k + 1 <= last
-                    else []
-                )
-                signed = time.perf_counter()
-                timings.sign += signed - mark
-                _post_all(client, "/readings", readings)
-                posted = time.perf_counter()
-                timings.http_readings += posted - signed
-                _post_all(client, "/orders", orders)
-                timings.http_orders += time.perf_counter() - posted
-                orders_posted += len(orders)
-                readings_posted += len(readings)
-                worker_pass(clock.now)
-                if progress is not None and k >= first:
-                    progress(k - first + 1, config.intervals + 1)
-        mark = time.perf_counter()
-        facts = collect_chain_facts(w3, deployment, households, before=before)
-        interval_status = _interval_status(app.state.engine)
-        timings.collect = time.perf_counter() - mark
+            readings = (
+                meter_readings(households, simulation, k - 1, chain_id, market)
+                if k >= first
+                else []
+            )
+            orders = (
+                household_orders(households, limits, simulation, k + 1, chain_id, market)
+                if k + 1 <= last
+                else []
+            )
+            signed = time.perf_counter()
+            timings.sign += signed - mark
+            _post_all(client, "/readings", readings)
+            posted = time.perf_counter()
+            timings.http_readings += posted - signed
+            _post_all(client, "/orders", orders)
+            timings.http_orders += time.perf_counter() - posted
+            orders_posted += len(orders)
+            readings_posted += len(readings)
+            worker_pass(clock.now)
+            if progress is not None and k >= first:
+                progress(k - first + 1, config.intervals + 1)
+    mark = time.perf_counter()
+    facts = collect_chain_facts(w3, deployment, households, before=before)
+    interval_status = _interval_status(app.state.engine)
+    timings.collect = time.perf_counter() - mark
+    mark = time.perf_counter()
+    audit = run_audit(w3, deployment, engine_rule(settings.mechanism, settings.price_bounds))
+    timings.audit = time.perf_counter() - mark
     return DayRun(
         config=config,
         simulation=simulation,
@@ -219,6 +254,8 @@ def run_day(config: DemoConfig, progress: Progress | None = None) -> DayRun:
         orders_posted=orders_posted,
         readings_posted=readings_posted,
         interval_status=interval_status,
+        audit_problems=tuple(f"{p.kind}: {p.detail}" for p in audit.problems),
+        audit_signatures=audit.signatures_checked,
         timings=timings,
     )
 

@@ -1,0 +1,110 @@
+"""`--report FILE.html`: one self-contained page (inline SVG, no scripts, no downloads)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+
+from api.demo.errors import DemoError
+from api.demo.summary import Summary
+from api.demo.svg import Series, bar_chart, line_chart
+from metering.reading import INTERVAL_SECONDS
+
+#: Token base units per euro (the demo token has 6 decimals).
+UNITS_PER_EURO = 1_000_000
+
+
+def euros(units: int) -> str:
+    """Base units as euros, for people (the JSON keeps integer units)."""
+    sign = "-" if units < 0 else ""
+    whole, cents = divmod(abs(units) * 100 // UNITS_PER_EURO, 100)
+    return f"{sign}€{whole}.{cents:02d}"
+
+
+def _time_label(interval_id: int) -> str:
+    return datetime.fromtimestamp(interval_id * INTERVAL_SECONDS, tz=UTC).strftime("%H:%M")
+
+
+def render(summary: Summary, title: str) -> str:
+    """The report as an HTML string."""
+    labels = [_time_label(row.interval_id) for row in summary.series]
+    flows = line_chart(
+        "Neighbourhood per quarter-hour: PV surplus fed in vs energy taken (meters, Wh)",
+        "Wh",
+        labels,
+        [
+            Series("PV surplus fed in", "#e8a317", [r.exported_wh for r in summary.series]),
+            Series("taken by households", "#3465a4", [r.imported_wh for r in summary.series]),
+        ],
+    )
+    traded = bar_chart(
+        "Energy traded locally per quarter-hour (Wh)",
+        "Wh",
+        labels,
+        [
+            Series("traded (committed)", "#8ae234", [r.traded_wh for r in summary.series]),
+            Series("delivered (settled)", "#4e9a06", [r.settled_wh for r in summary.series]),
+        ],
+    )
+    price = line_chart(
+        "Clearing price (€/kWh); the grid: retail above, feed-in below",
+        "€/kWh",
+        labels,
+        [
+            Series(
+                "clearing price",
+                "#cc0000",
+                [
+                    None if r.clearing_price_per_kwh is None else r.clearing_price_per_kwh / 1e6
+                    for r in summary.series
+                ],
+            )
+        ],
+    )
+    savings = bar_chart(
+        "Savings per household thanks to the community (€)",
+        "€",
+        [bill.name.removeprefix("household-") for bill in summary.bills],
+        [Series("saved", "#75507b", [bill.savings_units / 1e6 for bill in summary.bills])],
+    )
+    rows = "\n".join(
+        f"<tr><td>{escape(b.name)}</td><td>{b.pv_kwp}</td><td>{b.imported_wh}</td>"
+        f"<td>{b.exported_wh}</td><td>{b.bought_wh}</td><td>{b.sold_wh}</td>"
+        f"<td>{euros(b.bill_without_units)}</td><td>{euros(b.bill_with_units)}</td>"
+        f"<td>{euros(b.savings_units)}</td></tr>"
+        for b in summary.bills
+    )
+    audit = "passed" if summary.audit_ok else "FAILED: " + "; ".join(summary.audit_problems)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:900px;margin:auto;color:#222}}
+svg{{width:100%;height:auto;margin:1em 0}}table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}</style></head><body>
+<h1>{escape(title)}</h1>
+<p>{summary.households} households, {summary.intervals} quarter-hours: {summary.trades} trades,
+{summary.traded_wh} Wh traded and {summary.settled_wh} Wh delivered between neighbours.
+Self-consumption {summary.self_consumption:.1%} (PV surplus consumed by neighbours),
+self-sufficiency {summary.self_sufficiency:.1%} (imports met locally). The community saved
+{euros(summary.savings_units)} in total. Gas: {summary.gas_per_trade} per trade,
+{summary.gas_per_reading} per reading. Audit ({escape(summary.audit_source)}): {escape(audit)}.
+</p>
+{flows}
+{traded}
+{price}
+{savings}
+<h2>Bills</h2>
+<table><tr><th>household</th><th>kWp</th><th>imported Wh</th><th>exported Wh</th>
+<th>bought Wh</th><th>sold Wh</th><th>bill alone</th><th>bill in community</th>
+<th>saved</th></tr>
+{rows}
+</table></body></html>
+"""
+
+
+def write_report(summary: Summary, path: Path, title: str) -> None:
+    """Write the report to `path` (DemoError when it cannot be written)."""
+    try:
+        path.write_text(render(summary, title), encoding="utf-8")
+    except OSError as error:
+        raise DemoError(f"cannot write the report {path}: {error.strerror}") from None
