@@ -42,18 +42,26 @@ class MeterDirectory:
         self._cache: dict[bytes, _Cached] = {}
         self._lock = threading.Lock()
 
+    def cached(self, meter_id: bytes) -> MeterInfo | None:
+        """The cached record of `meter_id` while still fresh, else None (never a chain call)."""
+        cached = self._cache.get(meter_id)
+        if cached is None:
+            return None
+        ttl = (
+            UNKNOWN_METER_CACHE_SECONDS
+            if cached.info.status is MeterStatus.UNKNOWN
+            else self._ttl_seconds
+        )
+        if self._clock() - cached.fetched_at < min(ttl, self._ttl_seconds):
+            return cached.info
+        return None
+
     def get(self, meter_id: bytes, session: Session | None = None) -> MeterInfo:
         """The registry's record of `meter_id` (status UNKNOWN when never admitted)."""
+        info = self.cached(meter_id)
+        if info is not None:
+            return info
         now = self._clock()
-        cached = self._cache.get(meter_id)
-        if cached is not None:
-            ttl = (
-                UNKNOWN_METER_CACHE_SECONDS
-                if cached.info.status is MeterStatus.UNKNOWN
-                else self._ttl_seconds
-            )
-            if now - cached.fetched_at < min(ttl, self._ttl_seconds):
-                return cached.info
         info = self._lookup(meter_id)
         with self._lock:
             self._cache[meter_id] = _Cached(info, now)
