@@ -16,14 +16,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.ledger_gateway import LedgerGateway
-from api.readings.meters import MeterDirectory, index_meter
+from api.readings.meters import MeterDirectory
 from api.readings.schemas import ReadingOut
-from api.readings.service import accept_reading, parse_reading_json
-from ledger.registry import MeterStatus
+from api.readings.service import ingest_reading, parse_reading_json
 
 router = APIRouter(prefix="/readings", tags=["readings"])
 
@@ -120,18 +118,23 @@ async def post_reading(
     """Verify a meter-signed reading against the registered key and store it."""
     signed = parse_reading_json(await request.body())
     meter_id = signed.reading.meter_id
-    looked_up = None
+    refreshed = None
     if meters.cached(meter_id) is None:
         # A registry lookup is a chain call (~10-40 ms): off the event loop, so the requests
         # of cached meters keep flowing meanwhile.
-        looked_up = await run_in_threadpool(meters.get, meter_id)
-    with Session(engine, expire_on_commit=False) as session:
-        if looked_up is not None and looked_up.status is not MeterStatus.UNKNOWN:
-            index_meter(session, looked_up)  # written in the reading's transaction
-        accepted = accept_reading(session, meters, ledger.domain, signed, now)
-    body = ReadingOut.of(accepted.row).model_dump()
+        refreshed = await run_in_threadpool(meters.get, meter_id)
+    ingested = ingest_reading(engine, meters, ledger.domain, signed, now, refreshed=refreshed)
+    stored = ingested.stored
+    body = {
+        "meter_id": ingested.meter_id,
+        "interval_id": stored.interval_id,
+        "import_wh_total": stored.import_wh_total,
+        "export_wh_total": stored.export_wh_total,
+        "seq": stored.seq,
+        "submitted": stored.submitted,
+    }
     return Response(
         json.dumps(body, separators=(",", ":")),
-        status_code=status.HTTP_201_CREATED if accepted.created else status.HTTP_200_OK,
+        status_code=status.HTTP_201_CREATED if ingested.created else status.HTTP_200_OK,
         media_type="application/json",
     )

@@ -18,20 +18,27 @@ readings, the second to take the lock sees the first and is refused.
 from __future__ import annotations
 
 import json
-import threading
-import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from api.errors import ReadingRejectedError
 from api.ledger_gateway import Domain
 from api.readings.meters import MeterDirectory
-from api.readings.models import MeterIndexRow, ReadingRow
+from api.readings.models import ReadingRow
+from api.readings.store import (
+    SQLITE_WRITER,
+    StoredReading,
+    begin_write,
+    index_meter,
+    insert_reading,
+    latest_reading,
+    reading_at_seq,
+)
 from ledger.registry import MeterInfo, MeterStatus
 from metering.errors import ReadingFormatError
 from metering.reading import INTERVAL_SECONDS, SignedReading, verify_signed_reading
@@ -73,50 +80,6 @@ def parse_reading(payload: object) -> SignedReading:
     return signed
 
 
-_READING: Table = ReadingRow.__table__  # type: ignore[attr-defined]
-_METER: Table = MeterIndexRow.__table__  # type: ignore[attr-defined]
-_COLUMNS = (
-    _READING.c.id,
-    _READING.c.interval_id,
-    _READING.c.import_wh_total,
-    _READING.c.export_wh_total,
-    _READING.c.seq,
-    _READING.c.submitted,
-)
-# Built once: SQLAlchemy caches their compiled form, so a request pays only for execution.
-_LATEST = (
-    select(*_COLUMNS)
-    .where(_READING.c.meter_id == bindparam("meter_id"))
-    .order_by(_READING.c.seq.desc())
-    .limit(1)
-)
-_AT_SEQ = select(*_COLUMNS).where(
-    _READING.c.meter_id == bindparam("meter_id"), _READING.c.seq == bindparam("seq")
-)
-_INSERT = insert(_READING)
-#: SQLite has one writer at a time; threads of one process queue here instead of in SQLite's
-#: busy handler, which sleeps 1, 2, 5, 10... ms between retries (p99 went 110 -> 240 ms).
-_SQLITE_WRITER = threading.Lock()
-_METER_KNOWN = select(_METER.c.meter_id).where(_METER.c.meter_id == bindparam("meter_id"))
-
-
-@dataclass(frozen=True)
-class _Stored:
-    """The columns of a stored reading the ordering rules and the answer need."""
-
-    id: int
-    interval_id: int
-    import_wh_total: int
-    export_wh_total: int
-    seq: int
-    submitted: bool
-
-
-def _stored(connection: Connection, statement: Any, parameters: dict[str, Any]) -> _Stored | None:
-    row = connection.execute(statement, parameters).first()
-    return None if row is None else _Stored(*row)
-
-
 def parse_reading_json(body: bytes) -> SignedReading:
     """`parse_reading` over a raw request body; a body that is not JSON is malformed too."""
     try:
@@ -126,7 +89,7 @@ def parse_reading_json(body: bytes) -> SignedReading:
     return parse_reading(payload)
 
 
-def _same_values(row: _Stored, signed: SignedReading) -> bool:
+def _same_values(row: StoredReading, signed: SignedReading) -> bool:
     reading = signed.reading
     return bool(
         row.interval_id == reading.interval_id
@@ -135,7 +98,7 @@ def _same_values(row: _Stored, signed: SignedReading) -> bool:
     )
 
 
-def _check_successor(signed: SignedReading, latest: _Stored) -> None:
+def _check_successor(signed: SignedReading, latest: StoredReading) -> None:
     reading = signed.reading
     if reading.seq <= latest.seq:
         raise _reject(
@@ -182,96 +145,87 @@ def _check_meter_and_signature(
         )
 
 
-def _begin_write(connection: Connection, meter_hex: str) -> None:
-    """Take the write lock before reading the meter's latest reading (see the module doc)."""
-    dialect = connection.dialect.name
-    if dialect == "sqlite":
-        # pysqlite opens transactions lazily (before the first INSERT), after our SELECT: two
-        # processes could then both check against the same latest reading. BEGIN IMMEDIATE
-        # takes the write lock first (waiting up to busy_timeout). A connection already in a
-        # transaction has written, so it holds that lock already.
-        if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-    elif dialect == "postgresql":
-        connection.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:meter_id, 0))"),
-            {"meter_id": meter_hex},
-        )
+def _writer(connection: Connection) -> AbstractContextManager[object]:
+    return SQLITE_WRITER if connection.dialect.name == "sqlite" else nullcontext()
 
 
-def _row_of(meter_hex: str, stored: _Stored, signed: SignedReading, now: int) -> ReadingRow:
-    return ReadingRow(
-        id=stored.id,
-        meter_id=meter_hex,
-        interval_id=stored.interval_id,
-        import_wh_total=stored.import_wh_total,
-        export_wh_total=stored.export_wh_total,
-        seq=stored.seq,
-        signature_r=hex(signed.r),
-        signature_s=hex(signed.s),
-        received_at=now,
-        submitted=stored.submitted,
-    )
-
-
-def _store(
-    session: Session, info: MeterInfo, signed: SignedReading, now_seconds: int
-) -> tuple[_Stored | None, int | None]:
-    """Under the write lock: (the stored re-sent reading, None) or (None, the new row's id)."""
+def _apply_rules(
+    connection: Connection, signed: SignedReading
+) -> tuple[StoredReading | None, bool]:
+    """Under the write lock: (the stored reading when `signed` is a re-send, whether it is the
+    meter's first reading); raises ReadingRejectedError when it contradicts what is stored."""
     reading = signed.reading
     meter_hex = "0x" + reading.meter_id.hex()
-    connection = session.connection()
-    _begin_write(connection, meter_hex)
-    # A meter index row the directory added on a cache miss goes in first, in this transaction.
-    session.flush()
-    latest = _stored(connection, _LATEST, {"meter_id": meter_hex})
-    if latest is not None and reading.seq <= latest.seq:
+    latest = latest_reading(connection, meter_hex)
+    if latest is None:
+        return None, True
+    if reading.seq <= latest.seq:
         same_seq = (
             latest
             if latest.seq == reading.seq
-            else _stored(connection, _AT_SEQ, {"meter_id": meter_hex, "seq": reading.seq})
+            else reading_at_seq(connection, meter_hex, reading.seq)
         )
         if same_seq is not None and _same_values(same_seq, signed):
-            return same_seq, None
+            return same_seq, False
         if same_seq is not None:
             raise _reject(
                 "conflicting-reading",
                 f"seq {reading.seq} is already stored with different values",
                 signed,
             )
-    if latest is not None:
-        _check_successor(signed, latest)
-    elif connection.execute(_METER_KNOWN, {"meter_id": meter_hex}).first() is None:
-        # The first reading of a meter records its key and owner (the relayer needs the key,
-        # household views need the owner), even when the directory answered from its cache.
-        connection.execute(insert(_METER).values(**_meter_values(info)))
-    result = connection.execute(
-        _INSERT,
-        {
-            "meter_id": meter_hex,
-            "interval_id": reading.interval_id,
-            "import_wh_total": reading.import_wh_total,
-            "export_wh_total": reading.export_wh_total,
-            "seq": reading.seq,
-            "signature_r": hex(signed.r),
-            "signature_s": hex(signed.s),
-            "received_at": now_seconds,
-            "submitted": False,
-        },
+    _check_successor(signed, latest)
+    return None, False
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """Outcome of `ingest_reading`: the stored reading, and whether this request created it."""
+
+    meter_id: str
+    stored: StoredReading
+    created: bool
+
+
+def ingest_reading(
+    engine: Engine,
+    meters: MeterDirectory,
+    domain: Domain,
+    signed: SignedReading,
+    now_seconds: int,
+    *,
+    refreshed: MeterInfo | None = None,
+) -> Ingested:
+    """`accept_reading` without the ORM (the POST /readings hot path): verify, then one Core
+    write transaction. `refreshed` is a registry answer the caller just fetched (it is
+    written to the meter index); without it the directory's cached answer is used."""
+    reading = signed.reading
+    meter_hex = "0x" + reading.meter_id.hex()
+    info = refreshed if refreshed is not None else meters.get(reading.meter_id)
+    _check_meter_and_signature(info, domain, signed, now_seconds)
+    # Leaving the `connect` block without a commit (a refusal) rolls everything back.
+    with engine.connect() as connection, _writer(connection):
+        begin_write(connection, meter_hex)
+        if refreshed is not None:
+            index_meter(connection, refreshed, refresh=True)
+        resent, first = _apply_rules(connection, signed)
+        if resent is not None:
+            return Ingested(meter_hex, resent, created=False)
+        if first and refreshed is None:
+            # The first reading of a meter records its key and owner (the relayer needs the
+            # key, household views need the owner), even when the directory answered from
+            # its cache.
+            index_meter(connection, info, refresh=False)
+        new_id = insert_reading(connection, signed, now_seconds)
+        connection.commit()
+    stored = StoredReading(
+        new_id,
+        reading.interval_id,
+        reading.import_wh_total,
+        reading.export_wh_total,
+        reading.seq,
+        submitted=False,
     )
-    primary_key = result.inserted_primary_key
-    return None, None if primary_key is None else int(primary_key[0])
-
-
-def _meter_values(info: MeterInfo) -> dict[str, object]:
-    return {
-        "meter_id": "0x" + info.meter_id.hex(),
-        "household": info.household,
-        "status": int(info.status),
-        "public_key_x": hex(info.public_key_x),
-        "public_key_y": hex(info.public_key_y),
-        "checked_at": int(time.time()),
-    }
+    return Ingested(meter_hex, stored, created=True)
 
 
 def accept_reading(
@@ -286,31 +240,45 @@ def accept_reading(
     meter_hex = "0x" + reading.meter_id.hex()
     info = meters.get(reading.meter_id, session)
     _check_meter_and_signature(info, domain, signed, now_seconds)
-    dialect = session.get_bind().dialect.name
-    writer = _SQLITE_WRITER if dialect == "sqlite" else nullcontext()
+    connection = session.connection()
     try:
-        with writer:
-            stored, new_id = _store(session, info, signed, now_seconds)
+        with _writer(connection):
+            begin_write(connection, meter_hex)
+            # A meter index row the directory added on a cache miss goes in, in this
+            # transaction.
+            session.flush()
+            resent, first = _apply_rules(connection, signed)
+            if resent is None:
+                if first:
+                    index_meter(connection, info, refresh=False)
+                new_id = insert_reading(connection, signed, now_seconds)
             session.commit()
     except IntegrityError:
-        # A concurrent request stored the same (meter, seq) first (only possible without the
-        # write lock, on other databases): answer as for a re-send.
+        # A concurrent request stored the same (meter, seq) first (only possible on a
+        # database without the write lock of `begin_write`): answer as for a re-send.
         session.rollback()
         return accept_reading(session, meters, domain, signed, now_seconds)
     except BaseException:
         session.rollback()
         raise
-    if stored is not None:
-        return Accepted(_row_of(meter_hex, stored, signed, now_seconds), created=False)
+    stored = resent or StoredReading(
+        new_id,
+        reading.interval_id,
+        reading.import_wh_total,
+        reading.export_wh_total,
+        reading.seq,
+        submitted=False,
+    )
     row = ReadingRow(
-        id=new_id,
+        id=stored.id,
         meter_id=meter_hex,
-        interval_id=reading.interval_id,
-        import_wh_total=reading.import_wh_total,
-        export_wh_total=reading.export_wh_total,
-        seq=reading.seq,
+        interval_id=stored.interval_id,
+        import_wh_total=stored.import_wh_total,
+        export_wh_total=stored.export_wh_total,
+        seq=stored.seq,
         signature_r=hex(signed.r),
         signature_s=hex(signed.s),
         received_at=now_seconds,
+        submitted=stored.submitted,
     )
-    return Accepted(row, created=True)
+    return Accepted(row, created=resent is None)

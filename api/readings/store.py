@@ -1,0 +1,133 @@
+"""The readings tables on the hot path: SQLAlchemy Core statements under the write lock.
+
+The ORM unit of work cost ~0.6 ms a reading; these statements are built once (SQLAlchemy
+caches their compiled form), so a reading pays only for executing one indexed select and one
+insert. `begin_write` takes the database's write lock before the meter's latest reading is
+read, which is what keeps the ordering rules true when requests or processes race.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, insert, select, text, update
+
+from api.readings.models import MeterIndexRow, ReadingRow
+from ledger.registry import MeterInfo
+from metering.reading import SignedReading
+
+_READING: Table = ReadingRow.__table__  # type: ignore[attr-defined]
+_METER: Table = MeterIndexRow.__table__  # type: ignore[attr-defined]
+_COLUMNS = (
+    _READING.c.id,
+    _READING.c.interval_id,
+    _READING.c.import_wh_total,
+    _READING.c.export_wh_total,
+    _READING.c.seq,
+    _READING.c.submitted,
+)
+_LATEST = (
+    select(*_COLUMNS)
+    .where(_READING.c.meter_id == bindparam("meter_id"))
+    .order_by(_READING.c.seq.desc())
+    .limit(1)
+)
+_AT_SEQ = select(*_COLUMNS).where(
+    _READING.c.meter_id == bindparam("meter_id"), _READING.c.seq == bindparam("seq")
+)
+_INSERT_READING = insert(_READING)
+_METER_KNOWN = select(_METER.c.meter_id).where(_METER.c.meter_id == bindparam("meter_id"))
+
+#: SQLite has one writer at a time; threads of one process queue here instead of in SQLite's
+#: busy handler, which sleeps 1, 2, 5, 10... ms between retries (p99 went 110 -> 240 ms).
+#: Other processes still meet in SQLite's lock (busy_timeout, see api.db).
+SQLITE_WRITER = threading.Lock()
+
+
+@dataclass(frozen=True)
+class StoredReading:
+    """The columns of a stored reading the ordering rules and the answer need."""
+
+    id: int
+    interval_id: int
+    import_wh_total: int
+    export_wh_total: int
+    seq: int
+    submitted: bool
+
+
+def begin_write(connection: Connection, meter_hex: str) -> None:
+    """Take the write lock (for `meter_hex` at least) before any read of the transaction."""
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        # pysqlite opens a transaction lazily, before the first INSERT, i.e. after our SELECT:
+        # two processes could then both check against the same latest reading. BEGIN IMMEDIATE
+        # takes the write lock first (waiting up to busy_timeout). A connection already in a
+        # transaction has written (pysqlite begins only before DML), so it holds the lock.
+        if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif dialect == "postgresql":
+        # Not exercised by the test suite (no PostgreSQL here): serialises a meter's readings.
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:meter_id, 0))"),
+            {"meter_id": meter_hex},
+        )
+
+
+def _one(
+    connection: Connection, statement: Any, parameters: dict[str, Any]
+) -> StoredReading | None:
+    row = connection.execute(statement, parameters).first()
+    return None if row is None else StoredReading(*row)
+
+
+def latest_reading(connection: Connection, meter_hex: str) -> StoredReading | None:
+    """The meter's stored reading with the highest seq."""
+    return _one(connection, _LATEST, {"meter_id": meter_hex})
+
+
+def reading_at_seq(connection: Connection, meter_hex: str, seq: int) -> StoredReading | None:
+    """The meter's stored reading with this seq."""
+    return _one(connection, _AT_SEQ, {"meter_id": meter_hex, "seq": seq})
+
+
+def insert_reading(connection: Connection, signed: SignedReading, now_seconds: int) -> int:
+    """Insert an accepted reading (not committed); returns its row id."""
+    reading = signed.reading
+    result = connection.execute(
+        _INSERT_READING,
+        {
+            "meter_id": "0x" + reading.meter_id.hex(),
+            "interval_id": reading.interval_id,
+            "import_wh_total": reading.import_wh_total,
+            "export_wh_total": reading.export_wh_total,
+            "seq": reading.seq,
+            "signature_r": hex(signed.r),
+            "signature_s": hex(signed.s),
+            "received_at": now_seconds,
+            "submitted": False,
+        },
+    )
+    primary_key = result.inserted_primary_key
+    assert primary_key is not None  # an INSERT of one row always has one
+    return int(primary_key[0])
+
+
+def index_meter(connection: Connection, info: MeterInfo, *, refresh: bool) -> None:
+    """Record the meter's owner, key and status (not committed): insert when missing, and
+    with `refresh` (a new registry answer) update an existing row too."""
+    key = "0x" + info.meter_id.hex()
+    values = {
+        "household": info.household,
+        "status": int(info.status),
+        "public_key_x": hex(info.public_key_x),
+        "public_key_y": hex(info.public_key_y),
+        "checked_at": int(time.time()),
+    }
+    if connection.execute(_METER_KNOWN, {"meter_id": key}).first() is None:
+        connection.execute(insert(_METER).values(meter_id=key, **values))
+    elif refresh:
+        connection.execute(update(_METER).where(_METER.c.meter_id == key).values(**values))
