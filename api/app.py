@@ -6,6 +6,8 @@ call it with their own `Settings` (in-memory SQLite, an Anvil node).
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +30,16 @@ def _wall_clock() -> int:
     return int(time.time())
 
 
+#: How long start-up waits for the chain clients to be built before serving anyway.
+WARM_UP_SECONDS = 5
+
+
+def _warm_up(ledger: LedgerGateway) -> None:
+    # Best effort: any error (chain down) reaches the first request that needs the chain.
+    with contextlib.suppress(Exception):
+        ledger.registry  # noqa: B018 - a cached property: building it is the point
+
+
 def create_app(
     settings: Settings,
     *,
@@ -42,6 +54,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The first registry access builds the contract clients (it runs the compiler to read
+        # its settings, ~0.4 s): done before serving, not inside the first meter's request.
+        # Best effort and bounded: with the chain down or slow, start-up goes on and requests
+        # answer 503 as before.
+        warm_up = threading.Thread(target=_warm_up, args=(ledger,), daemon=True)
+        warm_up.start()
+        warm_up.join(timeout=WARM_UP_SECONDS)
         worker = None
         if settings.run_worker:
             from api.worker.runner import start_background_worker
