@@ -56,8 +56,11 @@ class IngestFigures:
     concurrency: int
 
 
-def measure_ingest(total_readings: int, meters: int = 40, concurrency: int = 8) -> IngestFigures:
-    """Start Anvil and the API, pre-sign readings, then post them and the baseline."""
+def measure_ingest(
+    total_readings: int, meters: int = 40, concurrency: int = 8, processes: int = 1
+) -> IngestFigures:
+    """Start Anvil and the API (`processes` uvicorn workers), pre-sign readings, then post
+    them and the baseline."""
     with AnvilNode() as node, tempfile.TemporaryDirectory() as workdir:
         w3 = connect(node.url)
         manager = Sender(w3, default_deployer(w3.eth.chain_id, None))
@@ -68,7 +71,7 @@ def measure_ingest(total_readings: int, meters: int = 40, concurrency: int = 8) 
             keys, total_readings, w3.eth.chain_id, deployment.address("QuartierMarket")
         )
         port = free_port()
-        server = _start_api(node.url, deployment_file, Path(workdir) / "bench.db", port)
+        server = _start_api(node.url, deployment_file, Path(workdir) / "bench.db", port, processes)
         try:
             readings = asyncio.run(_post_all(port, payloads, concurrency))
             interval = int(time.time()) // 900
@@ -120,7 +123,7 @@ def _signed_payloads(
 
 
 def _start_api(
-    rpc_url: str, deployment: Path, database: Path, port: int
+    rpc_url: str, deployment: Path, database: Path, port: int, processes: int = 1
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -136,6 +139,8 @@ def _start_api(
         "serve",
         "--port",
         str(port),
+        "--processes",
+        str(processes),
     ]
     server = subprocess.Popen(
         command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
