@@ -117,8 +117,13 @@ def demo(
         transient=True,
         disable=not progress_console.is_terminal,
     ) as bar:
-        task = bar.add_task(f"{households} households, quarter-hours", total=intervals + 1)
-        run = run_day(config, lambda done, total: bar.update(task, completed=done, total=total))
+        task = bar.add_task("starting", total=None)
+
+        def show(phase: str, done: int, total: int) -> None:
+            label = f"{phase} ({households} households)" if phase == "trading" else phase
+            bar.update(task, description=label, completed=done, total=total)
+
+        run = run_day(config, show)
     checks = settlement_problems(run.facts, run.households, run.simulation.interval_ids())
     problems = (*run.audit_problems, *checks)
     summary = summarise(

@@ -114,8 +114,13 @@ class SimulatedClock:
         return self.now
 
 
-#: Progress callback: (intervals done, intervals in total).
-Progress = Callable[[int, int], None]
+#: Progress callback: (phase, steps done, steps in the phase). Phases: "simulating meters",
+#: "deploying and funding", "trading" (steps = quarter-hours), "auditing".
+Progress = Callable[[str, int, int], None]
+
+
+def _silent(_phase: str, _done: int, _total: int) -> None:
+    return None
 
 
 def _test_client(app: Any) -> Any:
@@ -147,17 +152,17 @@ def _move_chain_clock(w3: Web3, now: int) -> None:
         w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
-def run_day(config: DemoConfig, progress: Progress | None = None) -> DayRun:
+def run_day(config: DemoConfig, progress: Progress = _silent) -> DayRun:
     """Run the whole day on a fresh Anvil node; raises DemoError when a step fails."""
     timings = Timings()
     started = time.perf_counter()
+    progress("simulating meters", 0, 1)
     simulation = simulate_day(
         config.households, config.day, config.intervals, config.seed, config.start_slot
     )
     timings.simulate = time.perf_counter() - started
     start = simulation.first_interval_id * INTERVAL_SECONDS
-    genesis = ("--timestamp", str(start - SETUP_LEAD_SECONDS))
-    node = AnvilNode(extra_args=genesis)
+    node = AnvilNode(extra_args=("--timestamp", str(start - SETUP_LEAD_SECONDS)))
     try:
         return _run_on(node.start(), config, simulation, timings, progress)
     finally:
@@ -166,22 +171,24 @@ def run_day(config: DemoConfig, progress: Progress | None = None) -> DayRun:
             node.process.stderr.close()
 
 
-def _run_on(
-    node: AnvilNode,
-    config: DemoConfig,
-    simulation: DaySimulation,
-    timings: Timings,
-    progress: Progress | None,
-) -> DayRun:
-    start = simulation.first_interval_id * INTERVAL_SECONDS
-    mark = time.perf_counter()
+@dataclass(frozen=True)
+class _Community:
+    """What the trading day runs on: the chain, the deployment, its members, the service."""
+
+    w3: Web3
+    deployment: Deployment
+    households: list[Household]
+    settings: Settings
+    ledger: LedgerGateway
+
+
+def _set_up(node: AnvilNode, config: DemoConfig) -> _Community:
     w3 = connect(node.url)
     manager = Sender(w3, default_deployer(w3.eth.chain_id, None))
     deployment = deploy_community(manager, gate_closure_lead_seconds=GATE_LEAD_SECONDS)
     households = make_households(config.households, config.seed)
     admit_households(manager, deployment, households)
     fund_households(manager, deployment, households, config.minted_units, config.deposit_units)
-    timings.setup = time.perf_counter() - mark
     settings = Settings(
         rpc_url=node.url,
         database_url="sqlite://",
@@ -191,22 +198,39 @@ def _run_on(
         retail_per_kwh=config.prices.retail_per_kwh,
         run_worker=False,  # the driver runs each pass at its simulated moment
     )
-    clock = SimulatedClock(start - SETUP_LEAD_SECONDS)
     gateway = FastLedgerGateway if config.fast_reads else LedgerGateway
-    ledger = gateway(settings, deployment)
-    app = create_app(settings, ledger=ledger, clock=clock)
-    worker = WorkerContext(settings, app.state.engine, ledger, clock)
-    before = token_totals(w3, deployment, households)
-    limits = draw_limits(config.households, config.prices, config.seed)
-    chain_id, market = deployment.chain_id, deployment.address("QuartierMarket")
+    return _Community(w3, deployment, households, settings, gateway(settings, deployment))
+
+
+@dataclass
+class _Counts:
+    orders: int = 0
+    readings: int = 0
+
+
+def _trade_day(
+    community: _Community,
+    config: DemoConfig,
+    simulation: DaySimulation,
+    timings: Timings,
+    progress: Progress,
+) -> tuple[_Counts, dict[int, str]]:
+    """Tick through the day (see the module docstring); returns counts and interval states."""
     first = simulation.first_interval_id
     last = first + config.intervals - 1
-    orders_posted = readings_posted = 0
+    clock = SimulatedClock((first - 1) * INTERVAL_SECONDS)
+    app = create_app(community.settings, ledger=community.ledger, clock=clock)
+    worker = WorkerContext(community.settings, app.state.engine, community.ledger, clock)
+    limits = draw_limits(config.households, config.prices, config.seed)
+    households = community.households
+    chain_id = community.deployment.chain_id
+    market = community.deployment.address("QuartierMarket")
+    counts = _Counts()
 
     def worker_pass(now: int) -> None:
         mark = time.perf_counter()
         clock.now = now
-        _move_chain_clock(w3, now)
+        _move_chain_clock(community.w3, now)
         run_pass(worker)
         timings.worker += time.perf_counter() - mark
 
@@ -233,16 +257,33 @@ def _run_on(
             timings.http_readings += posted - signed
             _post_all(client, "/orders", orders)
             timings.http_orders += time.perf_counter() - posted
-            orders_posted += len(orders)
-            readings_posted += len(readings)
+            counts.orders += len(orders)
+            counts.readings += len(readings)
             worker_pass(clock.now)
-            if progress is not None and k >= first:
-                progress(k - first + 1, config.intervals + 1)
+            progress("trading", k - first + 2, config.intervals + 2)
+    return counts, _interval_status(app.state.engine)
+
+
+def _run_on(
+    node: AnvilNode,
+    config: DemoConfig,
+    simulation: DaySimulation,
+    timings: Timings,
+    progress: Progress,
+) -> DayRun:
     mark = time.perf_counter()
+    progress("deploying and funding", 0, 1)
+    community = _set_up(node, config)
+    w3, deployment, households = community.w3, community.deployment, community.households
+    before = token_totals(w3, deployment, households)
+    timings.setup = time.perf_counter() - mark
+    counts, interval_status = _trade_day(community, config, simulation, timings, progress)
+    mark = time.perf_counter()
+    progress("auditing", 0, 1)
     facts = collect_chain_facts(w3, deployment, households, before=before)
-    interval_status = _interval_status(app.state.engine)
     timings.collect = time.perf_counter() - mark
     mark = time.perf_counter()
+    settings = community.settings
     audit = run_audit(w3, deployment, engine_rule(settings.mechanism, settings.price_bounds))
     timings.audit = time.perf_counter() - mark
     return DayRun(
@@ -251,8 +292,8 @@ def _run_on(
         households=tuple(households),
         deployment=deployment,
         facts=facts,
-        orders_posted=orders_posted,
-        readings_posted=readings_posted,
+        orders_posted=counts.orders,
+        readings_posted=counts.readings,
         interval_status=interval_status,
         audit_problems=tuple(f"{p.kind}: {p.detail}" for p in audit.problems),
         audit_signatures=audit.signatures_checked,

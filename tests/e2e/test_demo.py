@@ -7,6 +7,7 @@ they can from the chain's own records rather than trusting the summary.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -138,3 +139,16 @@ def test_demo_command_refuses_a_bad_date_in_one_line() -> None:
     assert result.stderr.strip().splitlines() == [
         "quartier: --date must be YYYY-MM-DD, got '21/06'"
     ]
+
+
+def test_demo_fast_reads_change_nothing_on_chain() -> None:
+    """The demo's cheaper ledger reads (raw views, event index, fixed gas) are only faster:
+    the API's own gateway produces the very same trades, deliveries and payments."""
+    tiny = DemoConfig(households=3, intervals=3, start_slot=48)
+    fast = run_day(tiny)
+    plain = run_day(dataclasses.replace(tiny, fast_reads=False))
+    assert fast.facts.committed == plain.facts.committed
+    assert fast.facts.settled == plain.facts.settled
+    assert fast.facts.readings == plain.facts.readings
+    assert fast.facts.tokens_after == plain.facts.tokens_after
+    assert len(fast.facts.settled) > 0
