@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from clearing import measure_clearing
+from end_to_end import measure_end_to_end, real_time_ratio
 from gas import measure_gas
 from ingest import measure_ingest
 from rich.console import Console
@@ -103,10 +104,31 @@ def ingest_rows(quick: bool) -> list[Row]:
     return rows
 
 
+def end_to_end_rows(quick: bool) -> list[Row]:
+    intervals = 8 if quick else 32
+    rows = []
+    for figure in measure_end_to_end((10, 50, 100), intervals):
+        rows.append(
+            Row(
+                "end-to-end",
+                f"seconds per interval, {figure.households} households "
+                f"({intervals} intervals incl. set-up and audit; trading alone "
+                f"{figure.trading_seconds_per_interval:.2f} s)",
+                round(figure.seconds_per_interval, 3),
+                "s",
+                900,
+                "real time: an interval lasts 900 s",
+                real_time_ratio(figure.seconds_per_interval),
+            )
+        )
+    return rows
+
+
 SECTIONS: list[tuple[str, Callable[[bool], list[Row]]]] = [
     ("clearing", clearing_rows),
     ("gas", gas_rows),
     ("ingest", ingest_rows),
+    ("end-to-end", end_to_end_rows),
 ]
 
 
