@@ -16,10 +16,10 @@ UNITS_PER_EURO = 1_000_000
 
 
 def euros(units: int) -> str:
-    """Base units as euros, for people (the JSON keeps integer units)."""
+    """Base units as euros to a tenth of a cent, for people (the JSON keeps integer units)."""
     sign = "-" if units < 0 else ""
-    whole, cents = divmod(abs(units) * 100 // UNITS_PER_EURO, 100)
-    return f"{sign}€{whole}.{cents:02d}"
+    whole, mills = divmod((abs(units) * 1000 + UNITS_PER_EURO // 2) // UNITS_PER_EURO, 1000)
+    return f"{sign}€{whole}.{mills:03d}"
 
 
 def _time_label(interval_id: int) -> str:
