@@ -97,11 +97,22 @@ class DayRun:
     facts: ChainFacts
     orders_posted: int
     readings_posted: int
-    interval_status: dict[int, str]
+    #: The worker's record of each interval (from the DB it keeps).
+    intervals: dict[int, IntervalOutcome]
     #: The auditor's replay (ledger.audit): its problems, and how many signatures it checked.
     audit_problems: tuple[str, ...]
     audit_signatures: int
     timings: Timings
+
+
+@dataclass(frozen=True)
+class IntervalOutcome:
+    """What the worker recorded for an interval (status, and the figures its events gave)."""
+
+    status: str
+    commitment: str | None
+    delivered_wh: int | None
+    paid_units: int | None
 
 
 class SimulatedClock:
@@ -214,7 +225,7 @@ def _trade_day(
     simulation: DaySimulation,
     timings: Timings,
     progress: Progress,
-) -> tuple[_Counts, dict[int, str]]:
+) -> tuple[_Counts, dict[int, IntervalOutcome]]:
     """Tick through the day (see the module docstring); returns counts and interval states."""
     first = simulation.first_interval_id
     last = first + config.intervals - 1
@@ -261,7 +272,7 @@ def _trade_day(
             counts.readings += len(readings)
             worker_pass(clock.now)
             progress("trading", k - first + 2, config.intervals + 2)
-    return counts, _interval_status(app.state.engine)
+    return counts, _interval_outcomes(app.state.engine)
 
 
 def _run_on(
@@ -277,7 +288,7 @@ def _run_on(
     w3, deployment, households = community.w3, community.deployment, community.households
     before = token_totals(w3, deployment, households)
     timings.setup = time.perf_counter() - mark
-    counts, interval_status = _trade_day(community, config, simulation, timings, progress)
+    counts, intervals = _trade_day(community, config, simulation, timings, progress)
     mark = time.perf_counter()
     progress("auditing", 0, 1)
     facts = collect_chain_facts(w3, deployment, households, before=before)
@@ -294,17 +305,22 @@ def _run_on(
         facts=facts,
         orders_posted=counts.orders,
         readings_posted=counts.readings,
-        interval_status=interval_status,
+        intervals=intervals,
         audit_problems=tuple(f"{p.kind}: {p.detail}" for p in audit.problems),
         audit_signatures=audit.signatures_checked,
         timings=timings,
     )
 
 
-def _interval_status(engine: Any) -> dict[int, str]:
+def _interval_outcomes(engine: Any) -> dict[int, IntervalOutcome]:
     from sqlmodel import Session, select
 
     from api.worker.models import IntervalRow
 
     with Session(engine) as session:
-        return {row.interval_id: row.status for row in session.exec(select(IntervalRow)).all()}
+        return {
+            row.interval_id: IntervalOutcome(
+                row.status, row.commitment, row.delivered_wh, row.paid_units
+            )
+            for row in session.exec(select(IntervalRow)).all()
+        }

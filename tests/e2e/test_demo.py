@@ -32,8 +32,8 @@ def test_every_interval_is_settled_and_the_audit_passes(day: DayRun) -> None:
     assert day.audit_problems == ()
     assert day.audit_signatures > 0
     assert settlement_problems(day.facts, day.households, day.simulation.interval_ids()) == []
-    assert set(day.interval_status) == set(day.simulation.interval_ids())
-    assert set(day.interval_status.values()) <= {"settled", "empty"}
+    assert set(day.intervals) == set(day.simulation.interval_ids())
+    assert {outcome.status for outcome in day.intervals.values()} <= {"settled", "empty"}
     assert day.facts.committed_intervals == day.facts.settled_intervals
     assert len(day.facts.committed) > 0, "a sunny noon with 5 households should trade"
 
@@ -152,3 +152,11 @@ def test_demo_fast_reads_change_nothing_on_chain() -> None:
     assert fast.facts.readings == plain.facts.readings
     assert fast.facts.tokens_after == plain.facts.tokens_after
     assert len(fast.facts.settled) > 0
+    # what the worker read from its own transactions' events (decoded by eth-abi on the
+    # fast path, by web3.py on the plain one)
+    assert fast.intervals == plain.intervals
+    for interval_id, outcome in fast.intervals.items():
+        if outcome.status == "settled":
+            settled = [t for t in fast.facts.settled if t.interval_id == interval_id]
+            assert outcome.delivered_wh == sum(t.delivered_wh for t in settled)
+            assert outcome.paid_units == sum(t.payment_units for t in settled)
