@@ -16,6 +16,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
+#: How long a SQLite connection waits for another's write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     # WAL + NORMAL: one fsync per checkpoint instead of per commit, which the readings
@@ -23,7 +26,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 

@@ -11,6 +11,7 @@ written directly, skipping FastAPI's generic validation and serialisation.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from api.ledger_gateway import LedgerGateway
 from api.readings.meters import MeterDirectory
 from api.readings.schemas import ReadingOut
 from api.readings.service import ingest_reading, parse_reading_json
+from api.readings.store import WriterBusyError
 
 router = APIRouter(prefix="/readings", tags=["readings"])
 
@@ -123,7 +125,15 @@ async def post_reading(
         # A registry lookup is a chain call (~10-40 ms): off the event loop, so the requests
         # of cached meters keep flowing meanwhile.
         refreshed = await run_in_threadpool(meters.get, meter_id)
-    ingested = ingest_reading(engine, meters, ledger.domain, signed, now, refreshed=refreshed)
+    intake = functools.partial(
+        ingest_reading, engine, meters, ledger.domain, signed, now, refreshed=refreshed
+    )
+    try:
+        ingested = intake(wait_for_writer=False)
+    except WriterBusyError:
+        # Another process or the worker is writing (possibly for a while, around a chain
+        # call): wait for it in a thread, never on the event loop.
+        ingested = await run_in_threadpool(intake, wait_for_writer=True)
     stored = ingested.stored
     body = {
         "meter_id": ingested.meter_id,

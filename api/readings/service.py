@@ -18,7 +18,6 @@ readings, the second to take the lock sees the first and is refused.
 from __future__ import annotations
 
 import json
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,13 +30,12 @@ from api.ledger_gateway import Domain
 from api.readings.meters import MeterDirectory
 from api.readings.models import ReadingRow
 from api.readings.store import (
-    SQLITE_WRITER,
     StoredReading,
-    begin_write,
     index_meter,
     insert_reading,
     latest_reading,
     reading_at_seq,
+    write_transaction,
 )
 from ledger.registry import MeterInfo, MeterStatus
 from metering.errors import ReadingFormatError
@@ -145,10 +143,6 @@ def _check_meter_and_signature(
         )
 
 
-def _writer(connection: Connection) -> AbstractContextManager[object]:
-    return SQLITE_WRITER if connection.dialect.name == "sqlite" else nullcontext()
-
-
 def _apply_rules(
     connection: Connection, signed: SignedReading
 ) -> tuple[StoredReading | None, bool]:
@@ -194,17 +188,22 @@ def ingest_reading(
     now_seconds: int,
     *,
     refreshed: MeterInfo | None = None,
+    wait_for_writer: bool = True,
 ) -> Ingested:
     """`accept_reading` without the ORM (the POST /readings hot path): verify, then one Core
     write transaction. `refreshed` is a registry answer the caller just fetched (it is
-    written to the meter index); without it the directory's cached answer is used."""
+    written to the meter index); without it the directory's cached answer is used. With
+    `wait_for_writer=False`, WriterBusyError (nothing stored) when another writer holds the
+    database, instead of waiting for it."""
     reading = signed.reading
     meter_hex = "0x" + reading.meter_id.hex()
     info = refreshed if refreshed is not None else meters.get(reading.meter_id)
     _check_meter_and_signature(info, domain, signed, now_seconds)
     # Leaving the `connect` block without a commit (a refusal) rolls everything back.
-    with engine.connect() as connection, _writer(connection):
-        begin_write(connection, meter_hex)
+    with (
+        engine.connect() as connection,
+        write_transaction(connection, meter_hex, wait=wait_for_writer),
+    ):
         if refreshed is not None:
             index_meter(connection, refreshed, refresh=True)
         resent, first = _apply_rules(connection, signed)
@@ -242,8 +241,7 @@ def accept_reading(
     _check_meter_and_signature(info, domain, signed, now_seconds)
     connection = session.connection()
     try:
-        with _writer(connection):
-            begin_write(connection, meter_hex)
+        with write_transaction(connection, meter_hex, wait=True):
             # A meter index row the directory added on a cache miss goes in, in this
             # transaction.
             session.flush()

@@ -8,13 +8,19 @@ read, which is what keeps the ordering rules true when requests or processes rac
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, text, update
+from sqlalchemy.exc import OperationalError
 
+from api.db import SQLITE_BUSY_TIMEOUT_MS
+from api.errors import ApiError
 from api.readings.models import MeterIndexRow, ReadingRow
 from ledger.registry import MeterInfo
 from metering.reading import SignedReading
@@ -59,22 +65,66 @@ class StoredReading:
     submitted: bool
 
 
-def begin_write(connection: Connection, meter_hex: str) -> None:
-    """Take the write lock (for `meter_hex` at least) before any read of the transaction."""
+class WriterBusyError(ApiError):
+    """The write lock is held elsewhere and the caller chose not to wait (the event loop
+    then waits in a thread instead); a 503 if it ever reached a client."""
+
+    status = 503
+    default_slug = "database-busy"
+    title = "Database busy"
+
+
+def begin_write(connection: Connection, meter_hex: str, *, wait: bool = True) -> None:
+    """Take the write lock (for `meter_hex` at least) before any read of the transaction.
+
+    With `wait=False`, SQLite raises WriterBusyError at once instead of waiting up to the
+    busy timeout (another process, or the worker, is writing).
+    """
     dialect = connection.dialect.name
     if dialect == "sqlite":
         # pysqlite opens a transaction lazily, before the first INSERT, i.e. after our SELECT:
         # two processes could then both check against the same latest reading. BEGIN IMMEDIATE
-        # takes the write lock first (waiting up to busy_timeout). A connection already in a
-        # transaction has written (pysqlite begins only before DML), so it holds the lock.
-        if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        # takes the write lock first. A connection already in a transaction has written
+        # (pysqlite begins only before DML), so it holds the lock.
+        raw = connection.connection.dbapi_connection
+        assert raw is not None  # a connection in use has its DBAPI connection
+        if raw.in_transaction:
+            return
+        if wait:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except OperationalError as error:
+            if getattr(error.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+                raise WriterBusyError("another writer holds the database") from None
+            raise
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     elif dialect == "postgresql":
         # Not exercised by the test suite (no PostgreSQL here): serialises a meter's readings.
         connection.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended(:meter_id, 0))"),
             {"meter_id": meter_hex},
         )
+
+
+@contextmanager
+def write_transaction(connection: Connection, meter_hex: str, *, wait: bool) -> Iterator[None]:
+    """Hold this process's SQLite writer lock and the DB write lock (`begin_write`) for the
+    block; the caller commits inside it. `wait=False`: WriterBusyError instead of waiting."""
+    if connection.dialect.name != "sqlite":
+        begin_write(connection, meter_hex, wait=wait)
+        yield
+        return
+    if not SQLITE_WRITER.acquire(blocking=wait):
+        raise WriterBusyError("another request of this process is writing")
+    try:
+        begin_write(connection, meter_hex, wait=wait)
+        yield
+    finally:
+        SQLITE_WRITER.release()
 
 
 def _one(

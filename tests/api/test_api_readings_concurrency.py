@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import Clock, Meter, interval_at
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from api.app import create_app
@@ -29,7 +30,7 @@ from api.readings.service import (
     ingest_reading,
     parse_reading,
 )
-from api.readings.store import begin_write, insert_reading, latest_reading
+from api.readings.store import WriterBusyError, begin_write, insert_reading, latest_reading
 from api.settings import Settings
 from ledger.deployment import Deployment
 from metering.reading import SignedReading
@@ -118,3 +119,63 @@ def test_accept_reading_answers_a_resend_and_stores_nothing_on_refusal(
     assert refused.value.slug == "register-decreased"
     with Session(app.state.engine) as session:
         assert [row.seq for row in session.exec(select(ReadingRow)).all()] == [4]
+
+
+def test_a_reading_waits_for_another_writer_off_the_event_loop(
+    tmp_path: Path, settings: Settings, community: Deployment, clock: Clock, meter: Meter
+) -> None:
+    """While another process (or the worker, around a chain call) holds the write lock, the
+    API keeps answering; the reading is stored once the lock is released."""
+    file_settings = Settings(
+        rpc_url=settings.rpc_url, database_url=f"sqlite:///{tmp_path / 'busy.db'}"
+    )
+    app = create_app(file_settings, ledger=LedgerGateway(file_settings, community), clock=clock)
+    k = interval_at(clock)
+    locked, release = threading.Event(), threading.Event()
+    released_at: list[float] = []
+
+    def other_writer() -> None:
+        with app.state.engine.connect() as connection:
+            begin_write(connection, "0x" + meter.meter_id.hex())
+            locked.set()
+            release.wait(timeout=10)
+            released_at.append(time.monotonic())
+            connection.rollback()
+
+    with TestClient(app) as client:
+        assert client.post("/readings", json=meter.reading(k - 3, 1, 1, seq=1)).status_code == 201
+        holder = threading.Thread(target=other_writer)
+        holder.start()
+        assert locked.wait(timeout=10)
+        # The lean intake refuses to wait, storing nothing ...
+        with pytest.raises(WriterBusyError):
+            _ingest_no_wait(app, parse_reading(meter.reading(k - 2, 2, 2, seq=2)))
+        # ... so a POST now waits in a thread while the loop serves other requests.
+        posted: list[int] = []
+        poster = threading.Thread(
+            target=lambda: posted.append(
+                client.post("/readings", json=meter.reading(k - 2, 2, 2, seq=2)).status_code
+            )
+        )
+        poster.start()
+        time.sleep(HOLD_SECONDS)
+        assert client.get("/openapi.json").status_code == 200
+        assert not posted  # still waiting for the lock
+        release.set()
+        poster.join(timeout=10)
+        holder.join(timeout=10)
+    assert posted == [201]
+    with Session(app.state.engine) as session:
+        assert sorted(row.seq for row in session.exec(select(ReadingRow)).all()) == [1, 2]
+
+
+def _ingest_no_wait(app: FastAPI, signed: SignedReading) -> Ingested:
+    state = app.state
+    return ingest_reading(
+        state.engine,
+        state.meters,
+        state.ledger.domain,
+        signed,
+        state.clock(),
+        wait_for_writer=False,
+    )
