@@ -30,7 +30,7 @@ from api.demo.agents import Prices, draw_limits, household_orders, meter_reading
 from api.demo.chain_facts import ChainFacts, collect_chain_facts, token_totals
 from api.demo.errors import DemoError
 from api.demo.fast_ledger import FastLedgerGateway
-from api.demo.neighbourhood import Household, admit_households, fund_households, make_households
+from api.demo.neighbourhood import Household, make_households, onboard_households
 from api.demo.simulation import DaySimulation, simulate_day
 from api.ledger_gateway import LedgerGateway
 from api.settings import Settings
@@ -198,8 +198,7 @@ def _set_up(node: AnvilNode, config: DemoConfig) -> _Community:
     manager = Sender(w3, default_deployer(w3.eth.chain_id, None))
     deployment = deploy_community(manager, gate_closure_lead_seconds=GATE_LEAD_SECONDS)
     households = make_households(config.households, config.seed)
-    admit_households(manager, deployment, households)
-    fund_households(manager, deployment, households, config.minted_units, config.deposit_units)
+    onboard_households(manager, deployment, households, config.minted_units, config.deposit_units)
     settings = Settings(
         rpc_url=node.url,
         database_url="sqlite://",
