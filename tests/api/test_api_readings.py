@@ -143,3 +143,12 @@ def test_unreachable_chain_is_a_503(community: Deployment, clock: Clock) -> None
     )
     problem = _assert_problem(response, 503, "chain-unreachable")
     assert "no Ethereum JSON-RPC node answers" in str(problem["detail"])
+
+
+def test_a_body_that_is_not_json_is_malformed(client: TestClient) -> None:
+    response = client.post(
+        "/readings", content=b'{"meter_id": ', headers={"content-type": "application/json"}
+    )
+    problem = _assert_problem(response, 422, "malformed-reading")
+    assert "JSON" in str(problem["detail"])
+    assert _stored(client) == []
