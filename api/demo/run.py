@@ -65,7 +65,8 @@ class DemoConfig:
     prices: Prices = field(default_factory=lambda: Prices(40_000, 300_000))
     minted_units: int = 100_000_000
     deposit_units: int = 60_000_000
-    #: Use the demo's indexed, raw-call ledger reads (False: the API's own, for profiling).
+    #: Use the demo's faster gateway (`api.demo.fast_ledger`); False: the API's own, which
+    #: gives the same chain results more slowly (kept for profiling and the e2e comparison).
     fast_reads: bool = True
 
 
