@@ -73,7 +73,12 @@ def measure_ingest(
         port = free_port()
         server = _start_api(node.url, deployment_file, Path(workdir) / "bench.db", port, processes)
         try:
-            readings = asyncio.run(_post_all(port, payloads, concurrency))
+            # Untimed warm-up: each meter's first reading makes the API look the meter up in
+            # the registry (two eth_calls); later readings hit its meter cache. The figure is
+            # the steady state a meter agent sees every quarter-hour.
+            asyncio.run(_post_all(port, [per_meter[:1] for per_meter in payloads], concurrency))
+            timed = [per_meter[1:] for per_meter in payloads]
+            readings = asyncio.run(_post_all(port, timed, concurrency))
             interval = int(time.time()) // 900
             baseline = asyncio.run(
                 _get_all(port, f"/intervals/{interval}/orders", total_readings, concurrency)
@@ -103,7 +108,7 @@ def _signed_payloads(
     keys: list[ec.EllipticCurvePrivateKey], total: int, chain_id: int, market: str
 ) -> list[list[dict[str, object]]]:
     """Per meter, its readings in seq order over past intervals."""
-    per_meter = -(-total // len(keys))
+    per_meter = 1 + -(-total // len(keys))  # one more each for the warm-up
     first_interval = int(time.time()) // 900 - per_meter - 1
     payloads: list[list[dict[str, object]]] = []
     for key in keys:
