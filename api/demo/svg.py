@@ -51,7 +51,7 @@ def _frame(title: str, y_label: str, y_max: float, x_labels: Sequence[str]) -> l
         )
     count = max(len(x_labels), 1)
     every = max(1, count // 12)
-    for index in range(0, count, every):
+    for index in range(0, len(x_labels), every):
         x = LEFT + plot_w * (index + 0.5) / count
         parts.append(
             f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" '
