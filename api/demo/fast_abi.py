@@ -47,6 +47,17 @@ def encode_call(fn: ContractFunction) -> bytes:
     return function_abi_to_4byte_selector(abi) + abi_encode(types, list(fn.args))
 
 
+def decode_call(contract: Contract, function: str, data: bytes) -> tuple[Any, ...]:
+    """The arguments of a call of `function` from its calldata (ValueError if another call)."""
+    abi: Any = next(
+        item for item in contract.abi if item["type"] == "function" and item["name"] == function
+    )
+    if data[:4] != function_abi_to_4byte_selector(abi):
+        raise ValueError(f"the calldata is not a call of {function}")
+    types = [collapse_if_tuple(dict(item)) for item in abi["inputs"]]
+    return tuple(abi_decode(types, data[4:]))
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 

@@ -9,7 +9,7 @@ most of its time re-reading events and formatting calls in web3.py):
 - the relayer sends with a fixed gas limit and fee instead of asking the node to estimate
   each transaction first (estimation executes it once more; a revert is still named, by
   replaying the mined failure), and encodes calls and decodes events with eth-abi directly
-  (`api.demo.fast_abi`);
+  (`api.demo.fast_abi`), also to read a committed book back from the commit's calldata;
 - meter reading chains and meters per household are an incremental index of the market's
   `ReadingAccepted` and the registry's `MeterAdmitted`/`MeterRevoked` events: each refresh
   reads only the blocks mined since the previous one, instead of every event since
@@ -36,14 +36,15 @@ from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.types import TxParams, TxReceipt, Wei
 
-from api.demo.fast_abi import EventDecoder, encode_call
+from api.demo.fast_abi import EventDecoder, decode_call, encode_call
 from api.ledger_gateway import LedgerGateway
 from ledger.accounts import default_deployer
 from ledger.chain import Sender, Transactable
-from ledger.errors import ChainUnreachableError
+from ledger.errors import ChainUnreachableError, revert_class
 from ledger.events import Event
-from ledger.market import MarketClient
+from ledger.market import CommittedBook, MarketClient
 from ledger.meter_chain import ChainValues, MeterChain
+from ledger.orders import Order, Side, Trade
 
 
 def _selector(signature: str) -> bytes:
@@ -171,6 +172,23 @@ class IndexedMarketClient(MarketClient):
     def _send(self, fn: Any) -> tuple[list[Event], int]:
         receipt: TxReceipt = self.sender.transact(fn)
         return self._decoder.decode_receipt(receipt), int(receipt["gasUsed"])
+
+    def committed_book(self, interval_id: int) -> CommittedBook:
+        """What was committed for `interval_id`, decoded from the commit's calldata."""
+        logs = self.contract.events.IntervalCommitted().get_logs(
+            argument_filters={"intervalId": interval_id}, from_block=self.from_block
+        )
+        if len(logs) != 1:
+            raise revert_class("MarketIntervalNotCommitted")({"intervalId": interval_id})
+        transaction = self.sender.w3.eth.get_transaction(logs[0]["transactionHash"])
+        try:
+            _, signed_orders, trades = decode_call(
+                self.contract, "commitInterval", bytes(transaction["input"])
+            )
+        except ValueError:  # committed through another contract: the client's own path
+            return super().committed_book(interval_id)
+        orders = tuple(Order(o[0], Side(o[1]), *o[2:]) for o, _v, _r, _s in signed_orders)
+        return CommittedBook(interval_id, orders, tuple(Trade(*t) for t in trades))
 
     def meter_chain(self, meter_id: bytes, refresh: bool = False) -> MeterChain:
         """The meter's reading chain, brought up to the latest block when `refresh`."""
