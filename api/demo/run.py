@@ -15,13 +15,14 @@ reading before its interval has ended.
 
 from __future__ import annotations
 
+import asyncio
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import httpx
 from web3 import Web3
 
 from api.app import create_app
@@ -135,19 +136,9 @@ def _silent(_phase: str, _done: int, _total: int) -> None:
     return None
 
 
-def _test_client(app: Any) -> Any:
-    # Starlette warns that its TestClient will move to httpx2; the demo only needs it to call
-    # the app in-process, which it does either way.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from fastapi.testclient import TestClient
-
-    return TestClient(app)
-
-
-def _post_all(client: Any, path: str, bodies: list[dict[str, Any]]) -> None:
+async def _post_all(client: httpx.AsyncClient, path: str, bodies: list[dict[str, Any]]) -> None:
     for body in bodies:
-        response = client.post(path, json=body)
+        response = await client.post(path, json=body)
         if response.status_code not in (200, 201):
             problem = response.json()
             raise DemoError(
@@ -245,33 +236,39 @@ def _trade_day(
         run_pass(worker)
         timings.worker += time.perf_counter() - mark
 
-    with _test_client(app) as client:
-        for k in range(first - 1, last + 2):
-            if first <= k <= last:
-                worker_pass(k * INTERVAL_SECONDS - GATE_LEAD_SECONDS)
-            clock.now = k * INTERVAL_SECONDS + GRACE_SECONDS
-            mark = time.perf_counter()
-            readings = (
-                meter_readings(households, simulation, k - 1, chain_id, market)
-                if k >= first
-                else []
-            )
-            orders = (
-                household_orders(households, limits, simulation, k + 1, chain_id, market)
-                if k + 1 <= last
-                else []
-            )
-            signed = time.perf_counter()
-            timings.sign += signed - mark
-            _post_all(client, "/readings", readings)
-            posted = time.perf_counter()
-            timings.http_readings += posted - signed
-            _post_all(client, "/orders", orders)
-            timings.http_orders += time.perf_counter() - posted
-            counts.orders += len(orders)
-            counts.readings += len(readings)
-            worker_pass(clock.now)
-            progress("trading", k - first + 2, config.intervals + 2)
+    async def drive() -> None:
+        # In-process HTTP through httpx's ASGI transport: ~0.7 ms a request, against ~2 ms
+        # through Starlette's TestClient (a thread hop per request).
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://demo.invalid") as client:
+            for k in range(first - 1, last + 2):
+                if first <= k <= last:
+                    worker_pass(k * INTERVAL_SECONDS - GATE_LEAD_SECONDS)
+                clock.now = k * INTERVAL_SECONDS + GRACE_SECONDS
+                mark = time.perf_counter()
+                readings = (
+                    meter_readings(households, simulation, k - 1, chain_id, market)
+                    if k >= first
+                    else []
+                )
+                orders = (
+                    household_orders(households, limits, simulation, k + 1, chain_id, market)
+                    if k + 1 <= last
+                    else []
+                )
+                signed = time.perf_counter()
+                timings.sign += signed - mark
+                await _post_all(client, "/readings", readings)
+                posted = time.perf_counter()
+                timings.http_readings += posted - signed
+                await _post_all(client, "/orders", orders)
+                timings.http_orders += time.perf_counter() - posted
+                counts.orders += len(orders)
+                counts.readings += len(readings)
+                worker_pass(clock.now)
+                progress("trading", k - first + 2, config.intervals + 2)
+
+    asyncio.run(drive())
     return counts, _interval_outcomes(app.state.engine)
 
 
