@@ -28,14 +28,15 @@ def _time_label(interval_id: int) -> str:
 
 def render(summary: Summary, title: str) -> str:
     """The report as an HTML string."""
-    labels = [_time_label(row.interval_id) for row in summary.series]
+    rows = summary.series
+    labels = [_time_label(row.interval_id) for row in rows]
     flows = line_chart(
         "Neighbourhood per quarter-hour: PV surplus fed in vs energy taken (meters, Wh)",
         "Wh",
         labels,
         [
-            Series("PV surplus fed in", "#e8a317", [r.exported_wh for r in summary.series]),
-            Series("taken by households", "#3465a4", [r.imported_wh for r in summary.series]),
+            Series("PV surplus fed in", "#e8a317", [r.exported_wh for r in rows]),
+            Series("taken by households", "#3465a4", [r.imported_wh for r in rows]),
         ],
     )
     traded = bar_chart(
@@ -43,32 +44,35 @@ def render(summary: Summary, title: str) -> str:
         "Wh",
         labels,
         [
-            Series("traded (committed)", "#8ae234", [r.traded_wh for r in summary.series]),
-            Series("delivered (settled)", "#4e9a06", [r.settled_wh for r in summary.series]),
+            Series("traded (committed)", "#8ae234", [r.traded_wh for r in rows]),
+            Series("delivered (settled)", "#4e9a06", [r.settled_wh for r in rows]),
         ],
     )
+
+    def per_kwh(units: int | None) -> float | None:
+        return None if units is None else units / UNITS_PER_EURO
+
     price = line_chart(
-        "Clearing price (€/kWh); the grid: retail above, feed-in below",
+        "Clearing price between neighbours, and the grid's prices (€/kWh)",
         "€/kWh",
         labels,
         [
-            Series(
-                "clearing price",
-                "#cc0000",
-                [
-                    None if r.clearing_price_per_kwh is None else r.clearing_price_per_kwh / 1e6
-                    for r in summary.series
-                ],
-            )
+            Series("clearing price", "#cc0000", [per_kwh(r.clearing_price_per_kwh) for r in rows]),
+            Series("grid retail", "#888888", [per_kwh(summary.retail_per_kwh)] * len(rows)),
+            Series("grid feed-in", "#bbbbbb", [per_kwh(summary.feed_in_per_kwh)] * len(rows)),
         ],
     )
     savings = bar_chart(
         "Savings per household thanks to the community (€)",
         "€",
         [bill.name.removeprefix("household-") for bill in summary.bills],
-        [Series("saved", "#75507b", [bill.savings_units / 1e6 for bill in summary.bills])],
+        [
+            Series(
+                "saved", "#75507b", [bill.savings_units / UNITS_PER_EURO for bill in summary.bills]
+            )
+        ],
     )
-    rows = "\n".join(
+    bill_rows = "\n".join(
         f"<tr><td>{escape(b.name)}</td><td>{b.pv_kwp}</td><td>{b.imported_wh}</td>"
         f"<td>{b.exported_wh}</td><td>{b.bought_wh}</td><td>{b.sold_wh}</td>"
         f"<td>{euros(b.bill_without_units)}</td><td>{euros(b.bill_with_units)}</td>"
@@ -97,7 +101,7 @@ self-sufficiency {summary.self_sufficiency:.1%} (imports met locally). The commu
 <table><tr><th>household</th><th>kWp</th><th>imported Wh</th><th>exported Wh</th>
 <th>bought Wh</th><th>sold Wh</th><th>bill alone</th><th>bill in community</th>
 <th>saved</th></tr>
-{rows}
+{bill_rows}
 </table></body></html>
 """
 

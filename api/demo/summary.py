@@ -70,6 +70,8 @@ class Summary:
     imported_wh: int
     exported_wh: int
     average_price_per_kwh: int | None
+    retail_per_kwh: int
+    feed_in_per_kwh: int
     self_consumption: float
     self_sufficiency: float
     savings_units: int
@@ -202,6 +204,8 @@ def summarise(
         imported_wh=imported_wh,
         exported_wh=exported_wh,
         average_price_per_kwh=value_milli // traded_wh if traded_wh else None,
+        retail_per_kwh=run.config.prices.retail_per_kwh,
+        feed_in_per_kwh=run.config.prices.feed_in_per_kwh,
         self_consumption=_ratio(settled_wh, exported_wh),
         self_sufficiency=_ratio(settled_wh, imported_wh),
         savings_units=sum(b.savings_units for b in bills),

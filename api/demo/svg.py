@@ -5,6 +5,7 @@ Coordinates are floats: these are pixels of a picture, not energy or money.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -23,13 +24,14 @@ class Series:
 
 
 def _nice_max(value: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 times a power of ten at or above `value`."""
     if value <= 0:
         return 1.0
-    magnitude = 10 ** len(str(int(value))) / 10
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * magnitude:
-            return float(step * magnitude)
-    return float(10 * magnitude)
+    magnitude = 10.0 ** math.floor(math.log10(value))
+    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if value <= step * magnitude * (1 + 1e-9):
+            return step * magnitude
+    return 10.0 * magnitude
 
 
 def _frame(title: str, y_label: str, y_max: float, x_labels: Sequence[str]) -> list[str]:
@@ -47,7 +49,7 @@ def _frame(title: str, y_label: str, y_max: float, x_labels: Sequence[str]) -> l
         parts.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
             f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10">'
-            f"{value:g}</text>"
+            f"{value:.4g}</text>"
         )
     count = max(len(x_labels), 1)
     every = max(1, count // 12)
