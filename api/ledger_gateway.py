@@ -3,6 +3,10 @@
 Built lazily on first use (no connection at import or start-up: an API whose chain is down
 still serves cached meters, the order book and personal data, and answers 503 only where the
 chain is really needed). Thread-safe: FastAPI runs sync endpoints in a thread pool.
+
+Per-order checks (member? nonce cancelled? free escrow?) are lean view calls
+(`ledger.chain.lean_call`); the relayer sends with a fixed gas limit rather than estimating
+every transaction; the market client follows events incrementally (`ledger.market_index`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from web3 import Web3
 
 from api.settings import Settings
 from ledger.accounts import account_from_key, default_deployer
-from ledger.chain import Sender, connect
+from ledger.chain import Sender, connect, lean_call
 from ledger.deployment import Deployment, deployment_path, load_deployment
 from ledger.market import MarketClient
 from ledger.registry import MeterInfo, RegistryClient
@@ -24,6 +28,10 @@ from metering.reading import INTERVAL_SECONDS
 
 MARKET_CONTRACT = "QuartierMarket"
 REGISTRY_CONTRACT = "CommunityRegistry"
+#: Gas limit of every relayer transaction: above a 100-household settlement (the demo's largest),
+#: below Anvil's 30M block gas limit; only the gas used is paid. Estimating each transaction
+#: instead costs the node a second execution and the relayer a round trip.
+RELAYER_GAS_LIMIT = 25_000_000
 
 
 @dataclass(frozen=True)
@@ -97,14 +105,18 @@ class LedgerGateway:
 
     def is_member(self, household: str) -> bool:
         """Whether `household` is a member on-chain."""
-        return self.registry.is_member(Web3.to_checksum_address(household))
+        fn = self.registry.contract.functions.isMember(Web3.to_checksum_address(household))
+        return bool(lean_call(fn)[0])
 
     @cached_property
     def market(self) -> MarketClient:
         """The market, as the relayer (commits, readings, settlements, views)."""
         deployment = self.deployment
         return MarketClient(
-            self.relayer, deployment.address(MARKET_CONTRACT), deployment.deploy_block
+            self.relayer,
+            deployment.address(MARKET_CONTRACT),
+            deployment.deploy_block,
+            gas_limit=RELAYER_GAS_LIMIT,
         )
 
     @cached_property

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxReceipt
 
-from ledger.chain import Sender, chain_call
+from ledger.chain import Sender, chain_call, decode_calldata, lean_call
 from ledger.compiler import artifact
 from ledger.errors import LedgerError, revert_class
 from ledger.events import (
@@ -35,12 +36,12 @@ from ledger.events import (
     decode_receipt,
     only,
 )
-from ledger.meter_chain import ChainValues, MeterChain, MeterProof, load_chain
+from ledger.market_index import MarketIndex
+from ledger.meter_chain import ChainValues, MeterChain, MeterProof
 from ledger.orders import Order, Side, SignedOrder, Trade, sort_for_commit
 from metering.reading import SignedReading
 
 E = TypeVar("E")
-_ACTIVE = 1  # ICommunityRegistry.MeterStatus.Active
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,19 @@ class CommittedBook:
 
 
 class MarketClient:
-    """Talks to one market as `sender`. `from_block`: where its events start (deploy block)."""
+    """Talks to one market as `sender`. `from_block`: where its events start (deploy block).
 
-    def __init__(self, sender: Sender, address: str, from_block: int = 0) -> None:
+    `gas_limit`: sent with every transaction instead of asking the node to estimate each one
+    first (a relayer whose call shapes are known; only the gas used is paid, and a revert is
+    still named); None estimates.
+    """
+
+    def __init__(
+        self, sender: Sender, address: str, from_block: int = 0, gas_limit: int | None = None
+    ) -> None:
         self.sender = sender
         self.from_block = from_block
+        self.gas_limit = gas_limit
         w3 = sender.w3
         self.contract: Contract = w3.eth.contract(
             address=Web3.to_checksum_address(address), abi=artifact("QuartierMarket").abi
@@ -96,7 +105,8 @@ class MarketClient:
             address=chain_call(self.contract.functions.registry()),
             abi=artifact("CommunityRegistry").abi,
         )
-        self._chains: dict[bytes, MeterChain] = {}
+        self._index = MarketIndex(self.contract, self.registry, from_block)
+        self._chains = self._index.chains
 
     @property
     def address(self) -> str:
@@ -104,7 +114,7 @@ class MarketClient:
 
     @property
     def chain_id(self) -> int:
-        return int(self.sender.w3.eth.chain_id)
+        return self.sender.chain_id
 
     # ------------------------------------------------------------ escrow
 
@@ -143,29 +153,33 @@ class MarketClient:
 
     def committed_book(self, interval_id: int) -> CommittedBook:
         """Read back what was committed for `interval_id` from the commit transaction's input."""
-        logs = self.contract.events.IntervalCommitted().get_logs(
-            argument_filters={"intervalId": interval_id}, from_block=self.from_block
-        )
-        if len(logs) != 1:
+        self._index.sync()
+        tx_hash = self._index.commit_transaction(interval_id)
+        if tx_hash is None:
             raise revert_class("MarketIntervalNotCommitted")({"intervalId": interval_id})
-        transaction = self.sender.w3.eth.get_transaction(logs[0]["transactionHash"])
+        transaction = self.sender.w3.eth.get_transaction(HexBytes(tx_hash))
         if transaction.get("to") != self.contract.address:
             raise LedgerError(
                 f"interval {interval_id} was committed through another contract; "
                 "pass its orders and trades to settle_interval explicitly"
             )
-        _, params = self.contract.decode_function_input(transaction["input"])
-        orders = tuple(_order_of(_fields(signed)[0]) for signed in params["orders"])
-        trades = tuple(Trade(*(int(field) for field in _fields(t))) for t in params["trades"])
+        # eth-abi directly: web3.py's decode_function_input formats every nested field.
+        signature = self.contract.functions.commitInterval.signature
+        _, signed_orders, raw_trades = decode_calldata(signature, bytes(transaction["input"]))
+        orders = tuple(_order_of(signed[0]) for signed in signed_orders)
+        trades = tuple(Trade(*(int(field) for field in t)) for t in raw_trades)
         return CommittedBook(interval_id, orders, trades)
 
     # ------------------------------------------------------------ readings
 
     def meter_chain(self, meter_id: bytes, refresh: bool = False) -> MeterChain:
-        """The meter's reading chain, rebuilt from events (cached until `refresh`)."""
+        """The meter's reading chain from the event index (brought up to date when `refresh`).
+
+        Each refresh reads only the blocks mined since the previous one (`ledger.market_index`).
+        """
         if refresh or meter_id not in self._chains:
-            self._chains[meter_id] = load_chain(self.contract, meter_id, self.from_block)
-        return self._chains[meter_id]
+            self._index.sync()
+        return self._index.meter_chain(meter_id)
 
     def submit_readings(self, readings: Sequence[SignedReading]) -> ReadingsResult:
         """Submit a batch; each reading is chained to its meter's latest accepted one.
@@ -211,23 +225,20 @@ class MarketClient:
 
     def active_meters(self, household: str) -> list[bytes]:
         """The household's active meters, sorted by id as settlement requires."""
-        logs = self.registry.events.MeterAdmitted().get_logs(
-            argument_filters={"household": household}, from_block=self.from_block
-        )
-        meter_ids = {bytes(log["args"]["meterId"]) for log in logs}
-        return sorted(
-            m for m in meter_ids if chain_call(self.registry.functions.meter(m))[1] == _ACTIVE
-        )
+        self._index.sync()
+        return self._index.active_meters(household)
 
     def settle_interval(self, interval_id: int, book: CommittedBook | None = None) -> SettleResult:
         """Settle a committed interval with proofs of every party meter's boundary readings."""
         book = book or self.committed_book(interval_id)
+        # One sync for every proof: other relayers may have appended readings meanwhile.
+        self._index.sync()
         households: list[str] = []
         for order in book.orders:
             if not households or households[-1] != order.household:
                 households.append(order.household)
         proofs = [
-            ([self._proof(meter_id, interval_id).as_abi() for meter_id in self.active_meters(h)],)
+            ([self._proof(meter_id, interval_id).as_abi() for meter_id in self._meters(h)],)
             for h in households
         ]
         events, gas = self._send(
@@ -245,18 +256,21 @@ class MarketClient:
             gas,
         )
 
+    def _meters(self, household: str) -> list[bytes]:
+        return self._index.active_meters(household)
+
     def _proof(self, meter_id: bytes, interval_id: int) -> MeterProof:
-        # Fresh events: other relayers may have appended readings since they were cached.
-        return self.meter_chain(meter_id, refresh=True).proof(interval_id)
+        return self._index.meter_chain(meter_id).proof(interval_id)
 
     # ------------------------------------------------------------ views
 
     def escrow_of(self, household: str) -> Escrow:
-        free_units, locked_units = chain_call(self.contract.functions.escrowOf(household))
+        free_units, locked_units = lean_call(self.contract.functions.escrowOf(household))
         return Escrow(int(free_units), int(locked_units))
 
     def is_nonce_cancelled(self, household: str, nonce: int) -> bool:
-        return bool(chain_call(self.contract.functions.isNonceCancelled(household, nonce)))
+        fn = self.contract.functions.isNonceCancelled(household, nonce)
+        return bool(lean_call(fn)[0])
 
     def commitment_of(self, interval_id: int) -> bytes:
         return bytes(chain_call(self.contract.functions.commitmentOf(interval_id)))
@@ -281,7 +295,7 @@ class MarketClient:
     # ------------------------------------------------------------ helpers
 
     def _send(self, fn: Any) -> tuple[list[Event], int]:
-        receipt: TxReceipt = self.sender.transact(fn)
+        receipt: TxReceipt = self.sender.transact(fn, gas=self.gas_limit)
         return decode_receipt(self.contract, receipt), int(receipt["gasUsed"])
 
 

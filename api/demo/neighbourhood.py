@@ -18,8 +18,7 @@ from web3 import Web3
 from web3.types import Nonce, TxParams, Wei
 
 from api.demo.errors import DemoError
-from api.demo.fast_abi import encode_call
-from ledger.chain import Sender
+from ledger.chain import Sender, encode_call
 from ledger.compiler import artifact
 from ledger.deployment import Deployment
 from metering.keys import MeterIdentity

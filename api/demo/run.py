@@ -30,7 +30,6 @@ from api.audit_cli import engine_rule
 from api.demo.agents import Prices, draw_limits, household_orders, meter_readings
 from api.demo.chain_facts import ChainFacts, collect_chain_facts, token_totals
 from api.demo.errors import DemoError
-from api.demo.fast_ledger import FastLedgerGateway
 from api.demo.neighbourhood import Household, make_households, onboard_households
 from api.demo.simulation import DaySimulation, simulate_day
 from api.ledger_gateway import LedgerGateway
@@ -66,9 +65,6 @@ class DemoConfig:
     prices: Prices = field(default_factory=lambda: Prices(40_000, 300_000))
     minted_units: int = 100_000_000
     deposit_units: int = 60_000_000
-    #: Use the demo's faster gateway (`api.demo.fast_ledger`); False: the API's own, which
-    #: gives the same chain results more slowly (kept for profiling and the e2e comparison).
-    fast_reads: bool = True
 
 
 @dataclass
@@ -200,8 +196,7 @@ def _set_up(node: AnvilNode, config: DemoConfig) -> _Community:
         retail_per_kwh=config.prices.retail_per_kwh,
         run_worker=False,  # the driver runs each pass at its simulated moment
     )
-    gateway = FastLedgerGateway if config.fast_reads else LedgerGateway
-    return _Community(w3, deployment, households, settings, gateway(settings, deployment))
+    return _Community(w3, deployment, households, settings, LedgerGateway(settings, deployment))
 
 
 @dataclass

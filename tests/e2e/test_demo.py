@@ -7,7 +7,6 @@ they can from the chain's own records rather than trusting the summary.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
@@ -141,22 +140,13 @@ def test_demo_command_refuses_a_bad_date_in_one_line() -> None:
     ]
 
 
-def test_demo_fast_reads_change_nothing_on_chain() -> None:
-    """The demo's cheaper ledger reads (raw views, event index, fixed gas) are only faster:
-    the API's own gateway produces the very same trades, deliveries and payments."""
-    tiny = DemoConfig(households=3, intervals=3, start_slot=48)
-    fast = run_day(tiny)
-    plain = run_day(dataclasses.replace(tiny, fast_reads=False))
-    assert fast.facts.committed == plain.facts.committed
-    assert fast.facts.settled == plain.facts.settled
-    assert fast.facts.readings == plain.facts.readings
-    assert fast.facts.tokens_after == plain.facts.tokens_after
-    assert len(fast.facts.settled) > 0
-    # what the worker read from its own transactions' events (decoded by eth-abi on the
-    # fast path, by web3.py on the plain one)
-    assert fast.intervals == plain.intervals
-    for interval_id, outcome in fast.intervals.items():
-        if outcome.status == "settled":
-            settled = [t for t in fast.facts.settled if t.interval_id == interval_id]
-            assert outcome.delivered_wh == sum(t.delivered_wh for t in settled)
-            assert outcome.paid_units == sum(t.payment_units for t in settled)
+def test_the_workers_figures_match_the_chains_own_events(day: DayRun) -> None:
+    """The worker records each settlement from its receipt, decoded by `ledger.events`; the
+    facts come from web3.py's own decoding of the logs: two decoders, one chain."""
+    settled_intervals = [k for k, o in day.intervals.items() if o.status == "settled"]
+    assert settled_intervals, "a sunny noon should settle something"
+    for interval_id in settled_intervals:
+        outcome = day.intervals[interval_id]
+        settled = [t for t in day.facts.settled if t.interval_id == interval_id]
+        assert outcome.delivered_wh == sum(t.delivered_wh for t in settled)
+        assert outcome.paid_units == sum(t.payment_units for t in settled)
