@@ -15,6 +15,8 @@ is first served, which catches an index started at the wrong block.
 
 from __future__ import annotations
 
+import threading
+
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3.contract import Contract
@@ -44,6 +46,9 @@ class MarketIndex:
         self._revoked: set[bytes] = set()
         self._commits: dict[int, bytes] = {}
         self._checked: set[bytes] = set()
+        # The API's threads and the worker share one client: one sync at a time, so no event
+        # is appended twice.
+        self._lock = threading.RLock()
         self._market_topics = [
             _topic(market, "ReadingAccepted"),
             _topic(market, "IntervalCommitted"),
@@ -53,6 +58,10 @@ class MarketIndex:
 
     def sync(self) -> None:
         """Read the events of the blocks mined since the previous sync."""
+        with self._lock:
+            self._sync()
+
+    def _sync(self) -> None:
         w3 = self.market.w3
         answer = w3.provider.make_request(RPCEndpoint("eth_blockNumber"), [])
         if "error" in answer:
