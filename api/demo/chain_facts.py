@@ -8,42 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from hexbytes import HexBytes
 from web3 import Web3
+from web3.types import LogReceipt
 
 from api.demo.neighbourhood import Household
 from ledger.compiler import artifact
 from ledger.deployment import Deployment
+from ledger.events import (
+    Event,
+    IntervalCommitted,
+    IntervalSettled,
+    ReadingAccepted,
+    TradeCommitted,
+    TradeSettled,
+    decode_log,
+    only,
+)
 from ledger.market import MarketClient
 from ledger.token import TokenClient
-
-
-@dataclass(frozen=True)
-class CommittedTrade:
-    interval_id: int
-    seller: str
-    buyer: str
-    energy_wh: int
-    price_per_kwh: int
-
-
-@dataclass(frozen=True)
-class SettledTrade:
-    interval_id: int
-    seller: str
-    buyer: str
-    delivered_wh: int
-    payment_units: int
-
-
-@dataclass(frozen=True)
-class AcceptedReading:
-    meter_id: bytes
-    interval_id: int
-    import_wh_total: int
-    export_wh_total: int
 
 
 @dataclass(frozen=True)
@@ -61,9 +45,9 @@ class TokenTotals:
 class ChainFacts:
     """The day as recorded on-chain."""
 
-    committed: tuple[CommittedTrade, ...]
-    settled: tuple[SettledTrade, ...]
-    readings: tuple[AcceptedReading, ...]
+    committed: tuple[TradeCommitted, ...]
+    settled: tuple[TradeSettled, ...]
+    readings: tuple[ReadingAccepted, ...]
     committed_intervals: tuple[int, ...]
     settled_intervals: tuple[int, ...]
     commit_gas: int
@@ -91,11 +75,7 @@ def token_totals(w3: Web3, deployment: Deployment, households: Sequence[Househol
     )
 
 
-def _logs(contract: Any, event: str, from_block: int) -> list[Any]:
-    return list(getattr(contract.events, event)().get_logs(from_block=from_block))
-
-
-def _gas(w3: Web3, logs: list[Any]) -> tuple[int, int]:
+def _gas(w3: Web3, logs: list[LogReceipt]) -> tuple[int, int]:
     """(total gas, transactions) of the distinct transactions that emitted `logs`."""
     hashes = {HexBytes(log["transactionHash"]) for log in logs}
     gas = [int(w3.eth.get_transaction_receipt(h)["gasUsed"]) for h in hashes]
@@ -114,33 +94,24 @@ def collect_chain_facts(
         address=Web3.to_checksum_address(deployment.address("QuartierMarket")),
         abi=artifact("QuartierMarket").abi,
     )
-    start = deployment.deploy_block
-    commits = _logs(market, "IntervalCommitted", start)
-    settles = _logs(market, "IntervalSettled", start)
-    accepted = _logs(market, "ReadingAccepted", start)
-    commit_gas, _ = _gas(w3, commits)
-    settle_gas, _ = _gas(w3, settles)
-    readings_gas, readings_transactions = _gas(w3, accepted)
-    committed = tuple(
-        CommittedTrade(a["intervalId"], a["seller"], a["buyer"], a["energyWh"], a["pricePerKwh"])
-        for a in (log["args"] for log in _logs(market, "TradeCommitted", start))
-    )
-    settled = tuple(
-        SettledTrade(a["intervalId"], a["seller"], a["buyer"], a["deliveredWh"], a["paymentUnits"])
-        for a in (log["args"] for log in _logs(market, "TradeSettled", start))
-    )
-    readings = tuple(
-        AcceptedReading(
-            bytes(a["meterId"]), a["intervalId"], a["importWhTotal"], a["exportWhTotal"]
-        )
-        for a in (log["args"] for log in accepted)
-    )
+    logs = w3.eth.get_logs({"address": market.address, "fromBlock": deployment.deploy_block})
+    events = [(decode_log(market, log), log) for log in logs]
+
+    def logs_of(kind: type[Event]) -> list[LogReceipt]:
+        return [log for event, log in events if isinstance(event, kind)]
+
+    decoded = [event for event, _log in events if event is not None]
+    commits = only(decoded, IntervalCommitted)
+    settles = only(decoded, IntervalSettled)
+    commit_gas, _ = _gas(w3, logs_of(IntervalCommitted))
+    settle_gas, _ = _gas(w3, logs_of(IntervalSettled))
+    readings_gas, readings_transactions = _gas(w3, logs_of(ReadingAccepted))
     return ChainFacts(
-        committed=committed,
-        settled=settled,
-        readings=readings,
-        committed_intervals=tuple(sorted(log["args"]["intervalId"] for log in commits)),
-        settled_intervals=tuple(sorted(log["args"]["intervalId"] for log in settles)),
+        committed=tuple(only(decoded, TradeCommitted)),
+        settled=tuple(only(decoded, TradeSettled)),
+        readings=tuple(only(decoded, ReadingAccepted)),
+        committed_intervals=tuple(sorted(event.interval_id for event in commits)),
+        settled_intervals=tuple(sorted(event.interval_id for event in settles)),
         commit_gas=commit_gas,
         settle_gas=settle_gas,
         readings_gas=readings_gas,
