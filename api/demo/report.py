@@ -8,7 +8,7 @@ from pathlib import Path
 
 from api.demo.errors import DemoError
 from api.demo.summary import Summary
-from api.demo.svg import Series, bar_chart, line_chart
+from ledger.charts import Series, bar_chart, line_chart
 from metering.reading import INTERVAL_SECONDS
 
 #: Token base units per euro (the demo token has 6 decimals).

@@ -16,7 +16,7 @@ from api.demo.neighbourhood import make_households
 from api.demo.report import euros
 from api.demo.simulation import DaySimulation, simulate_day, sun_is_up
 from api.demo.summary import bill_units
-from api.demo.svg import Series, bar_chart, line_chart
+from ledger.charts import Series, bar_chart, line_chart
 from ledger.orders import Order, Side, recover_signer
 from ledger.orders import SignedOrder as LedgerSignedOrder
 

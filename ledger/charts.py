@@ -1,4 +1,4 @@
-"""Small inline-SVG charts (line and bar), so the report needs no plotting library.
+"""Small inline-SVG charts (line and bar) for self-contained HTML reports (the demo, the audit).
 
 Coordinates are floats: these are pixels of a picture, not energy or money.
 """
@@ -34,6 +34,11 @@ def _nice_max(value: float) -> float:
     return 10.0 * magnitude
 
 
+def _tick(value: float) -> str:
+    """A y-axis label: 12,500 rather than 1.25e+04; small values keep their decimals."""
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.4g}"
+
+
 def _frame(title: str, y_label: str, y_max: float, x_labels: Sequence[str]) -> list[str]:
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     parts = [
@@ -49,7 +54,7 @@ def _frame(title: str, y_label: str, y_max: float, x_labels: Sequence[str]) -> l
         parts.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
             f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10">'
-            f"{value:.4g}</text>"
+            f"{_tick(value)}</text>"
         )
     count = max(len(x_labels), 1)
     every = max(1, count // 12)
@@ -82,18 +87,24 @@ def line_chart(title: str, y_label: str, x_labels: Sequence[str], series: Sequen
     count = max(len(x_labels), 1)
     parts = _frame(title, y_label, y_max, x_labels)
     for item in series:
-        path, pen_down = [], False
+        segments: list[list[tuple[float, float]]] = [[]]
         for index, value in enumerate(item.values):
             if value is None:
-                pen_down = False
+                segments.append([])
                 continue
             x = LEFT + plot_w * (index + 0.5) / count
-            y = TOP + plot_h - plot_h * value / y_max
-            path.append(f"{'L' if pen_down else 'M'}{x:.1f},{y:.1f}")
-            pen_down = True
-        parts.append(
-            f'<path d="{" ".join(path)}" fill="none" stroke="{item.colour}" stroke-width="2"/>'
+            segments[-1].append((x, TOP + plot_h - plot_h * value / y_max))
+        path = " ".join(
+            f"{'L' if n else 'M'}{x:.1f},{y:.1f}"
+            for segment in segments
+            for n, (x, y) in enumerate(segment)
         )
+        parts.append(f'<path d="{path}" fill="none" stroke="{item.colour}" stroke-width="2"/>')
+        # A lone point draws no line: mark it so a one-interval chart is not blank.
+        for segment in segments:
+            if len(segment) == 1:
+                (x, y) = segment[0]
+                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{item.colour}"/>')
     return "\n".join([*parts, *_legend(series), "</svg>"])
 
 
