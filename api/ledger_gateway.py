@@ -28,10 +28,6 @@ from metering.reading import INTERVAL_SECONDS
 
 MARKET_CONTRACT = "QuartierMarket"
 REGISTRY_CONTRACT = "CommunityRegistry"
-#: Gas limit of every relayer transaction: above a 100-household settlement (the demo's largest),
-#: below Anvil's 30M block gas limit; only the gas used is paid. Estimating each transaction
-#: instead costs the node a second execution and the relayer a round trip.
-RELAYER_GAS_LIMIT = 25_000_000
 
 
 @dataclass(frozen=True)
@@ -116,7 +112,7 @@ class LedgerGateway:
             self.relayer,
             deployment.address(MARKET_CONTRACT),
             deployment.deploy_block,
-            gas_limit=RELAYER_GAS_LIMIT,
+            gas_limit=self.settings.relayer_gas_limit,
         )
 
     @cached_property

@@ -19,6 +19,7 @@ build a `Settings(...)` directly and hand it to `create_app`.
 | QUARTIER_METER_CACHE_SECONDS | how long a registry lookup of a meter is trusted | 60 |
 | QUARTIER_WORKER | run the worker inside `quartier serve` (1/0) | 1 |
 | QUARTIER_WORKER_POLL_SECONDS | worker period | 5 |
+| QUARTIER_RELAYER_GAS_LIMIT | gas limit of each relayer transaction | 25,000,000 |
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ class Settings:
     meter_cache_seconds: int = 60
     run_worker: bool = True
     worker_poll_seconds: int = 5
+    #: Gas limit of every relayer transaction: above a 100-household settlement, below the
+    #: block gas limit (Anvil: 30M). Estimating each transaction instead costs the node a
+    #: second execution and the relayer a round trip.
+    relayer_gas_limit: int = 25_000_000
 
     def __post_init__(self) -> None:
         if self.retail_per_kwh < self.feed_in_per_kwh:
@@ -108,6 +113,9 @@ class Settings:
             meter_cache_seconds=_int(env, "QUARTIER_METER_CACHE_SECONDS", 60),
             run_worker=env.get("QUARTIER_WORKER", "1") not in ("0", "false", "no"),
             worker_poll_seconds=_int(env, "QUARTIER_WORKER_POLL_SECONDS", 5, minimum=1),
+            relayer_gas_limit=_int(
+                env, "QUARTIER_RELAYER_GAS_LIMIT", defaults.relayer_gas_limit, minimum=21_000
+            ),
         )
 
 
