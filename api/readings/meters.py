@@ -13,9 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlmodel import Session
-
-from api.readings.models import MeterIndexRow
 from ledger.registry import MeterInfo, MeterStatus
 
 UNKNOWN_METER_CACHE_SECONDS = 5
@@ -56,7 +53,7 @@ class MeterDirectory:
             return cached.info
         return None
 
-    def get(self, meter_id: bytes, session: Session | None = None) -> MeterInfo:
+    def get(self, meter_id: bytes) -> MeterInfo:
         """The registry's record of `meter_id` (status UNKNOWN when never admitted)."""
         info = self.cached(meter_id)
         if info is not None:
@@ -65,30 +62,9 @@ class MeterDirectory:
         info = self._lookup(meter_id)
         with self._lock:
             self._cache[meter_id] = _Cached(info, now)
-        if session is not None and info.status is not MeterStatus.UNKNOWN:
-            index_meter(session, info)
         return info
 
     def forget(self, meter_id: bytes) -> None:
         """Drop a cached answer (after an admission or revocation through this service)."""
         with self._lock:
             self._cache.pop(meter_id, None)
-
-
-def index_meter(session: Session, info: MeterInfo) -> None:
-    """Record a meter's owner and status in the DB (added to the session, not committed)."""
-    key = "0x" + info.meter_id.hex()
-    row = session.get(MeterIndexRow, key)
-    if row is None:
-        row = MeterIndexRow(
-            meter_id=key,
-            household=info.household,
-            status=int(info.status),
-            public_key_x=hex(info.public_key_x),
-            public_key_y=hex(info.public_key_y),
-            checked_at=int(time.time()),
-        )
-    else:
-        row.household, row.status = info.household, int(info.status)
-        row.checked_at = int(time.time())
-    session.add(row)

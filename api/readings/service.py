@@ -22,13 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
 from api.errors import ReadingRejectedError
 from api.ledger_gateway import Domain
 from api.readings.meters import MeterDirectory
-from api.readings.models import ReadingRow
 from api.readings.store import (
     StoredReading,
     index_meter,
@@ -44,14 +41,6 @@ from metering.reading import INTERVAL_SECONDS, SignedReading, verify_signed_read
 #: The DB stores registers as signed 64-bit integers (BIGINT): a register at or above 2^63
 #: Wh (9.2 EWh) is refused rather than silently wrapped.
 MAX_STORABLE = 2**63 - 1
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """Outcome of an intake: the stored row, and whether this request created it."""
-
-    row: ReadingRow
-    created: bool
 
 
 def _reject(reason: str, detail: str, signed: SignedReading | None = None) -> ReadingRejectedError:
@@ -190,9 +179,11 @@ def ingest_reading(
     refreshed: MeterInfo | None = None,
     wait_for_writer: bool = True,
 ) -> Ingested:
-    """`accept_reading` without the ORM (the POST /readings hot path): verify, then one Core
-    write transaction. `refreshed` is a registry answer the caller just fetched (it is
-    written to the meter index); without it the directory's cached answer is used. With
+    """Verify a signed reading and store it in one Core write transaction (the POST
+    /readings path), or raise ReadingRejectedError naming the reason.
+
+    `refreshed` is a registry answer the caller just fetched (it is written to the meter
+    index); without it the directory's cached answer is used. With
     `wait_for_writer=False`, WriterBusyError (nothing stored) when another writer holds the
     database, instead of waiting for it."""
     reading = signed.reading
@@ -225,58 +216,3 @@ def ingest_reading(
         submitted=False,
     )
     return Ingested(meter_hex, stored, created=True)
-
-
-def accept_reading(
-    session: Session,
-    meters: MeterDirectory,
-    domain: Domain,
-    signed: SignedReading,
-    now_seconds: int,
-) -> Accepted:
-    """Verify `signed` and store it, or raise ReadingRejectedError naming the reason."""
-    reading = signed.reading
-    meter_hex = "0x" + reading.meter_id.hex()
-    info = meters.get(reading.meter_id, session)
-    _check_meter_and_signature(info, domain, signed, now_seconds)
-    connection = session.connection()
-    try:
-        with write_transaction(connection, meter_hex, wait=True):
-            # A meter index row the directory added on a cache miss goes in, in this
-            # transaction.
-            session.flush()
-            resent, first = _apply_rules(connection, signed)
-            if resent is None:
-                if first:
-                    index_meter(connection, info, refresh=False)
-                new_id = insert_reading(connection, signed, now_seconds)
-            session.commit()
-    except IntegrityError:
-        # A concurrent request stored the same (meter, seq) first (only possible on a
-        # database without the write lock of `begin_write`): answer as for a re-send.
-        session.rollback()
-        return accept_reading(session, meters, domain, signed, now_seconds)
-    except BaseException:
-        session.rollback()
-        raise
-    stored = resent or StoredReading(
-        new_id,
-        reading.interval_id,
-        reading.import_wh_total,
-        reading.export_wh_total,
-        reading.seq,
-        submitted=False,
-    )
-    row = ReadingRow(
-        id=stored.id,
-        meter_id=meter_hex,
-        interval_id=stored.interval_id,
-        import_wh_total=stored.import_wh_total,
-        export_wh_total=stored.export_wh_total,
-        seq=stored.seq,
-        signature_r=hex(signed.r),
-        signature_s=hex(signed.s),
-        received_at=now_seconds,
-        submitted=stored.submitted,
-    )
-    return Accepted(row, created=resent is None)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,7 @@ from api.app import create_app
 from api.errors import ReadingRejectedError
 from api.ledger_gateway import LedgerGateway
 from api.readings.models import ReadingRow
-from api.readings.service import (
-    Accepted,
-    Ingested,
-    accept_reading,
-    ingest_reading,
-    parse_reading,
-)
+from api.readings.service import Ingested, ingest_reading, parse_reading
 from api.readings.store import WriterBusyError, begin_write, insert_reading, latest_reading
 from api.settings import Settings
 from ledger.deployment import Deployment
@@ -38,35 +31,25 @@ from metering.reading import SignedReading
 #: How long the other intake holds the lock between its check and its insert.
 HOLD_SECONDS = 0.3
 
-Intake = Callable[[FastAPI, SignedReading], object]
-
 
 def _ingest(app: FastAPI, signed: SignedReading) -> Ingested:
     state = app.state
     return ingest_reading(state.engine, state.meters, state.ledger.domain, signed, state.clock())
 
 
-def _accept(app: FastAPI, signed: SignedReading) -> Accepted:
-    state = app.state
-    with Session(state.engine, expire_on_commit=False) as session:
-        return accept_reading(session, state.meters, state.ledger.domain, signed, state.clock())
-
-
-@pytest.mark.parametrize("intake", [_ingest, _accept], ids=["ingest_reading", "accept_reading"])
 def test_conflicting_readings_racing_are_not_both_stored(
     tmp_path: Path,
     settings: Settings,
     community: Deployment,
     clock: Clock,
     meter: Meter,
-    intake: Intake,
 ) -> None:
     file_settings = Settings(
         rpc_url=settings.rpc_url, database_url=f"sqlite:///{tmp_path / 'race.db'}"
     )
     app = create_app(file_settings, ledger=LedgerGateway(file_settings, community), clock=clock)
     k = interval_at(clock)
-    intake(app, parse_reading(meter.reading(k - 5, 100, 10, seq=1)))
+    _ingest(app, parse_reading(meter.reading(k - 5, 100, 10, seq=1)))
     # Both successors of seq 1 pass the checks against seq 1 alone, but not against each other:
     # `first` has the lower seq and the later interval.
     first = parse_reading(meter.reading(k - 1, 300, 30, seq=2))
@@ -90,7 +73,7 @@ def test_conflicting_readings_racing_are_not_both_stored(
     assert checked.wait(timeout=10)
     started = time.monotonic()
     with pytest.raises(ReadingRejectedError) as refused:
-        intake(app, second)
+        _ingest(app, second)
     waited = time.monotonic() - started
     other.join(timeout=10)
 
@@ -102,20 +85,19 @@ def test_conflicting_readings_racing_are_not_both_stored(
     assert sorted(row.seq for row in stored) == [1, 2]
 
 
-def test_accept_reading_answers_a_resend_and_stores_nothing_on_refusal(
+def test_ingest_reading_answers_a_resend_and_stores_nothing_on_refusal(
     settings: Settings, community: Deployment, clock: Clock, meter: Meter
 ) -> None:
-    """The Session-based entry point (kept for other callers) follows the same rules."""
     app = create_app(settings, ledger=LedgerGateway(settings, community), clock=clock)
     k = interval_at(clock)
     body = meter.reading(k - 3, 50, 5, seq=4)
-    created = _accept(app, parse_reading(body))
-    again = _accept(app, parse_reading(body))
+    created = _ingest(app, parse_reading(body))
+    again = _ingest(app, parse_reading(body))
     assert created.created
     assert not again.created
-    assert again.row.id == created.row.id
+    assert again.stored.id == created.stored.id
     with pytest.raises(ReadingRejectedError) as refused:
-        _accept(app, parse_reading(meter.reading(k - 2, 40, 5, seq=5)))
+        _ingest(app, parse_reading(meter.reading(k - 2, 40, 5, seq=5)))
     assert refused.value.slug == "register-decreased"
     with Session(app.state.engine) as session:
         assert [row.seq for row in session.exec(select(ReadingRow)).all()] == [4]
