@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+/// @title IQuartierExchange
+/// @notice Protocol v2 market of one community: escrow, the schedule book, meters' period
+/// batches and per-period settlement. This text is THE rule; `api/settlement` (Python) is the
+/// same rule and is property-tested against this contract for identical results.
+///
+/// ## Schedules (the book)
+/// EIP-712 domain ("Quartier", "2", chainId, this contract). A household signs
+///   Schedule(address household,uint64 periodId,uint32 version,uint64 firstIntervalId,bytes entries)
+/// with its secp256k1 key (65-byte r||s||v, v in {27, 28}, s <= n/2: OpenZeppelin ECDSA).
+/// `entries` holds 8 bytes per interval from `firstIntervalId` on: byte 0 the side
+/// (0 none, 1 sell, 2 buy), bytes 1-3 `energyWh` (uint24, big-endian), bytes 4-7
+/// `pricePerKwh` (uint32, big-endian; the seller's lowest ask or the buyer's highest bid).
+/// A none entry is all zeros; a sell/buy entry has energyWh >= rules.minEntryWh. Intervals
+/// past the end of `entries` (and up to the period's end) have no entry. All of
+/// [firstIntervalId, firstIntervalId + entries/8) lies in period `periodId`.
+///
+/// Posting (by anyone holding the signed schedule: the relayer, or the household itself) is
+/// accepted iff the household is a member now, periodId <= currentPeriod + 1, now <
+/// gate(firstIntervalId) = start(firstIntervalId) - gateLeadSeconds, `version` is greater than
+/// every earlier posted version of (household, periodId), fewer than MAX_POSTINGS_PER_PERIOD
+/// postings of (household, periodId) exist, and the household's free escrow covers the
+/// posting's lock: ceil(Σ over its buy entries energyWh * pricePerKwh / 1000) units. The lock
+/// moves from free to locked and is released at the period's settlement. A posting
+/// replaces, for every interval k >= firstIntervalId, the entries of earlier postings: the
+/// entry of (household, k) is that of the last posting with firstIntervalId <= k. As every
+/// posting's first gate is still open, the book of interval k is fixed when its gate closes.
+/// The contract stores per (household, period) the hash chain
+///   head' = keccak256(abi.encode(head, scheduleStructHash)), from head = 0,
+/// the last version and the posting count, and per period the number of households posting.
+///
+/// ## Meter batches
+/// A meter signs, with its P-256 key (r, s with s <= n/2: OpenZeppelin P256), the digest of
+///   MeterPeriod(bytes32 meterId,uint64 periodId,uint64 startImportWh,uint64 startExportWh,bytes deltas)
+/// in the same domain: its cumulative registers at start(P) and `deltas`, 8 bytes per
+/// interval of the period (uint32 importWh, uint32 exportWh, big-endian), exactly
+/// periodIntervals * 8 bytes. The registers at every boundary of the period follow. A batch
+/// for period P chains from the meter's last accepted batch (period Q, end registers E):
+/// P > Q, and start == E if P == Q + 1, start >= E (both registers) if P > Q + 1 (a gap).
+/// A meter's first batch may start anywhere. A batch enters the chain either inside the
+/// settlement of P (the default: no transaction of its own) or by `postMeterBatches` (forced
+/// inclusion by anyone: the household, its meter agent, a relayer). Per (meter, P) at most
+/// one batch is ever accepted; a posted batch must be the one used at settlement.
+///
+/// ## Settlement of period P (anyone, once, from end(P) on)
+/// The settler supplies every household that posted for P (count and strictly increasing
+/// addresses prove completeness), each with all its postings in posting order (checked
+/// against the hash chain) and one MeterData per entry of `metersOf(household)`. Before
+/// end(P) + settlementDeadlineSeconds, every meter that counts for some interval of P must
+/// have data (posted, or inline with its signature); from then on, a meter without data
+/// measures 0 Wh. Household index h = position in the supplied list (H households).
+///
+/// For each interval k of P, with R = rulesAt(P):
+/// 1. Book. entry(h, k) as above; it counts only if the household's membership counts for
+///    k. Effective limit: ask' = max(ask, R.priceFloorPerKwh) for sells,
+///    bid' = min(bid, R.priceCeilingPerKwh) for buys.
+/// 2. Clearing, into traded energy t_h (Wh) per entry:
+///    - PayAsClear / PayAsBid: priority is sells by (ask' ascending, rank), buys by
+///      (bid' descending, rank), rank = (h + k) mod H: ties rotate fairly across intervals.
+///      The settler gives both rankings as hints; the contract checks they are strictly
+///      increasing in priority and complete. Walking both in priority order, matching while
+///      ask' <= bid', fills sells and buys (the marginal entries partly): t_h. The marginal
+///      ask a and bid b are those of the last Wh matched. PayAsClear price p = (a + b) / 2
+///      (rounded down); PayAsBid: each buyer's price is its bid'.
+///    - CommunityPrice: t_h = energyWh for sells with ask' <= c and buys with bid' >= c,
+///      c = R.communityPricePerKwh (no hints); price c.
+/// 3. Netting against meters. m_h = Σ over the household's meters counting for k of the
+///    interval's exportWh (sellers) or importWh (buyers). o_h = min(t_h, m_h).
+///    S = Σ_sell o_h, B = Σ_buy o_h, D = min(S, B). (Money is pooled per interval, so who
+///    was matched with whom in the walk does not matter once volumes are netted.) The short side (S <= B: sellers) is
+///    delivered in full, d_h = o_h; the long side L (Σ = max(S, B)) gets
+///    d_h = floor(o_h * D / L), and the D - Σ d_h Wh left over go 1 Wh each to the first
+///    long-side households (by h) with o_h > 0. So Σ_sell d_h = Σ_buy d_h = D exactly.
+/// 4. Money, in milli-units (units * 1000, exact): PayAsClear and CommunityPrice: a seller
+///    gains d_h * p, a buyer pays d_h * p. PayAsBid: a buyer pays d_h * bid'_h; the pot Q
+///    (Σ of those) goes to sellers, floor(Q * d_h / D) each, the remainder to the first
+///    seller (by h) with d_h > 0.
+///
+/// Per household: net = Σ_k money (milli-units, Σ over households exactly 0);
+/// change = floor(net / 1000) (towards minus infinity, so payers round up); free escrow +=
+/// released lock + change. The rounding remainder -Σ change (< 1 unit per household) is
+/// credited to the settler's free escrow. Σ free + Σ locked == tokens held, always.
+/// A buyer's charge never exceeds its lock: d_h <= t_h <= energyWh and price <= bid.
+///
+/// Known limits: the settlement of a large community (~60 households with daily periods)
+/// passes a node's transaction-size limit; splitting it is not done yet. The token must be a
+/// plain ERC-20. The audit reads postings and batches from settlement and posting calldata,
+/// so they must be called directly, not through another contract.
+interface IQuartierExchange {
+    /// @notice What is signed and posted: one household's plan for (part of) a period.
+    struct Schedule {
+        address household;
+        uint64 periodId;
+        uint32 version;
+        uint64 firstIntervalId;
+        bytes entries;
+    }
+
+    struct SignedSchedule {
+        Schedule schedule;
+        bytes signature;
+    }
+
+    /// @notice One meter's signed period; `signature` is r || s (64 bytes).
+    struct MeterBatch {
+        bytes32 meterId;
+        uint64 periodId;
+        uint64 startImportWh;
+        uint64 startExportWh;
+        bytes deltas;
+        bytes signature;
+    }
+
+    /// @notice A posting as settlement re-supplies it (the signature was checked at posting).
+    struct Posting {
+        uint32 version;
+        uint64 firstIntervalId;
+        bytes entries;
+    }
+
+    /// @notice Where a meter's data for the period comes from.
+    enum MeterSource {
+        None,
+        Posted,
+        Inline
+    }
+
+    /// @notice Data of one meter of `metersOf(household)`. Posted: the fields of the posted
+    /// batch (signature empty). Inline: a batch with its signature. None: all fields empty.
+    struct MeterData {
+        MeterSource source;
+        uint64 startImportWh;
+        uint64 startExportWh;
+        bytes deltas;
+        bytes signature;
+    }
+
+    struct HouseholdPeriod {
+        address household;
+        Posting[] postings;
+        MeterData[] meters;
+    }
+
+    event Deposited(address indexed household, uint256 amountUnits);
+    event Withdrawn(address indexed household, uint256 amountUnits);
+    event SchedulePosted(
+        uint64 indexed periodId,
+        address indexed household,
+        uint32 version,
+        uint64 firstIntervalId,
+        bytes32 scheduleHash,
+        uint256 lockedUnits
+    );
+    event MeterBatchAccepted(
+        bytes32 indexed meterId, uint64 indexed periodId, uint64 endImportWh, uint64 endExportWh
+    );
+    /// @notice `intervals` packs, per interval of the period, 16 bytes: uint64 pricePerKwh
+    /// (PayAsBid: 0), uint32 tradedWh (min(Σ_sell t_h, Σ_buy t_h)), uint32 deliveredWh (D).
+    event PeriodCleared(uint64 indexed periodId, bytes intervals);
+    event HouseholdSettled(
+        uint64 indexed periodId,
+        address indexed household,
+        uint64 deliveredWh,
+        uint64 receivedWh,
+        int256 changeUnits,
+        uint256 releasedUnits
+    );
+    event PeriodSettled(
+        uint64 indexed periodId, uint256 householdCount, uint256 deliveredWh, uint256 roundingUnits
+    );
+
+    error ExchangeZeroAmount();
+    error ExchangeInsufficientFree(address household, uint256 freeUnits, uint256 neededUnits);
+    // Postings (index = position in the batch).
+    error ExchangeNotMember(uint256 index, address household);
+    error ExchangeBadSignature(uint256 index, address household, address signer);
+    error ExchangePeriodBeyondHorizon(uint256 index, uint64 periodId, uint64 lastOpenPeriodId);
+    error ExchangeIntervalOutsidePeriod(uint256 index, uint64 intervalId, uint64 periodId);
+    error ExchangeGateClosed(uint256 index, uint64 intervalId, uint256 gateClosedAt);
+    error ExchangeStaleVersion(uint256 index, uint32 version, uint32 lastVersion);
+    error ExchangeTooManyPostings(uint256 index, address household, uint64 periodId);
+    error ExchangeBadEntries(uint256 index, uint256 entryIndex);
+    // Meter batches.
+    error ExchangeUnknownMeter(bytes32 meterId);
+    error ExchangeBadMeterSignature(bytes32 meterId, uint64 periodId);
+    error ExchangeBadDeltas(bytes32 meterId, uint256 length, uint256 expectedLength);
+    error ExchangeBatchNotChained(bytes32 meterId, uint64 periodId, uint64 lastPeriodId);
+    error ExchangeBatchExists(bytes32 meterId, uint64 periodId);
+    error ExchangeMeterOutsidePeriod(bytes32 meterId, uint64 periodId);
+    // Settlement.
+    error ExchangePeriodNotOver(uint64 periodId, uint256 endsAt);
+    error ExchangeAlreadySettled(uint64 periodId);
+    error ExchangeHouseholdsIncomplete(uint64 periodId, uint256 given, uint256 posted);
+    error ExchangeHouseholdsNotSorted(uint256 index);
+    error ExchangePostingsMismatch(address household, bytes32 head, bytes32 given);
+    error ExchangeMetersMismatch(address household, uint256 given, uint256 registered);
+    error ExchangePostedBatchMismatch(bytes32 meterId, uint64 periodId);
+    error ExchangeMeterDataMissing(bytes32 meterId, uint64 periodId, uint256 deadline);
+    error ExchangeBadHint(uint64 intervalId, uint256 position);
+
+    function deposit(uint256 amountUnits) external;
+    function withdraw(uint256 amountUnits) external;
+
+    /// @notice Posts signed schedules; all-or-nothing, errors name the item's index.
+    function postSchedules(SignedSchedule[] calldata schedules) external;
+
+    /// @notice Forced inclusion of meter batches (verified and chained now).
+    function postMeterBatches(MeterBatch[] calldata batches) external;
+
+    /// @notice Settles period `periodId` (see "Settlement"). `hints` packs, per interval of
+    /// the period in order, uint16 sellCount, uint16 buyCount, then that many uint16
+    /// household indices: the sells, then the buys, each in priority order. Empty under
+    /// CommunityPrice.
+    function settlePeriod(
+        uint64 periodId,
+        HouseholdPeriod[] calldata households,
+        bytes calldata hints
+    ) external;
+
+    function community() external view returns (address);
+    function token() external view returns (address);
+    function escrowOf(address household)
+        external
+        view
+        returns (uint256 freeUnits, uint256 lockedUnits);
+    /// @notice (hash chain head, last version, posting count) of (household, period).
+    function scheduleRecord(address household, uint64 periodId)
+        external
+        view
+        returns (bytes32 head, uint32 lastVersion, uint32 postings);
+    function postingHouseholds(uint64 periodId) external view returns (uint256);
+    function isSettled(uint64 periodId) external view returns (bool);
+    /// @notice The meter's last accepted period + 1 (0: none yet) and its end registers.
+    function meterChain(bytes32 meterId)
+        external
+        view
+        returns (uint64 nextPeriodId, uint64 endImportWh, uint64 endExportWh);
+    function postedBatchHash(bytes32 meterId, uint64 periodId) external view returns (bytes32);
+    function domainSeparator() external view returns (bytes32);
+    function scheduleDigest(Schedule calldata schedule) external view returns (bytes32);
+    function meterBatchDigest(
+        bytes32 meterId,
+        uint64 periodId,
+        uint64 startImportWh,
+        uint64 startExportWh,
+        bytes calldata deltas
+    ) external view returns (bytes32);
+}
