@@ -14,8 +14,10 @@ pragma solidity ^0.8.30;
 /// (0 none, 1 sell, 2 buy), bytes 1-3 `energyWh` (uint24, big-endian), bytes 4-7
 /// `pricePerKwh` (uint32, big-endian; the seller's lowest ask or the buyer's highest bid).
 /// A none entry is all zeros; a sell/buy entry has energyWh >= rules.minEntryWh. Intervals
-/// past the end of `entries` (and up to the period's end) have no entry. All of
-/// [firstIntervalId, firstIntervalId + entries/8) lies in period `periodId`.
+/// past the end of `entries` (and up to the period's end) have no entry. `entries` is a
+/// multiple of 8 bytes long (it may be empty: no entry from firstIntervalId on), and
+/// firstIntervalId, like all of [firstIntervalId, firstIntervalId + entries/8), lies in
+/// period `periodId`.
 ///
 /// Posting (by anyone holding the signed schedule: the relayer, or the household itself) is
 /// accepted iff the household is a member now, periodId <= currentPeriod + 1, now <
@@ -57,31 +59,35 @@ pragma solidity ^0.8.30;
 ///    k. Effective limit: ask' = max(ask, R.priceFloorPerKwh) for sells,
 ///    bid' = min(bid, R.priceCeilingPerKwh) for buys.
 /// 2. Clearing, into traded energy t_h (Wh) per entry:
-///    - PayAsClear / PayAsBid: priority is sells by (ask' ascending, rank), buys by
-///      (bid' descending, rank), rank = (h + k) mod H: ties rotate fairly across intervals.
-///      The settler gives both rankings as hints; the contract checks they are strictly
-///      increasing in priority and complete. Walking both in priority order, matching while
-///      ask' <= bid', fills sells and buys (the marginal entries partly): t_h. The marginal
-///      ask a and bid b are those of the last Wh matched. PayAsClear price p = (a + b) / 2
-///      (rounded down); PayAsBid: each buyer's price is its bid'.
+///    - PayAsClear / PayAsBid: priority is sells by (ask' ascending, rank ascending), buys
+///      by (bid' descending, rank ascending), rank = (h + k) mod H with k the interval id:
+///      ties rotate fairly across intervals. The settler gives both rankings as hints; the
+///      contract checks they are strictly increasing in priority and complete (every
+///      counting entry of the side, whether it can trade or not). Walking both in priority
+///      order, matching while ask' <= bid', fills sells and buys (the marginal entries
+///      partly): t_h. The marginal ask a and bid b are those of the last Wh matched.
+///      PayAsClear price p = (a + b) / 2 (rounded down; p = 0 if nothing is matched);
+///      PayAsBid: each buyer's price is its bid'.
 ///    - CommunityPrice: t_h = energyWh for sells with ask' <= c and buys with bid' >= c,
 ///      c = R.communityPricePerKwh (no hints); price c.
 /// 3. Netting against meters. m_h = Σ over the household's meters counting for k of the
 ///    interval's exportWh (sellers) or importWh (buyers). o_h = min(t_h, m_h).
 ///    S = Σ_sell o_h, B = Σ_buy o_h, D = min(S, B). (Money is pooled per interval, so who
-///    was matched with whom in the walk does not matter once volumes are netted.) The short side (S <= B: sellers) is
-///    delivered in full, d_h = o_h; the long side L (Σ = max(S, B)) gets
-///    d_h = floor(o_h * D / L), and the D - Σ d_h Wh left over go 1 Wh each to the first
-///    long-side households (by h) with o_h > 0. So Σ_sell d_h = Σ_buy d_h = D exactly.
+///    was matched with whom in the walk does not matter once volumes are netted.) The short
+///    side (S <= B: sellers) is delivered in full, d_h = o_h; the long side L
+///    (Σ = max(S, B)) gets d_h = floor(o_h * D / L), and the D - Σ d_h Wh left over go 1 Wh
+///    each to the first long-side households (by h) with o_h > 0 (L = 0: every d_h = 0).
+///    So Σ_sell d_h = Σ_buy d_h = D exactly.
 /// 4. Money, in milli-units (units * 1000, exact): PayAsClear and CommunityPrice: a seller
 ///    gains d_h * p, a buyer pays d_h * p. PayAsBid: a buyer pays d_h * bid'_h; the pot Q
 ///    (Σ of those) goes to sellers, floor(Q * d_h / D) each, the remainder to the first
-///    seller (by h) with d_h > 0.
+///    seller (by h) with d_h > 0 (D = 0: no money moves).
 ///
 /// Per household: net = Σ_k money (milli-units, Σ over households exactly 0);
 /// change = floor(net / 1000) (towards minus infinity, so payers round up); free escrow +=
-/// released lock + change. The rounding remainder -Σ change (< 1 unit per household) is
-/// credited to the settler's free escrow. Σ free + Σ locked == tokens held, always.
+/// released lock (Σ of the locks of all its postings for P) + change. The rounding remainder
+/// -Σ change (< 1 unit per household) is credited to the settler's free escrow.
+/// Σ free + Σ locked == tokens held, always.
 /// A buyer's charge never exceeds its lock: d_h <= t_h <= energyWh and price <= bid.
 ///
 /// Known limits: the settlement of a large community (~60 households with daily periods)
@@ -157,7 +163,8 @@ interface IQuartierExchange {
         bytes32 indexed meterId, uint64 indexed periodId, uint64 endImportWh, uint64 endExportWh
     );
     /// @notice `intervals` packs, per interval of the period, 16 bytes: uint64 pricePerKwh
-    /// (PayAsBid: 0), uint32 tradedWh (min(Σ_sell t_h, Σ_buy t_h)), uint32 deliveredWh (D).
+    /// (PayAsClear: p, 0 if nothing is matched; CommunityPrice: c; PayAsBid: 0), uint32
+    /// tradedWh (min(Σ_sell t_h, Σ_buy t_h)), uint32 deliveredWh (D).
     event PeriodCleared(uint64 indexed periodId, bytes intervals);
     event HouseholdSettled(
         uint64 indexed periodId,
