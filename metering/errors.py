@@ -2,6 +2,8 @@
 
 MeteringError                      root; the CLI prints it as one line, exit 1
 +-- ReadingFormatError             a reading / signed reading / JSON that breaks the format
+|   +-- PeriodFormatError          a meter period batch that breaks its format (v2)
+|       +-- BoundaryCountError     not one register pair per boundary of the period
 +-- KeyFileError                   missing, unreadable or wrongly protected meter key
 +-- TelegramError                  a P1 telegram we refuse (exit 2)
 |   +-- TelegramChecksumError      CRC missing or wrong
@@ -10,6 +12,7 @@ MeteringError                      root; the CLI prints it as one line, exit 1
 +-- MeterUnreachableError          serial port, P1 gateway or Modbus device does not answer
 +-- MeterDataError                 a device answered with values we refuse (NaN, bad SF)
 +-- RegistersWentBackwardsError    a cumulative register decreased: never signed or sent
+|   +-- RegistersDecreasedError    ... between two boundaries of a period batch (v2)
 +-- SpoolError                     the agent's SQLite spool is unusable
 """
 
@@ -63,3 +66,15 @@ class RegistersWentBackwardsError(MeteringError):
 
 class SpoolError(MeteringError):
     """The agent's durable spool cannot be opened or holds inconsistent data."""
+
+
+class PeriodFormatError(ReadingFormatError):
+    """A meter period batch (protocol v2, `metering.period`) that its format cannot carry."""
+
+
+class BoundaryCountError(PeriodFormatError):
+    """A period batch was built from a number of boundary readings other than intervals + 1."""
+
+
+class RegistersDecreasedError(RegistersWentBackwardsError):
+    """A register is lower at a boundary of a period than at the one before: never signed."""
