@@ -1,15 +1,20 @@
 """Compile `contracts/` with py-solc-x through the project's solc launcher.
 
-The settings (EVM version, optimizer) are read from foundry.toml, the one place they live, so
-the Python side deploys exactly the bytecode forge tests. Artifacts are cached under
-.cache/artifacts by a hash of the sources and settings: compiling takes seconds, loading a
-cached artifact milliseconds.
+The settings (EVM version, optimizer, remappings) are read from foundry.toml, the one place
+they live, so the Python side deploys exactly the bytecode forge tests. Imported dependencies
+(OpenZeppelin under node_modules/, reached through the remappings) are gathered here, by
+following import statements, and handed to solc as sources: solc then needs no import
+callback, and the cache key covers every file that reaches the bytecode. Artifacts are cached
+under .cache/artifacts by a hash of the sources and settings: compiling takes seconds, loading
+a cached artifact milliseconds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
+import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -39,6 +44,8 @@ class CompilerSettings:
     optimizer: bool
     optimizer_runs: int
     via_ir: bool
+    #: "prefix=target" import remappings, as forge and solc spell them.
+    remappings: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +54,7 @@ class CompilerSettings:
             "optimizer": self.optimizer,
             "optimizer_runs": self.optimizer_runs,
             "via_ir": self.via_ir,
+            "remappings": list(self.remappings),
         }
 
 
@@ -83,10 +91,28 @@ def compiler_settings() -> CompilerSettings:
         optimizer=bool(profile["optimizer"]),
         optimizer_runs=int(profile["optimizer_runs"]),
         via_ir=bool(profile.get("via_ir", False)),
+        remappings=tuple(str(entry) for entry in profile.get("remappings", [])),
     )
 
 
-def _sources(directories: tuple[Path, ...]) -> dict[str, str]:
+# `import "p";`, `import "p" as X;`, `import * as X from "p";`, `import {A, B as C} from "p";`
+# (the braces may span lines). Block-comment lines start with `*`, so they do not match.
+_IMPORT = re.compile(r"""^\s*import\s+(?:[^;"']*?\bfrom\s+)?["']([^"']+)["']""", re.MULTILINE)
+
+
+def _resolve_import(importer: str, path: str, remappings: tuple[str, ...]) -> str:
+    """The source unit name solc gives `path` imported from `importer` (both repo-relative)."""
+    if path.startswith(("./", "../")):
+        return posixpath.normpath(posixpath.join(posixpath.dirname(importer), path))
+    # solc applies the longest matching remapping prefix, as forge does.
+    matches = [entry.split("=", 1) for entry in remappings if path.startswith(entry.split("=")[0])]
+    if matches:
+        prefix, target = max(matches, key=lambda match: len(match[0]))
+        return target + path[len(prefix) :]
+    return path
+
+
+def _own_sources(directories: tuple[Path, ...]) -> dict[str, str]:
     # Source unit names are repo-relative paths, so relative imports resolve between them.
     return {
         path.relative_to(REPO_ROOT).as_posix(): path.read_text()
@@ -95,7 +121,34 @@ def _sources(directories: tuple[Path, ...]) -> dict[str, str]:
     }
 
 
-def _standard_input(sources: dict[str, str], settings: CompilerSettings) -> dict[str, Any]:
+def _with_imports(own: dict[str, str], remappings: tuple[str, ...]) -> dict[str, str]:
+    """`own` plus, transitively, every file it imports, under the names solc resolves.
+
+    Remapped imports become repo-relative node_modules/... names, the names forge gives them.
+    """
+    sources = dict(own)
+    pending = list(sources)
+    while pending:
+        importer = pending.pop()
+        for imported in _IMPORT.findall(sources[importer]):
+            name = _resolve_import(importer, imported, remappings)
+            if name in sources:
+                continue
+            file = REPO_ROOT / name
+            if name.startswith("../") or not file.is_file():
+                raise ToolchainError(
+                    f"{importer} imports {imported!r}, which is not at {name}; run ./scripts/setup"
+                )
+            sources[name] = file.read_text()
+            pending.append(name)
+    return dict(sorted(sources.items()))
+
+
+def _standard_input(
+    sources: dict[str, str], own: tuple[str, ...], settings: CompilerSettings
+) -> dict[str, Any]:
+    # Output only for our own sources: dependencies compile in, but their contracts (OZ's
+    # P256 beside ours, say) are not artifacts and cannot shadow ours by name.
     return {
         "language": "Solidity",
         "sources": {name: {"content": text} for name, text in sources.items()},
@@ -104,7 +157,8 @@ def _standard_input(sources: dict[str, str], settings: CompilerSettings) -> dict
             "optimizer": {"enabled": settings.optimizer, "runs": settings.optimizer_runs},
             "viaIR": settings.via_ir,
             "metadata": {"bytecodeHash": "none"},
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
+            "remappings": list(settings.remappings),
+            "outputSelection": {name: {"*": ["abi", "evm.bytecode.object"]} for name in own},
         },
     }
 
@@ -117,8 +171,10 @@ def compile_contracts(extra_directories: tuple[Path, ...] = ()) -> dict[str, Con
     such as the benchmark's reference design.
     """
     settings = compiler_settings()
-    sources = _sources((CONTRACTS_DIR, *extra_directories))
-    standard_input = _standard_input(sources, settings)
+    directories = (CONTRACTS_DIR, *extra_directories)
+    own = _own_sources(directories)
+    sources = _with_imports(own, settings.remappings)
+    standard_input = _standard_input(sources, tuple(own), settings)
     digest = hashlib.sha256(
         json.dumps([standard_input, settings.as_dict()], sort_keys=True).encode()
     ).hexdigest()
