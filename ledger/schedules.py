@@ -1,0 +1,303 @@
+"""The household's signed Schedule (protocol v2): the entry codec, EIP-712 digest, signing.
+
+A household signs one EIP-712
+
+    Schedule(address household,uint64 periodId,uint32 version,uint64 firstIntervalId,
+             bytes entries)
+
+under the domain ("Quartier", "2", chain id, QuartierExchange address) shared with the
+meters' period batches (`metering.period.domain_separator_v2`), with its secp256k1 key:
+65 bytes r || s || v, v in {27, 28}, low s (what eth-account produces and OpenZeppelin's
+ECDSA requires). `entries` packs 8 bytes per interval from `firstIntervalId` on: byte 0 the
+side (0 none, 1 sell, 2 buy), bytes 1-3 energy Wh (uint24), bytes 4-7 price per kWh (uint32),
+big-endian. This module is the ONE codec of those bytes: `api.settlement` imports it
+(DESIGN: api -> ledger, never the reverse). The normative text is IQuartierExchange,
+"Schedules (the book)".
+
+Money rule mirrored here: a posting locks ceil(Σ over its buy entries energy_wh *
+price_per_kwh / 1000) units of the household's free escrow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from eth_abi.abi import encode as abi_encode
+from eth_account import Account
+from eth_utils.address import is_address, to_canonical_address, to_checksum_address
+from eth_utils.crypto import keccak
+
+from ledger.errors import LedgerError
+from metering.period import DOMAIN_VERSION_V2, domain_separator_v2
+from metering.reading import DOMAIN_NAME
+
+SCHEDULE_TYPE = (
+    "Schedule(address household,uint64 periodId,uint32 version,uint64 firstIntervalId,"
+    "bytes entries)"
+)
+SCHEDULE_TYPEHASH = keccak(text=SCHEDULE_TYPE)
+#: Bytes of one interval's entry: side, uint24 energy Wh, uint32 price per kWh.
+ENTRY_BYTES = 8
+ENERGY_WH_MAX = 2**24 - 1
+PRICE_PER_KWH_MAX = 2**32 - 1
+_UINT32_MAX = 2**32 - 1
+_UINT64_MAX = 2**64 - 1
+
+
+class ScheduleFormatError(LedgerError, ValueError):
+    """A schedule or its entries that the exchange's format cannot carry."""
+
+
+class EntriesFormatError(ScheduleFormatError):
+    """Malformed `entries` bytes; `entry_index` names the 8-byte entry, -1 the length.
+
+    The exchange refuses the same with ExchangeBadEntries(index, entryIndex).
+    """
+
+    def __init__(self, entry_index: int, reason: str) -> None:
+        super().__init__(f"entry {entry_index}: {reason}" if entry_index >= 0 else reason)
+        self.entry_index = entry_index
+        self.reason = reason
+
+
+def _uint(name: str, value: object, maximum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
+        raise ScheduleFormatError(f"{name} must be an integer in [0, {maximum}], got {value!r}")
+    return value
+
+
+class EntrySide(IntEnum):
+    """Byte 0 of an entry (v2; v1's `ledger.orders.Side` numbers differ)."""
+
+    NONE = 0
+    SELL = 1
+    BUY = 2
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One interval's entry: sell at >= `price_per_kwh` or buy at <= it, up to `energy_wh`."""
+
+    side: EntrySide
+    energy_wh: int
+    price_per_kwh: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "side", EntrySide(self.side))
+        _uint("energy_wh", self.energy_wh, ENERGY_WH_MAX)
+        _uint("price_per_kwh", self.price_per_kwh, PRICE_PER_KWH_MAX)
+        if self.side is EntrySide.NONE and (self.energy_wh or self.price_per_kwh):
+            raise ScheduleFormatError("a none entry is all zeros")
+        if self.side is not EntrySide.NONE and self.energy_wh == 0:
+            raise ScheduleFormatError("a sell or buy entry has energy_wh >= 1")
+
+    def to_bytes(self) -> bytes:
+        return (
+            bytes([self.side])
+            + self.energy_wh.to_bytes(3, "big")
+            + self.price_per_kwh.to_bytes(4, "big")
+        )
+
+
+#: The entry of an interval with nothing to sell or buy.
+NO_ENTRY = Entry(EntrySide.NONE, 0, 0)
+
+
+def encode_entries(entries: Iterable[Entry]) -> bytes:
+    """The `entries` bytes of a schedule, 8 per interval."""
+    return b"".join(entry.to_bytes() for entry in entries)
+
+
+def decode_entries(data: bytes) -> tuple[Entry, ...]:
+    """The entries of `entries` bytes; malformed bytes raise EntriesFormatError.
+
+    Checked: length a multiple of 8, side in {0, 1, 2}, a none entry all zeros, a sell or
+    buy entry with energy >= 1. The community's minEntryWh is `first_small_entry`'s.
+    """
+    if len(data) % ENTRY_BYTES:
+        raise EntriesFormatError(-1, f"entries must be 8 bytes each, got {len(data)} bytes")
+    entries = []
+    for index, at in enumerate(range(0, len(data), ENTRY_BYTES)):
+        side = data[at]
+        if side > EntrySide.BUY:
+            raise EntriesFormatError(index, f"side {side} is not 0 (none), 1 (sell) or 2 (buy)")
+        energy_wh = int.from_bytes(data[at + 1 : at + 4], "big")
+        price_per_kwh = int.from_bytes(data[at + 4 : at + 8], "big")
+        try:
+            entries.append(Entry(EntrySide(side), energy_wh, price_per_kwh))
+        except ScheduleFormatError as error:
+            raise EntriesFormatError(index, str(error)) from error
+    return tuple(entries)
+
+
+def first_small_entry(entries: Sequence[Entry], min_entry_wh: int) -> int | None:
+    """Index of the first sell/buy entry below the community's minEntryWh, or None."""
+    for index, entry in enumerate(entries):
+        if entry.side is not EntrySide.NONE and entry.energy_wh < min_entry_wh:
+            return index
+    return None
+
+
+def lock_units(entries: Iterable[Entry]) -> int:
+    """What a posting locks: ceil(Σ over buy entries energy_wh * price_per_kwh / 1000)."""
+    milli_units = sum(e.energy_wh * e.price_per_kwh for e in entries if e.side is EntrySide.BUY)
+    return -(-milli_units // 1000)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A household's plan for (part of) period `period_id`, from `first_interval_id` on."""
+
+    household: str
+    period_id: int
+    version: int
+    first_interval_id: int
+    entries: tuple[Entry, ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.household, str) or not is_address(self.household):
+            raise ScheduleFormatError(f"household is not an address: {self.household!r}")
+        object.__setattr__(self, "household", to_checksum_address(self.household))
+        _uint("period_id", self.period_id, _UINT64_MAX)
+        _uint("version", self.version, _UINT32_MAX)
+        _uint("first_interval_id", self.first_interval_id, _UINT64_MAX)
+        object.__setattr__(self, "entries", tuple(self.entries))
+        if not all(isinstance(entry, Entry) for entry in self.entries):
+            raise ScheduleFormatError("entries must be Entry values")
+
+    @classmethod
+    def from_entries_bytes(
+        cls, household: str, period_id: int, version: int, first_interval_id: int, data: bytes
+    ) -> Schedule:
+        """Rebuild a schedule from its wire fields (as posted or read back from calldata)."""
+        return cls(household, period_id, version, first_interval_id, decode_entries(data))
+
+    @property
+    def entries_bytes(self) -> bytes:
+        return encode_entries(self.entries)
+
+    @property
+    def lock_units(self) -> int:
+        """The free escrow a posting of this schedule locks."""
+        return lock_units(self.entries)
+
+    def interval_ids(self) -> range:
+        """The intervals this schedule has entries for."""
+        return range(self.first_interval_id, self.first_interval_id + len(self.entries))
+
+    def as_abi(self) -> tuple[str, int, int, int, bytes]:
+        """The IQuartierExchange.Schedule tuple."""
+        return (
+            self.household,
+            self.period_id,
+            self.version,
+            self.first_interval_id,
+            self.entries_bytes,
+        )
+
+    def as_posting(self) -> tuple[int, int, bytes]:
+        """The IQuartierExchange.Posting tuple settlement re-supplies (no signature)."""
+        return (self.version, self.first_interval_id, self.entries_bytes)
+
+
+def schedule_struct_hash(schedule: Schedule) -> bytes:
+    """The EIP-712 hashStruct of a schedule (`entries` enters as its keccak256)."""
+    return keccak(
+        abi_encode(
+            ["bytes32", "address", "uint64", "uint32", "uint64", "bytes32"],
+            [
+                SCHEDULE_TYPEHASH,
+                to_canonical_address(schedule.household),
+                schedule.period_id,
+                schedule.version,
+                schedule.first_interval_id,
+                keccak(schedule.entries_bytes),
+            ],
+        )
+    )
+
+
+def schedule_digest(schedule: Schedule, chain_id: int, exchange_address: str) -> bytes:
+    """The digest the household signs: keccak256(0x1901 || domain || structHash)."""
+    domain = domain_separator_v2(chain_id, exchange_address)
+    return keccak(b"\x19\x01" + domain + schedule_struct_hash(schedule))
+
+
+def posting_chain_head(schedules: Iterable[Schedule], head: bytes = bytes(32)) -> bytes:
+    """The exchange's hash chain over postings: head' = keccak256(abi.encode(head, hash))."""
+    for schedule in schedules:
+        head = keccak(abi_encode(["bytes32", "bytes32"], [head, schedule_struct_hash(schedule)]))
+    return head
+
+
+@dataclass(frozen=True)
+class SignedSchedule:
+    """A schedule with the household's 65-byte r || s || v signature."""
+
+    schedule: Schedule
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.signature, bytes) or len(self.signature) != 65:
+            raise ScheduleFormatError("a schedule signature is 65 bytes r || s || v")
+
+    def as_abi(self) -> tuple[tuple[str, int, int, int, bytes], bytes]:
+        """The IQuartierExchange.SignedSchedule tuple (for postSchedules)."""
+        return (self.schedule.as_abi(), self.signature)
+
+
+def sign_schedule(
+    private_key: bytes | str, schedule: Schedule, chain_id: int, exchange_address: str
+) -> SignedSchedule:
+    """Sign with the household's key, which must be the schedule's household.
+
+    Signs the digest computed here (eth-account's typed-data encoder gives the same bytes:
+    tests/unit/ledger checks it) — ~10x faster than `sign_typed_data` for a relayer's tests.
+    """
+    account = Account.from_key(private_key)
+    if account.address != schedule.household:
+        raise ScheduleFormatError(
+            f"the key of {account.address} cannot sign {schedule.household}'s schedule"
+        )
+    signed = Account.unsafe_sign_hash(
+        schedule_digest(schedule, chain_id, exchange_address), account.key
+    )
+    return SignedSchedule(schedule, bytes(signed.signature))
+
+
+def schedule_typed_data(schedule: Schedule, chain_id: int, exchange_address: str) -> dict[str, Any]:
+    """The full EIP-712 typed data (eth_signTypedData_v4 shape) a wallet is asked to sign."""
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Schedule": [
+                {"name": "household", "type": "address"},
+                {"name": "periodId", "type": "uint64"},
+                {"name": "version", "type": "uint32"},
+                {"name": "firstIntervalId", "type": "uint64"},
+                {"name": "entries", "type": "bytes"},
+            ],
+        },
+        "primaryType": "Schedule",
+        "domain": {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION_V2,
+            "chainId": chain_id,
+            "verifyingContract": to_checksum_address(exchange_address),
+        },
+        "message": {
+            "household": schedule.household,
+            "periodId": schedule.period_id,
+            "version": schedule.version,
+            "firstIntervalId": schedule.first_interval_id,
+            "entries": "0x" + schedule.entries_bytes.hex(),
+        },
+    }
