@@ -18,7 +18,9 @@ import {Rules} from "../types/Rules.sol";
 /// A meter COUNTS for interval k iff admittedAt <= start(k) and (revokedAt == 0 or
 /// revokedAt >= end(k)); a household's entry counts for k iff the same holds of its
 /// membership. A household's meters are listed in admission order (`metersOf`), revoked ones
-/// included, so that settlement can prove it was given all of them.
+/// included, so that settlement can prove it was given all of them; a household has at most 8
+/// meters ever (revoked ones included: settlement carries each), and its removal revokes its
+/// active meters at the same moment.
 ///
 /// Rules. `rulesAt(P)` are the rules of period P. The deployment sets the first rules,
 /// effective from period 0. The manager's `scheduleRules` takes effect from period
@@ -51,7 +53,10 @@ interface IQuartierCommunity {
     error CommunityInvalidTimeGrid(uint32 intervalSeconds, uint32 periodIntervals);
     error CommunityRuleDelayTooShort(uint32 ruleChangeDelayPeriods, uint32 minimumPeriods);
     /// @notice `reason` names the broken bound: "mechanism", "price bounds", "community price",
-    /// "gate lead", "deadline", "min entry".
+    /// "gate lead", "deadline", "min entry". The bounds: floor <= ceiling <= 2^32 - 1 (entries
+    /// carry uint32 prices); floor <= communityPrice <= ceiling; gateLeadSeconds < the period's
+    /// length (else no moment could post for a period's first interval); 1 <=
+    /// settlementDeadlineSeconds <= 30 days; 1 <= minEntryWh <= 2^24 - 1 (uint24 energies).
     error CommunityInvalidRules(string reason);
 
     struct Membership {
@@ -92,7 +97,8 @@ interface IQuartierCommunity {
     function ruleChangeDelayPeriods() external view returns (uint32);
     function currentPeriod() external view returns (uint64);
     function rulesAt(uint64 periodId) external view returns (Rules memory);
-    /// @notice Every rules change ever scheduled, oldest first: (effective period, rules).
+    /// @notice Every rules change ever scheduled, oldest first: (effective period, rules). A
+    /// replaced change stays listed; for each period the last entry effective by then holds.
     function rulesHistory()
         external
         view
