@@ -1,0 +1,167 @@
+"""Byte layouts of IQuartierExchange: schedule entries, meter deltas, hints, PeriodCleared.
+
+All big-endian, fixed width, exactly as the interface documents them:
+
+- entries: 8 bytes per interval, byte 0 side, bytes 1-3 uint24 energyWh, bytes 4-7 uint32
+  pricePerKwh;
+- deltas: 8 bytes per interval, uint32 importWh then uint32 exportWh;
+- hints: per interval uint16 sellCount, uint16 buyCount, then that many uint16 household
+  indices (sells, then buys, each in priority order);
+- PeriodCleared.intervals: 16 bytes per interval, uint64 pricePerKwh, uint32 tradedWh,
+  uint32 deliveredWh.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+from api.settlement.errors import (
+    EncodingError,
+    InvalidEntriesError,
+    InvalidHintsError,
+    InvalidMeterDataError,
+)
+from api.settlement.model import (
+    UINT16_MAX,
+    UINT32_MAX,
+    UINT64_MAX,
+    Entry,
+    Posting,
+    Side,
+)
+
+_PAIR = struct.Struct(">II")
+_CLEARED = struct.Struct(">QII")
+
+
+def encode_entries(entries: Sequence[Entry]) -> bytes:
+    """The `entries` bytes of a schedule (Entry already checked the field widths)."""
+    return b"".join(
+        _PAIR.pack((entry.side << 24) | entry.energy_wh, entry.price_per_kwh) for entry in entries
+    )
+
+
+def unpack_entries(data: bytes, min_entry_wh: int = 1) -> tuple[list[int], list[int], list[int]]:
+    """(sides, energies, prices) as parallel int lists, checked as the contract checks them.
+
+    The fast path settlement uses; `decode_entries` wraps it in Entry values.
+    """
+    if len(data) % 8:
+        raise InvalidEntriesError(-1, f"entries length {len(data)} is not a multiple of 8")
+    sides: list[int] = []
+    energies: list[int] = []
+    prices: list[int] = []
+    for index, (head, price) in enumerate(_PAIR.iter_unpack(data)):
+        side = head >> 24
+        energy = head & 0xFFFFFF
+        if side == 0:
+            if energy or price:
+                raise InvalidEntriesError(index, "a none entry must be all zeros")
+        elif side > 2:
+            raise InvalidEntriesError(index, f"side byte {side} is not 0, 1 or 2")
+        elif energy < min_entry_wh:
+            raise InvalidEntriesError(index, f"energy {energy} Wh is below {min_entry_wh} Wh")
+        sides.append(side)
+        energies.append(energy)
+        prices.append(price)
+    return sides, energies, prices
+
+
+def decode_entries(data: bytes, min_entry_wh: int = 1) -> tuple[Entry, ...]:
+    """The entries of a schedule; InvalidEntriesError names the first bad one."""
+    sides, energies, prices = unpack_entries(data, min_entry_wh)
+    return tuple(Entry(Side(s), e, p) for s, e, p in zip(sides, energies, prices, strict=True))
+
+
+def lock_units(data: bytes) -> int:
+    """A posting's lock: ceil(Σ over its buy entries energyWh * pricePerKwh / 1000) units.
+
+    It uses the signed bid, not the bid clamped to the ceiling: the lock is taken at posting.
+    """
+    if len(data) % 8:
+        raise InvalidEntriesError(-1, f"entries length {len(data)} is not a multiple of 8")
+    total_milli = 0
+    for head, price in _PAIR.iter_unpack(data):
+        if head >> 24 == Side.BUY:
+            total_milli += (head & 0xFFFFFF) * price
+    return -(-total_milli // 1000)
+
+
+def posting_lock_units(posting: Posting) -> int:
+    """The units a posting moved from free to locked escrow."""
+    return lock_units(posting.entries)
+
+
+def encode_deltas(deltas: Sequence[tuple[int, int]]) -> bytes:
+    """A meter batch's `deltas` from (importWh, exportWh) per interval."""
+    for index, (import_wh, export_wh) in enumerate(deltas):
+        if not (0 <= import_wh <= UINT32_MAX and 0 <= export_wh <= UINT32_MAX):
+            raise EncodingError(f"deltas[{index}]: ({import_wh}, {export_wh}) not uint32")
+    return b"".join(_PAIR.pack(i, e) for i, e in deltas)
+
+
+def decode_deltas(data: bytes, period_intervals: int) -> tuple[list[int], list[int]]:
+    """(importWh, exportWh) per interval; exactly period_intervals * 8 bytes."""
+    if len(data) != period_intervals * 8:
+        raise InvalidMeterDataError(
+            f"deltas are {len(data)} bytes, expected {period_intervals * 8}"
+        )
+    imports: list[int] = []
+    exports: list[int] = []
+    for import_wh, export_wh in _PAIR.iter_unpack(data):
+        imports.append(import_wh)
+        exports.append(export_wh)
+    return imports, exports
+
+
+Ranking = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+def encode_hints(rankings: Sequence[tuple[Sequence[int], Sequence[int]]]) -> bytes:
+    """`settlePeriod` hints from (sells, buys) household indices per interval, in order."""
+    parts: list[bytes] = []
+    for sells, buys in rankings:
+        if len(sells) > UINT16_MAX or len(buys) > UINT16_MAX:
+            raise EncodingError("more than 65535 entries on one side of an interval")
+        indices = [*sells, *buys]
+        if any(not 0 <= h <= UINT16_MAX for h in indices):
+            raise EncodingError("a household index does not fit a uint16")
+        parts.append(struct.pack(f">HH{len(indices)}H", len(sells), len(buys), *indices))
+    return b"".join(parts)
+
+
+def decode_hints(data: bytes, period_intervals: int) -> tuple[Ranking, ...]:
+    """The (sells, buys) rankings of every interval; the bytes must be used up exactly."""
+    rankings: list[Ranking] = []
+    offset = 0
+    for interval in range(period_intervals):
+        if offset + 4 > len(data):
+            raise InvalidHintsError(f"hints end inside the counts of interval {interval}")
+        sell_count, buy_count = struct.unpack_from(">HH", data, offset)
+        offset += 4
+        end = offset + 2 * (sell_count + buy_count)
+        if end > len(data):
+            raise InvalidHintsError(f"hints end inside the indices of interval {interval}")
+        indices = struct.unpack_from(f">{sell_count + buy_count}H", data, offset)
+        rankings.append((indices[:sell_count], indices[sell_count:]))
+        offset = end
+    if offset != len(data):
+        raise InvalidHintsError(f"{len(data) - offset} bytes left after the last interval")
+    return tuple(rankings)
+
+
+def pack_cleared_intervals(rows: Sequence[tuple[int, int, int]]) -> bytes:
+    """PeriodCleared `intervals` from (pricePerKwh, tradedWh, deliveredWh) per interval."""
+    for index, (price, traded, delivered) in enumerate(rows):
+        fits = 0 <= price <= UINT64_MAX and 0 <= delivered <= traded <= UINT32_MAX
+        if not fits:
+            raise EncodingError(f"interval {index}: {(price, traded, delivered)} does not fit")
+    return b"".join(_CLEARED.pack(*row) for row in rows)
+
+
+def unpack_cleared_intervals(data: bytes) -> tuple[tuple[int, int, int], ...]:
+    """(pricePerKwh, tradedWh, deliveredWh) per interval, from a PeriodCleared event."""
+    if len(data) % _CLEARED.size:
+        raise EncodingError(f"PeriodCleared intervals length {len(data)} is not a multiple of 16")
+    return tuple(_CLEARED.iter_unpack(data))
