@@ -19,11 +19,13 @@ from api.db import create_schema, make_engine
 from api.deps import Clock
 from api.households.router import router as households_router
 from api.ledger_gateway import LedgerGateway
+from api.limits import ChainDeadlineMiddleware, RequestLimitsMiddleware, restore_recursion_limit
 from api.orders.router import router as orders_router
 from api.problems import install_problem_handlers
 from api.readings.meters import MeterDirectory
 from api.readings.router import router as readings_router
 from api.settings import Settings, get_settings
+from ledger.chain import chain_deadline
 
 
 def _wall_clock() -> int:
@@ -36,7 +38,8 @@ WARM_UP_SECONDS = 5
 
 def _warm_up(ledger: LedgerGateway) -> None:
     # Best effort: any error (chain down) reaches the first request that needs the chain.
-    with contextlib.suppress(Exception):
+    # Under a deadline, so a hung node does not hold the gateway's lock past start-up.
+    with contextlib.suppress(Exception), chain_deadline(WARM_UP_SECONDS):
         ledger.registry  # noqa: B018 - a cached property: building it is the point
 
 
@@ -48,6 +51,8 @@ def create_app(
     clock: Clock = _wall_clock,
 ) -> FastAPI:
     """Build the API for one community. The schema is created here (idempotent)."""
+    # Every import of the service has happened by now (py_ecc's among them).
+    restore_recursion_limit()
     engine = engine or make_engine(settings.database_url)
     create_schema(engine)
     ledger = ledger or LedgerGateway(settings)
@@ -83,6 +88,14 @@ def create_app(
     app.state.ledger = ledger
     app.state.clock = clock
     app.state.meters = MeterDirectory(ledger.meter, settings.meter_cache_seconds)
+    # Middlewares run in the reverse order of addition: the catch-all (added by
+    # install_problem_handlers) outermost, then the limits, then the chain deadline.
+    app.add_middleware(ChainDeadlineMiddleware, seconds=settings.chain_deadline_seconds)
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
     install_problem_handlers(app)
     app.include_router(readings_router)
     app.include_router(orders_router)

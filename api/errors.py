@@ -10,6 +10,7 @@ maps them, and ledger errors, to application/problem+json in one place)::
     ├── ForbiddenError               403  authenticated, but not allowed
     ├── NotFoundError                404  no such order / household
     ├── ConflictError                409  the request contradicts stored or on-chain state
+    ├── DatabaseUnavailableError     503  the database file is gone, replaced or unreadable
     ├── ReadingRejectedError         4xx  a meter reading refused (reason in `slug`)
     └── OrderRejectedError           4xx  an order refused (reason in `slug`)
 """
@@ -74,6 +75,15 @@ class ConflictError(ApiError):
     status = 409
     default_slug = "conflict"
     title = "Conflicts with the current state"
+
+
+class DatabaseUnavailableError(ApiError):
+    """The database cannot make a write durable (its file was deleted or replaced under the
+    service, or it cannot be opened): nothing is acknowledged until it is back."""
+
+    status = 503
+    default_slug = "database-unavailable"
+    title = "Database unavailable"
 
 
 class _RejectionError(ApiError):

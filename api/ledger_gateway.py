@@ -4,6 +4,14 @@ Built lazily on first use (no connection at import or start-up: an API whose cha
 still serves cached meters, the order book and personal data, and answers 503 only where the
 chain is really needed). Thread-safe: FastAPI runs sync endpoints in a thread pool.
 
+Bounded waits: every request runs under the API's chain deadline (`api.limits`), and the
+clients are built under a lock taken with the same bound (ChainUnreachableError when another
+thread holds it past the deadline, e.g. connecting to a hung node). What needs no chain (the
+deployment file, the EIP-712 domain) is read without that lock, so the readings of cached
+meters never wait behind a hung node. (functools.cached_property is not used for the clients:
+on Python 3.11 it serialises every first access through one lock shared by all instances,
+with no timeout.)
+
 Per-order checks (member? nonce cancelled? free escrow?) are lean view calls
 (`ledger.chain.lean_call`); the relayer sends with a fixed gas limit rather than estimating
 every transaction; the market client follows events incrementally (`ledger.market_index`).
@@ -12,19 +20,24 @@ every transaction; the market client follows events incrementally (`ledger.marke
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
+from typing import Any, TypeVar, cast
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from api.settings import Settings
 from ledger.accounts import account_from_key, default_deployer
-from ledger.chain import Sender, connect, lean_call
+from ledger.chain import Sender, connect, deadline_remaining, lean_call
 from ledger.deployment import Deployment, deployment_path, load_deployment
+from ledger.errors import ChainUnreachableError
 from ledger.market import MarketClient
 from ledger.registry import MeterInfo, RegistryClient
 from metering.reading import INTERVAL_SECONDS
+
+_T = TypeVar("_T")
 
 MARKET_CONTRACT = "QuartierMarket"
 REGISTRY_CONTRACT = "CommunityRegistry"
@@ -44,52 +57,99 @@ class LedgerGateway:
     def __init__(self, settings: Settings, deployment: Deployment | None = None) -> None:
         self.settings = settings
         self._deployment = deployment
+        self._domain: Domain | None = None
         self._lock = threading.RLock()
+        self._built: dict[str, Any] = {}
 
-    @cached_property
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        remaining = deadline_remaining()
+        timeout = -1.0 if remaining is None else max(remaining, 0.0)
+        if not self._lock.acquire(timeout=timeout):
+            raise ChainUnreachableError(
+                f"the chain connection to {self.settings.rpc_url} is still being set up"
+                " (the node is slow or hung)"
+            )
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def _once(self, name: str, build: Callable[[], _T]) -> _T:
+        # Built once under the lock; read without it afterwards.
+        if name in self._built:
+            return cast(_T, self._built[name])
+        with self._locked():
+            if name not in self._built:
+                self._built[name] = build()
+            return cast(_T, self._built[name])
+
+    def _connect(self) -> Web3:
+        return connect(self.settings.rpc_url, timeout_seconds=self.settings.rpc_timeout_seconds)
+
+    @property
     def w3(self) -> Web3:
         """The node connection (ChainUnreachableError when nothing answers)."""
-        with self._lock:
-            w3 = connect(self.settings.rpc_url)
+
+        def build() -> Web3:
+            w3 = self._connect()
             self.deployment.check_chain(w3)
             return w3
+
+        return self._once("w3", build)
 
     @property
     def deployment(self) -> Deployment:
         """The deployment file in the settings, else the one of the node's chain id."""
-        with self._lock:
+        if self._deployment is not None:
+            return self._deployment
+        with self._locked():
             if self._deployment is None:
                 path = self.settings.deployment_file
                 if path is None:
-                    path = deployment_path(connect(self.settings.rpc_url).eth.chain_id)
+                    path = deployment_path(self._connect().eth.chain_id)
                 self._deployment = load_deployment(path)
             return self._deployment
 
     @property
     def domain(self) -> Domain:
         """The EIP-712 domain, from the deployment file alone (no chain call)."""
-        deployment = self.deployment
-        return Domain(deployment.chain_id, deployment.address(MARKET_CONTRACT))
+        if self._domain is None:
+            deployment = self.deployment
+            self._domain = Domain(deployment.chain_id, deployment.address(MARKET_CONTRACT))
+        return self._domain
 
-    @cached_property
+    @property
     def relayer(self) -> Sender:
         """The account that pays for commits, readings and settlements."""
-        account = default_deployer(self.deployment.chain_id, self.settings.relayer_key)
-        return Sender(self.w3, account)
 
-    @cached_property
+        def build() -> Sender:
+            account = default_deployer(self.deployment.chain_id, self.settings.relayer_key)
+            return Sender(self.w3, account)
+
+        return self._once("relayer", build)
+
+    @property
     def registry(self) -> RegistryClient:
         """Registry reads (as the relayer)."""
-        return RegistryClient(self.relayer, self.deployment.address(REGISTRY_CONTRACT))
+        return self._once(
+            "registry",
+            lambda: RegistryClient(self.relayer, self.deployment.address(REGISTRY_CONTRACT)),
+        )
 
-    @cached_property
+    @property
     def manager_registry(self) -> RegistryClient | None:
         """Registry writes as the manager, when the service holds the manager's key."""
         if not self.settings.manager_key:
             return None
-        account: LocalAccount = account_from_key(self.settings.manager_key)
-        sender = Sender(self.w3, account)
-        return RegistryClient(sender, self.deployment.address(REGISTRY_CONTRACT))
+        manager_key = self.settings.manager_key
+
+        def build() -> RegistryClient:
+            account: LocalAccount = account_from_key(manager_key)
+            sender = Sender(self.w3, account)
+            return RegistryClient(sender, self.deployment.address(REGISTRY_CONTRACT))
+
+        return self._once("manager_registry", build)
 
     def manager_address(self) -> str:
         """The community manager, as the registry records it now."""
@@ -104,21 +164,28 @@ class LedgerGateway:
         fn = self.registry.contract.functions.isMember(Web3.to_checksum_address(household))
         return bool(lean_call(fn)[0])
 
-    @cached_property
+    @property
     def market(self) -> MarketClient:
         """The market, as the relayer (commits, readings, settlements, views)."""
-        deployment = self.deployment
-        return MarketClient(
-            self.relayer,
-            deployment.address(MARKET_CONTRACT),
-            deployment.deploy_block,
-            gas_limit=self.settings.relayer_gas_limit,
-        )
 
-    @cached_property
+        def build() -> MarketClient:
+            deployment = self.deployment
+            return MarketClient(
+                self.relayer,
+                deployment.address(MARKET_CONTRACT),
+                deployment.deploy_block,
+                gas_limit=self.settings.relayer_gas_limit,
+            )
+
+        return self._once("market", build)
+
+    @property
     def gate_closure_lead_seconds(self) -> int:
         """The contract's gate lead (immutable, so read once)."""
-        return int(self.market.contract.functions.gateClosureLeadSeconds().call())
+        return self._once(
+            "gate_closure_lead_seconds",
+            lambda: int(self.market.contract.functions.gateClosureLeadSeconds().call()),
+        )
 
     def gate_closes_at(self, interval_id: int) -> int:
         """Unix time from which the book of `interval_id` is closed to new orders.

@@ -3,23 +3,47 @@
 Domain errors (`api.errors`), decoded contract reverts (`ledger.errors.ContractRevertError`),
 an unreachable chain (503), request validation and plain HTTP errors all become
 `application/problem+json` bodies: {"type", "title", "status", "detail", "instance", ...facts}.
+
+Faults of the layers below get a precise problem too: a value beyond the store's 64-bit
+integers (422), a write that lost a race to an identical one (409), a locked database or a node
+that stopped answering mid-call (503), contracts that answer nothing (503: a node restarted
+without its state). Anything else is a bug: `CatchAllMiddleware` answers it as a 500 problem
+with an `id`, logged with its traceback under that id — never a bare text/plain 500.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+import uuid
 from typing import Any
 
+import requests
+from eth_abi.exceptions import DecodingError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from web3.exceptions import BadFunctionCallOutput, Web3Exception
 
 from api.errors import PROBLEM_TYPE_PREFIX, ApiError, status_of
 from api.matching import MatchingError
 from ledger.errors import ChainUnreachableError, ContractRevertError, DeploymentError, LedgerError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+_log = logging.getLogger("quartier.api")
+
+#: Status of plain HTTP errors (routing, body parsing) -> their problem type.
+HTTP_SLUGS: dict[int, str] = {
+    400: "malformed-body",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "body-too-large",
+}
 
 #: Reverts that mean something more precise than "conflicts with on-chain state" (409).
 REVERT_STATUS: dict[str, int] = {
@@ -47,20 +71,45 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def problem_response(
-    request: Request, status: int, slug: str, title: str, detail: str, **facts: Any
-) -> JSONResponse:
-    """A problem+json response; `facts` become extension members."""
+def problem_body(
+    instance: str, status: int, slug: str, title: str, detail: str, **facts: Any
+) -> dict[str, Any]:
+    """The RFC 9457 members of a problem; `facts` become extension members."""
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_PREFIX + slug,
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
+        "instance": instance,
     }
     for key, value in facts.items():
         body.setdefault(key, _jsonable(value))
+    return body
+
+
+def problem_response(
+    request: Request, status: int, slug: str, title: str, detail: str, **facts: Any
+) -> JSONResponse:
+    """A problem+json response; `facts` become extension members."""
+    body = problem_body(request.url.path, status, slug, title, detail, **facts)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+
+
+async def send_problem(
+    scope: Scope, send: Send, status: int, slug: str, title: str, detail: str, **facts: Any
+) -> None:
+    """Answer a problem at the ASGI level (middlewares, before any route runs)."""
+    body = problem_body(scope.get("path", ""), status, slug, title, detail, **facts)
+    content = json.dumps(body, separators=(",", ":")).encode()
+    headers = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(content)).encode()),
+    ]
+    if status in (413, 503):
+        # The client may not keep sending (413) / should come back later (503).
+        headers.append((b"connection", b"close") if status == 413 else (b"retry-after", b"1"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
 
 
 async def _api_error(request: Request, error: Exception) -> JSONResponse:
@@ -99,12 +148,17 @@ async def _matching_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
+    items = list(error.errors())
     errors = [
         {"location": [str(part) for part in item.get("loc", ())], "message": item.get("msg", "")}
-        for item in error.errors()
+        for item in items
     ]
     first = errors[0] if errors else {"location": [], "message": "invalid request"}
     detail = f"{'.'.join(first['location'])}: {first['message']}"
+    if items and all(item.get("type") == "json_invalid" for item in items):
+        return problem_response(
+            request, 422, "malformed-json", "Request body is not JSON", detail, errors=errors
+        )
     return problem_response(
         request, 422, "validation-failed", "Request body is invalid", detail, errors=errors
     )
@@ -112,8 +166,119 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
-    return problem_response(request, error.status_code, slug, str(error.detail), str(error.detail))
+    slug = HTTP_SLUGS.get(error.status_code, "http-error")
+    response = problem_response(
+        request, error.status_code, slug, str(error.detail), str(error.detail)
+    )
+    response.headers.update(error.headers or {})
+    return response
+
+
+async def _overflow_error(request: Request, error: Exception) -> JSONResponse:
+    # sqlite3 refuses ints beyond 64 bits, int.to_bytes those beyond a field: the input's fault.
+    return problem_response(
+        request,
+        422,
+        "integer-out-of-range",
+        "A number is out of range",
+        f"a number of the request does not fit the 64-bit integers stored ({error})",
+    )
+
+
+async def _integrity_error(request: Request, error: Exception) -> JSONResponse:
+    # The checks before the write passed, so a concurrent request stored the same key first.
+    return problem_response(
+        request,
+        409,
+        "concurrent-write",
+        "A concurrent request wrote the same record",
+        "a concurrent request stored the same record first: send it again to see its state",
+    )
+
+
+async def _operational_error(request: Request, error: Exception) -> JSONResponse:
+    if "locked" in str(error) or "busy" in str(error):
+        response = problem_response(
+            request, 503, "database-busy", "Database busy", "the database is busy: retry"
+        )
+        response.headers["Retry-After"] = "1"
+        return response
+    return await _unexpected(request, error)
+
+
+async def _node_error(request: Request, error: Exception) -> JSONResponse:
+    if isinstance(error, requests.RequestException):
+        return problem_response(
+            request,
+            503,
+            "chain-unreachable",
+            "The chain is unreachable",
+            f"the node stopped answering: {type(error).__name__}",
+        )
+    if isinstance(error, (DecodingError, BadFunctionCallOutput)):
+        # A view answered nothing: no code at the deployment's address.
+        return problem_response(
+            request,
+            503,
+            "deployment-unavailable",
+            "The contracts are not available",
+            "the contracts answer nothing: is the node running without the deployment's state?",
+        )
+    return problem_response(
+        request, 502, "node-error", "The node refused a request", type(error).__name__
+    )
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    incident = _log_incident(request.scope, error)
+    return problem_response(
+        request, 500, "internal", "Internal error", _detail(incident), id=incident
+    )
+
+
+def _log_incident(scope: Scope, error: BaseException) -> str:
+    incident = uuid.uuid4().hex
+    _log.error(
+        "unexpected error, id %s, in %s %s",
+        incident,
+        scope.get("method", "?"),
+        scope.get("path", "?"),
+        exc_info=error,
+    )
+    return incident
+
+
+def _detail(incident: str) -> str:
+    return f"an unexpected error occurred; it was logged with the id {incident}"
+
+
+class CatchAllMiddleware:
+    """Outermost: an exception no handler mapped becomes a 500 problem with an `id`, logged
+    with its traceback (Starlette's own fallback answers text/plain)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as error:
+            incident = _log_incident(scope, error)
+            if started:
+                raise  # too late for a problem: the server closes the connection
+            await send_problem(
+                scope, send, 500, "internal", "Internal error", _detail(incident), id=incident
+            )
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -123,3 +288,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(MatchingError, _matching_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OverflowError, _overflow_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(OperationalError, _operational_error)
+    app.add_exception_handler(requests.RequestException, _node_error)
+    app.add_exception_handler(Web3Exception, _node_error)
+    app.add_exception_handler(DecodingError, _node_error)
+    app.add_middleware(CatchAllMiddleware)

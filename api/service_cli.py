@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import Engine
 
 from api.settings import get_settings
 
@@ -37,6 +39,9 @@ def serve(
     from api.app import create_app
 
     settings = get_settings()
+    # Before uvicorn starts: a database that cannot be opened, or is not one, ends the
+    # command with one line (api.cli.main), not with a traceback in each server process.
+    engine = open_database(settings.database_url)
     if processes > 1:
         # Each process builds its app from the environment (uvicorn's factory mode).
         os.environ["QUARTIER_WORKER"] = "0"
@@ -51,7 +56,22 @@ def serve(
         return
     if worker is not None:
         settings = dataclasses.replace(settings, run_worker=worker)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info")
+
+
+def open_database(database_url: str) -> Engine:
+    """The engine of a usable database (DatabaseUnavailableError otherwise); a SQLite file
+    that did not exist is created, and said so on stderr: an operator expecting data sees at
+    once that the service started empty."""
+    from api.db import create_schema, database_file, make_engine
+
+    path = database_file(database_url)
+    new = path is not None and not path.exists()
+    engine = make_engine(database_url)
+    create_schema(engine)
+    if new:
+        print(f"quartier: created a new, empty database at {path}", file=sys.stderr)
+    return engine
 
 
 def worker(

@@ -20,6 +20,10 @@ build a `Settings(...)` directly and hand it to `create_app`.
 | QUARTIER_WORKER | run the worker inside `quartier serve` (1/0) | 1 |
 | QUARTIER_WORKER_POLL_SECONDS | worker period | 5 |
 | QUARTIER_RELAYER_GAS_LIMIT | gas limit of each relayer transaction | 25,000,000 |
+| QUARTIER_MAX_BODY_BYTES | largest request body accepted (413 above) | 1,048,576 |
+| QUARTIER_MAX_JSON_DEPTH | deepest JSON nesting accepted in a body (422 above) | 32 |
+| QUARTIER_CHAIN_DEADLINE_SECONDS | all chain calls of one API request end within this | 3 |
+| QUARTIER_RPC_TIMEOUT_SECONDS | timeout of one JSON-RPC request | 10 |
 """
 
 from __future__ import annotations
@@ -48,6 +52,19 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value < 3600:
+        raise ConfigurationError(f"{name} must be between 0 and 3600 seconds, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Configuration of one community's market service."""
@@ -73,6 +90,15 @@ class Settings:
     #: block gas limit (Anvil: 30M). Estimating each transaction instead costs the node a
     #: second execution and the relayer a round trip.
     relayer_gas_limit: int = 25_000_000
+    #: Request bodies above this are refused (413) while they stream in, before parsing.
+    max_body_bytes: int = 1 << 20
+    #: JSON bodies nested deeper than this are refused (422) before parsing: the decoders
+    #: recurse once per level.
+    max_json_depth: int = 32
+    #: One overall deadline for every chain call an API request makes (503 after it).
+    chain_deadline_seconds: float = 3.0
+    #: Timeout of one JSON-RPC request (the worker's calls have no overall deadline).
+    rpc_timeout_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if self.retail_per_kwh < self.feed_in_per_kwh:
@@ -115,6 +141,16 @@ class Settings:
             worker_poll_seconds=_int(env, "QUARTIER_WORKER_POLL_SECONDS", 5, minimum=1),
             relayer_gas_limit=_int(
                 env, "QUARTIER_RELAYER_GAS_LIMIT", defaults.relayer_gas_limit, minimum=21_000
+            ),
+            max_body_bytes=_int(
+                env, "QUARTIER_MAX_BODY_BYTES", defaults.max_body_bytes, minimum=1024
+            ),
+            max_json_depth=_int(env, "QUARTIER_MAX_JSON_DEPTH", defaults.max_json_depth, 2),
+            chain_deadline_seconds=_seconds(
+                env, "QUARTIER_CHAIN_DEADLINE_SECONDS", defaults.chain_deadline_seconds
+            ),
+            rpc_timeout_seconds=_seconds(
+                env, "QUARTIER_RPC_TIMEOUT_SECONDS", defaults.rpc_timeout_seconds
             ),
         )
 

@@ -10,10 +10,21 @@ formatters and middleware (~3 ms a view call, tens of ms for a large settlement)
 bare `eth_call`, and `Sender.transact(fn, gas=...)` builds the transaction itself when the
 caller knows a sufficient gas limit (no estimation round trip; a mined failure is still
 replayed as a call to name its error).
+
+Bounded waits: every JSON-RPC request has a timeout (`connect(timeout_seconds=...)`), and a
+caller may set one overall deadline for all the requests it makes (`chain_deadline`, a context
+variable, so it follows the caller into the threads anyio starts for it): each request then
+waits at most until the deadline, and none starts after it (ChainUnreachableError). The API
+runs every HTTP request under such a deadline, so a node that accepts connections but never
+answers costs a request a few seconds, not web3.py's 5 retries of the full timeout.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, cast
@@ -25,7 +36,7 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from eth_utils.abi import collapse_if_tuple
 from eth_utils.crypto import keccak
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
 from web3.types import Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
@@ -43,9 +54,59 @@ BASE_FEE_HEADROOM = 2
 Transactable = ContractFunction | ContractConstructor
 
 
-def connect(rpc_url: str, timeout_seconds: float = 10.0) -> Web3:
-    """A Web3 connected to `rpc_url`; raises ChainUnreachableError when nothing answers."""
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_seconds}))
+#: Timeout of one JSON-RPC request (connect, and each read) when the caller sets none.
+RPC_TIMEOUT_SECONDS = 10.0
+
+#: Monotonic time after which no JSON-RPC request of this context may wait (None: no deadline).
+_DEADLINE: ContextVar[float | None] = ContextVar("quartier_chain_deadline", default=None)
+
+
+@contextmanager
+def chain_deadline(seconds: float) -> Iterator[None]:
+    """Every JSON-RPC request made inside the block (and in threads started with a copy of
+    this context) ends within `seconds` from now; a nested deadline can only shorten it."""
+    deadline = time.monotonic() + seconds
+    outer = _DEADLINE.get()
+    token = _DEADLINE.set(deadline if outer is None else min(outer, deadline))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def deadline_remaining() -> float | None:
+    """Seconds left before the current context's chain deadline (None when there is none)."""
+    deadline = _DEADLINE.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+class BoundedHTTPProvider(HTTPProvider):
+    """web3.py's HTTP provider whose every request honours the context's `chain_deadline`.
+
+    web3.py reads `get_request_kwargs()` before each attempt (its retries included): the
+    timeout becomes the time left, and an attempt after the deadline raises
+    ChainUnreachableError, which web3.py does not retry.
+    """
+
+    def get_request_kwargs(self) -> Any:
+        kwargs = dict(super().get_request_kwargs())
+        remaining = deadline_remaining()
+        if remaining is not None:
+            if remaining <= 0:
+                raise ChainUnreachableError(
+                    f"the node at {self.endpoint_uri} did not answer within the deadline"
+                )
+            kwargs["timeout"] = min(float(kwargs.get("timeout", RPC_TIMEOUT_SECONDS)), remaining)
+        return kwargs
+
+
+def connect(rpc_url: str, timeout_seconds: float = RPC_TIMEOUT_SECONDS) -> Web3:
+    """A Web3 connected to `rpc_url`; raises ChainUnreachableError when nothing answers.
+
+    Each request waits at most `timeout_seconds` (and never past the context's
+    `chain_deadline`).
+    """
+    w3 = Web3(BoundedHTTPProvider(rpc_url, request_kwargs={"timeout": timeout_seconds}))
     try:
         w3.eth.chain_id  # noqa: B018 - the cheapest call that proves a node answers
     except (requests.RequestException, Web3Exception, OSError, ValueError) as error:

@@ -19,6 +19,7 @@ from api.households.schemas import (
     TokenOut,
 )
 from api.orders.schemas import OrderOut
+from api.params import AddressPath
 from api.readings.schemas import ReadingOut
 from api.security import HouseholdAuthDep, ManagerDep
 
@@ -38,7 +39,7 @@ def admit_household(
 
 @router.delete("/households/{address}/profile", responses={**_AUTH, 404: _PROBLEM})
 def erase_household(
-    address: str, manager: ManagerDep, session: SessionDep, clock: ClockDep
+    address: AddressPath, manager: ManagerDep, session: SessionDep, clock: ClockDep
 ) -> HouseholdOut:
     """Erase the personal data of a household (GDPR); on-chain records stay pseudonymous."""
     return HouseholdOut.of(service.erase(session, address, clock()))
@@ -67,7 +68,7 @@ def post_token(
 
 
 @router.get("/households/{address}", responses={**_AUTH, 404: _PROBLEM})
-def get_household(address: str, me: HouseholdAuthDep, session: SessionDep) -> HouseholdOut:
+def get_household(address: AddressPath, me: HouseholdAuthDep, session: SessionDep) -> HouseholdOut:
     """The signed-in household's own profile."""
     row = session.get(HouseholdRow, service.check_own(me, address))
     if row is None:
@@ -77,7 +78,7 @@ def get_household(address: str, me: HouseholdAuthDep, session: SessionDep) -> Ho
 
 @router.get("/households/{address}/readings", responses=_AUTH)
 def get_own_readings(
-    address: str,
+    address: AddressPath,
     me: HouseholdAuthDep,
     session: SessionDep,
     from_interval: int = 0,
@@ -89,6 +90,8 @@ def get_own_readings(
 
 
 @router.get("/households/{address}/orders", responses=_AUTH)
-def get_own_orders(address: str, me: HouseholdAuthDep, session: SessionDep) -> list[OrderOut]:
+def get_own_orders(
+    address: AddressPath, me: HouseholdAuthDep, session: SessionDep
+) -> list[OrderOut]:
     """The signed-in household's orders with their status."""
     return [OrderOut.of(row) for row in service.own_orders(session, service.check_own(me, address))]

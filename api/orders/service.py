@@ -25,6 +25,7 @@ from ledger.orders import (
     order_digest,
     recover_signer,
 )
+from ledger.signatures import SignatureRuleError, check_vrs
 
 
 def cancel_message(order_hash: str) -> str:
@@ -48,6 +49,17 @@ def to_signed_order(body: OrderIn) -> SignedOrder:
         )
     except OrderFormatError as error:
         raise OrderRejectedError(str(error), "malformed-order") from None
+
+
+def check_signature_rule(signed: SignedOrder) -> None:
+    """Refuse a signature the contract would refuse (422 invalid-order-signature): accepted,
+    it would make the whole interval's commit revert."""
+    try:
+        check_vrs(signed.v, signed.r, signed.s)
+    except SignatureRuleError as error:
+        raise OrderRejectedError(
+            f"signature refused: {error}", "invalid-order-signature", rule=error.reason
+        ) from None
 
 
 def signed_order_of(row: OrderRow) -> SignedOrder:
@@ -83,6 +95,7 @@ def submit_order(
     need a day of escrow up front.
     """
     signed = to_signed_order(body)
+    check_signature_rule(signed)
     order = signed.order
     domain = ledger.domain
     order_hash = "0x" + order_digest(order, domain.chain_id, domain.market_address).hex()

@@ -121,7 +121,7 @@ def test_meter_key_is_cached(
     assert client.post("/readings", json=meter.reading(k, 1, 1, seq=1)).status_code == 201
     ledger = client.app.state.ledger  # type: ignore[attr-defined]
     # Any registry lookup from now on would fail (AttributeError on None).
-    monkeypatch.setitem(ledger.__dict__, "registry", None)
+    monkeypatch.setitem(ledger._built, "registry", None)
     assert client.post("/readings", json=meter.reading(k + 1, 2, 1, seq=2)).status_code == 201
     owners = client.app.state.engine  # type: ignore[attr-defined]
     with Session(owners) as session:
