@@ -1,0 +1,661 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {P256} from "@openzeppelin/contracts/utils/cryptography/P256.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+
+import {IQuartierCommunity} from "./interfaces/IQuartierCommunity.sol";
+import {IQuartierExchange} from "./interfaces/IQuartierExchange.sol";
+import {HouseholdBook, IntervalBook} from "./types/HouseholdBook.sol";
+import {Rules} from "./types/Rules.sol";
+import {Clearing} from "./libraries/Clearing.sol";
+import {MeterCodec} from "./libraries/MeterCodec.sol";
+import {Netting} from "./libraries/Netting.sol";
+import {ScheduleCodec} from "./libraries/ScheduleCodec.sol";
+
+/// @title QuartierExchange
+/// @notice Protocol v2 market of one community (the rule: IQuartierExchange). This contract
+/// holds the state (escrow, schedule commitments, meter chains) and the checks that need it;
+/// the book, clearing and netting are pure libraries over memory.
+contract QuartierExchange is IQuartierExchange, EIP712 {
+    using SafeERC20 for IERC20;
+    using SafeCast for uint256;
+
+    /// @notice Postings per (household, period): bounds what settlement must re-supply.
+    uint32 public constant MAX_POSTINGS_PER_PERIOD = 24;
+
+    struct Escrow {
+        uint128 freeUnits;
+        uint128 lockedUnits;
+    }
+
+    /// @dev Per (household, period): the commitment to its postings and their summed lock.
+    struct ScheduleRecord {
+        bytes32 head;
+        uint32 lastVersion;
+        uint32 postings;
+        uint128 lockedUnits;
+    }
+
+    struct PeriodState {
+        uint32 households;
+        bool settled;
+    }
+
+    struct MeterChain {
+        uint64 nextPeriodId;
+        uint64 endImportWh;
+        uint64 endExportWh;
+    }
+
+    /// @dev A meter batch's signed scalars (keeps the verifying functions' stacks small).
+    struct BatchKey {
+        bytes32 meterId;
+        uint64 periodId;
+        uint64 startImportWh;
+        uint64 startExportWh;
+    }
+
+    IQuartierCommunity private immutable _community;
+    IERC20 private immutable _token;
+    /// Fixed at the community's deployment (IQuartierCommunity, "Time"), so read once.
+    uint256 private immutable _intervalSeconds;
+    uint256 private immutable _periodIntervals;
+
+    mapping(address household => Escrow) private _escrow;
+    mapping(address household => mapping(uint64 periodId => ScheduleRecord)) private _records;
+    mapping(uint64 periodId => PeriodState) private _periods;
+    mapping(bytes32 meterId => MeterChain) private _meterChains;
+    mapping(bytes32 meterId => mapping(uint64 periodId => bytes32)) private _postedBatches;
+
+    constructor(address community_, address token_) EIP712("Quartier", "2") {
+        _community = IQuartierCommunity(community_);
+        _token = IERC20(token_);
+        _intervalSeconds = IQuartierCommunity(community_).intervalSeconds();
+        _periodIntervals = IQuartierCommunity(community_).periodIntervals();
+    }
+
+    // ------------------------------------------------------------------ escrow
+
+    /// @inheritdoc IQuartierExchange
+    function deposit(uint256 amountUnits) external {
+        if (amountUnits == 0) revert ExchangeZeroAmount();
+        _token.safeTransferFrom(msg.sender, address(this), amountUnits);
+        _escrow[msg.sender].freeUnits += amountUnits.toUint128();
+        emit Deposited(msg.sender, amountUnits);
+    }
+
+    /// @inheritdoc IQuartierExchange
+    function withdraw(uint256 amountUnits) external {
+        if (amountUnits == 0) revert ExchangeZeroAmount();
+        Escrow storage escrow = _escrow[msg.sender];
+        uint256 freeUnits = escrow.freeUnits;
+        if (freeUnits < amountUnits) {
+            revert ExchangeInsufficientFree(msg.sender, freeUnits, amountUnits);
+        }
+        escrow.freeUnits = uint128(freeUnits - amountUnits);
+        _token.safeTransfer(msg.sender, amountUnits);
+        emit Withdrawn(msg.sender, amountUnits);
+    }
+
+    // ---------------------------------------------------------------- schedules
+
+    /// @inheritdoc IQuartierExchange
+    function postSchedules(SignedSchedule[] calldata schedules) external {
+        uint64 lastOpenPeriodId = _currentPeriod() + 1;
+        uint64 rulesPeriodId = type(uint64).max;
+        Rules memory rules;
+        for (uint256 i; i < schedules.length; ++i) {
+            Schedule calldata schedule = schedules[i].schedule;
+            if (schedule.periodId != rulesPeriodId) {
+                rulesPeriodId = schedule.periodId;
+                rules = _community.rulesAt(rulesPeriodId);
+            }
+            _post(i, schedule, schedules[i].signature, lastOpenPeriodId, rules);
+        }
+    }
+
+    function _post(
+        uint256 index,
+        Schedule calldata schedule,
+        bytes calldata signature,
+        uint64 lastOpenPeriodId,
+        Rules memory rules
+    ) private {
+        address household = schedule.household;
+        IQuartierCommunity.Membership memory membership = _community.membership(household);
+        if (membership.admittedAt == 0 || membership.removedAt != 0) {
+            revert ExchangeNotMember(index, household);
+        }
+        bytes32 scheduleHash = ScheduleCodec.structHash(
+            household,
+            schedule.periodId,
+            schedule.version,
+            schedule.firstIntervalId,
+            schedule.entries
+        );
+        (address signer, ECDSA.RecoverError recoverError,) =
+            ECDSA.tryRecoverCalldata(_hashTypedDataV4(scheduleHash), signature);
+        if (recoverError != ECDSA.RecoverError.NoError || signer != household) {
+            revert ExchangeBadSignature(index, household, signer);
+        }
+        _checkTiming(index, schedule, lastOpenPeriodId, rules.gateLeadSeconds);
+        (uint256 lockUnits, uint256 badIndex) =
+            ScheduleCodec.lockOf(schedule.entries, rules.minEntryWh);
+        if (badIndex != type(uint256).max) revert ExchangeBadEntries(index, badIndex);
+        _record(index, schedule, scheduleHash, lockUnits);
+        _lock(household, lockUnits);
+    }
+
+    /// @dev Moves a posting's lock from free to locked.
+    function _lock(address household, uint256 lockUnits) private {
+        Escrow storage escrow = _escrow[household];
+        uint256 freeUnits = escrow.freeUnits;
+        if (freeUnits < lockUnits) {
+            revert ExchangeInsufficientFree(household, freeUnits, lockUnits);
+        }
+        // Cannot overflow: lockUnits <= freeUnits < 2^128 moves within one escrow.
+        escrow.freeUnits = uint128(freeUnits - lockUnits);
+        escrow.lockedUnits += uint128(lockUnits);
+    }
+
+    /// @dev Version and count checks, then the hash chain and the period's household count.
+    function _record(
+        uint256 index,
+        Schedule calldata schedule,
+        bytes32 scheduleHash,
+        uint256 lockUnits
+    ) private {
+        ScheduleRecord storage record = _records[schedule.household][schedule.periodId];
+        uint32 lastVersion = record.lastVersion;
+        if (schedule.version <= lastVersion) {
+            revert ExchangeStaleVersion(index, schedule.version, lastVersion);
+        }
+        uint32 postings = record.postings;
+        if (postings >= MAX_POSTINGS_PER_PERIOD) {
+            revert ExchangeTooManyPostings(index, schedule.household, schedule.periodId);
+        }
+        record.head = keccak256(abi.encode(record.head, scheduleHash));
+        record.lastVersion = schedule.version;
+        record.postings = postings + 1;
+        record.lockedUnits += uint128(lockUnits);
+        if (postings == 0) ++_periods[schedule.periodId].households;
+        emit SchedulePosted(
+            schedule.periodId,
+            schedule.household,
+            schedule.version,
+            schedule.firstIntervalId,
+            scheduleHash,
+            lockUnits
+        );
+    }
+
+    /// @dev Horizon, interval range and gate of a posting.
+    function _checkTiming(
+        uint256 index,
+        Schedule calldata schedule,
+        uint64 lastOpenPeriodId,
+        uint256 gateLeadSeconds
+    ) private view {
+        uint64 periodId = schedule.periodId;
+        if (periodId > lastOpenPeriodId) {
+            revert ExchangePeriodBeyondHorizon(index, periodId, lastOpenPeriodId);
+        }
+        uint256 firstK = uint256(periodId) * _periodIntervals;
+        uint256 endK = firstK + _periodIntervals;
+        uint256 first = schedule.firstIntervalId;
+        if (first < firstK || first >= endK) {
+            revert ExchangeIntervalOutsidePeriod(index, schedule.firstIntervalId, periodId);
+        }
+        uint256 entryCount = schedule.entries.length / ScheduleCodec.ENTRY_BYTES;
+        if (first + entryCount > endK) {
+            revert ExchangeIntervalOutsidePeriod(index, uint64(first + entryCount - 1), periodId);
+        }
+        uint256 startsAt = first * _intervalSeconds;
+        if (block.timestamp + gateLeadSeconds >= startsAt) {
+            uint256 gateClosedAt = startsAt > gateLeadSeconds ? startsAt - gateLeadSeconds : 0;
+            revert ExchangeGateClosed(index, schedule.firstIntervalId, gateClosedAt);
+        }
+    }
+
+    // ------------------------------------------------------------ meter batches
+
+    /// @inheritdoc IQuartierExchange
+    function postMeterBatches(MeterBatch[] calldata batches) external {
+        for (uint256 i; i < batches.length; ++i) {
+            MeterBatch calldata batch = batches[i];
+            uint256 endsAt = _periodStart(batch.periodId + 1);
+            if (block.timestamp < endsAt) revert ExchangePeriodNotOver(batch.periodId, endsAt);
+            IQuartierCommunity.MeterInfo memory info = _community.meter(batch.meterId);
+            if (info.household == address(0)) revert ExchangeUnknownMeter(batch.meterId);
+            bytes32 batchHash = _acceptBatch(
+                BatchKey(batch.meterId, batch.periodId, batch.startImportWh, batch.startExportWh),
+                info,
+                batch.deltas,
+                batch.signature
+            );
+            _postedBatches[batch.meterId][batch.periodId] = batchHash;
+        }
+    }
+
+    /// @dev Verifies one batch and chains it; returns its struct hash.
+    function _acceptBatch(
+        BatchKey memory key,
+        IQuartierCommunity.MeterInfo memory info,
+        bytes calldata deltas,
+        bytes calldata signature
+    ) private returns (bytes32 batchHash) {
+        uint256 expectedLength = _periodIntervals * MeterCodec.DELTA_BYTES;
+        if (deltas.length != expectedLength) {
+            revert ExchangeBadDeltas(key.meterId, deltas.length, expectedLength);
+        }
+        (uint256 fromIndex, uint256 toIndex) =
+            _countingRange(info.admittedAt, info.revokedAt, key.periodId);
+        if (fromIndex >= toIndex) revert ExchangeMeterOutsidePeriod(key.meterId, key.periodId);
+        _checkChained(key);
+        batchHash = MeterCodec.structHash(
+            key.meterId, key.periodId, key.startImportWh, key.startExportWh, deltas
+        );
+        _verifyMeter(key.meterId, key.periodId, batchHash, signature, info);
+        _extendChain(key, deltas);
+    }
+
+    /// @dev The meter's chain moves to the batch's end registers.
+    function _extendChain(BatchKey memory key, bytes calldata deltas) private {
+        (uint256 importWh, uint256 exportWh) = MeterCodec.totals(deltas);
+        uint64 endImportWh = (key.startImportWh + importWh).toUint64();
+        uint64 endExportWh = (key.startExportWh + exportWh).toUint64();
+        _meterChains[key.meterId] = MeterChain(key.periodId + 1, endImportWh, endExportWh);
+        emit MeterBatchAccepted(key.meterId, key.periodId, endImportWh, endExportWh);
+    }
+
+    /// @dev A batch for P follows the meter's last accepted one (period Q, end registers E):
+    /// P == Q + 1 starts at E, P > Q + 1 (a gap) at or above E; a first batch anywhere.
+    function _checkChained(BatchKey memory key) private view {
+        MeterChain memory chain = _meterChains[key.meterId];
+        if (chain.nextPeriodId == 0) return;
+        uint64 lastPeriodId = chain.nextPeriodId - 1;
+        if (key.periodId == lastPeriodId) revert ExchangeBatchExists(key.meterId, key.periodId);
+        bool chained = key.periodId == lastPeriodId + 1
+            ? key.startImportWh == chain.endImportWh && key.startExportWh == chain.endExportWh
+            : key.periodId > lastPeriodId && key.startImportWh >= chain.endImportWh
+                && key.startExportWh >= chain.endExportWh;
+        if (!chained) revert ExchangeBatchNotChained(key.meterId, key.periodId, lastPeriodId);
+    }
+
+    /// @dev The meter's P-256 signature (r || s, low s) of the batch's EIP-712 digest.
+    function _verifyMeter(
+        bytes32 meterId,
+        uint64 periodId,
+        bytes32 batchHash,
+        bytes calldata signature,
+        IQuartierCommunity.MeterInfo memory info
+    ) private view {
+        if (
+            signature.length != 64
+                || !P256.verify(
+                    _hashTypedDataV4(batchHash),
+                    bytes32(signature[0:32]),
+                    bytes32(signature[32:64]),
+                    bytes32(info.publicKeyX),
+                    bytes32(info.publicKeyY)
+                )
+        ) {
+            revert ExchangeBadMeterSignature(meterId, periodId);
+        }
+    }
+
+    // --------------------------------------------------------------- settlement
+
+    /// @inheritdoc IQuartierExchange
+    function settlePeriod(
+        uint64 periodId,
+        HouseholdPeriod[] calldata households,
+        bytes calldata hints
+    ) external {
+        uint256 endsAt = _periodStart(periodId + 1);
+        if (block.timestamp < endsAt) revert ExchangePeriodNotOver(periodId, endsAt);
+        PeriodState storage period = _periods[periodId];
+        if (period.settled) revert ExchangeAlreadySettled(periodId);
+        if (households.length != period.households) {
+            revert ExchangeHouseholdsIncomplete(periodId, households.length, period.households);
+        }
+        period.settled = true;
+        Rules memory rules = _community.rulesAt(periodId);
+        (HouseholdBook[] memory books, uint256[] memory releasedUnits) =
+            _loadHouseholds(periodId, households, endsAt + rules.settlementDeadlineSeconds);
+        (Netting.Totals memory totals, uint256 deliveredWh) =
+            _clearAndNet(periodId, books, rules, hints);
+        uint256 roundingUnits = _pay(periodId, households, releasedUnits, totals);
+        emit PeriodSettled(periodId, households.length, deliveredWh, roundingUnits);
+    }
+
+    /// @dev Checks every household's postings and meter data; builds their books.
+    function _loadHouseholds(
+        uint64 periodId,
+        HouseholdPeriod[] calldata households,
+        uint256 deadline
+    ) private returns (HouseholdBook[] memory books, uint256[] memory releasedUnits) {
+        uint256 count = households.length;
+        if (count > type(uint16).max) {
+            revert ExchangeHouseholdsIncomplete(periodId, count, type(uint16).max);
+        }
+        books = new HouseholdBook[](count);
+        releasedUnits = new uint256[](count);
+        address previous;
+        for (uint256 h; h < count; ++h) {
+            HouseholdPeriod calldata entry = households[h];
+            if (entry.household <= previous) revert ExchangeHouseholdsNotSorted(h);
+            previous = entry.household;
+            (books[h].entries, releasedUnits[h]) = _loadBook(periodId, entry);
+            books[h].meters = _loadMeters(periodId, entry.household, entry.meters, deadline);
+        }
+    }
+
+    /// @dev The household's postings, checked against its hash chain, applied in order.
+    function _loadBook(uint64 periodId, HouseholdPeriod calldata entry)
+        private
+        view
+        returns (bytes memory book, uint256 releasedUnits)
+    {
+        address household = entry.household;
+        Posting[] calldata postings = entry.postings;
+        bytes32 head = _chainOf(household, periodId, postings);
+        ScheduleRecord storage record = _records[household][periodId];
+        bytes32 committed = record.head;
+        if (head != committed || postings.length != record.postings || postings.length == 0) {
+            revert ExchangePostingsMismatch(household, committed, head);
+        }
+        releasedUnits = record.lockedUnits;
+        uint256 firstK = uint256(periodId) * _periodIntervals;
+        book = new bytes(_periodIntervals * ScheduleCodec.ENTRY_BYTES);
+        for (uint256 j; j < postings.length; ++j) {
+            ScheduleCodec.applyPosting(
+                book, postings[j].firstIntervalId - firstK, postings[j].entries
+            );
+        }
+        _keepMembership(book, household, periodId);
+    }
+
+    /// @dev The hash chain of `postings` as posted by `household` for `periodId`.
+    function _chainOf(address household, uint64 periodId, Posting[] calldata postings)
+        private
+        pure
+        returns (bytes32 head)
+    {
+        for (uint256 j; j < postings.length; ++j) {
+            Posting calldata posting = postings[j];
+            bytes32 scheduleHash = ScheduleCodec.structHash(
+                household, periodId, posting.version, posting.firstIntervalId, posting.entries
+            );
+            head = keccak256(abi.encode(head, scheduleHash));
+        }
+    }
+
+    /// @dev Entries count only while the household's membership counts.
+    function _keepMembership(bytes memory book, address household, uint64 periodId) private view {
+        IQuartierCommunity.Membership memory membership = _community.membership(household);
+        (uint256 fromIndex, uint256 toIndex) =
+            _countingRange(membership.admittedAt, membership.removedAt, periodId);
+        if (fromIndex != 0 || toIndex != _periodIntervals) {
+            ScheduleCodec.keepOnly(book, fromIndex, toIndex);
+        }
+    }
+
+    /// @dev One MeterData per registered meter: posted batches must be used, inline ones are
+    /// verified and chained, missing ones are allowed only from the deadline on.
+    function _loadMeters(
+        uint64 periodId,
+        address household,
+        MeterData[] calldata data,
+        uint256 deadline
+    ) private returns (uint256[] memory refs) {
+        bytes32[] memory meterIds = _community.metersOf(household);
+        if (meterIds.length != data.length) {
+            revert ExchangeMetersMismatch(household, data.length, meterIds.length);
+        }
+        refs = new uint256[](data.length);
+        uint256 used;
+        for (uint256 j; j < data.length; ++j) {
+            uint256 ref = _loadMeter(periodId, meterIds[j], data[j], deadline);
+            if (ref != 0) refs[used++] = ref;
+        }
+        assembly ("memory-safe") {
+            mstore(refs, used)
+        }
+    }
+
+    /// @dev One meter's data; returns its MeterCodec ref, 0 if it has none or counts for no
+    /// interval of the period.
+    function _loadMeter(uint64 periodId, bytes32 meterId, MeterData calldata item, uint256 deadline)
+        private
+        returns (uint256 ref)
+    {
+        IQuartierCommunity.MeterInfo memory info = _community.meter(meterId);
+        bytes32 posted = _postedBatches[meterId][periodId];
+        if (posted != 0) {
+            if (
+                item.source != MeterSource.Posted
+                    || MeterCodec.structHash(
+                            meterId, periodId, item.startImportWh, item.startExportWh, item.deltas
+                        ) != posted
+            ) revert ExchangePostedBatchMismatch(meterId, periodId);
+        } else if (item.source == MeterSource.Posted) {
+            revert ExchangePostedBatchMismatch(meterId, periodId);
+        } else if (item.source == MeterSource.Inline) {
+            _acceptBatch(
+                BatchKey(meterId, periodId, item.startImportWh, item.startExportWh),
+                info,
+                item.deltas,
+                item.signature
+            );
+        }
+        (uint256 fromIndex, uint256 toIndex) =
+            _countingRange(info.admittedAt, info.revokedAt, periodId);
+        if (item.source == MeterSource.None) {
+            if (
+                item.deltas.length != 0 || item.signature.length != 0 || item.startImportWh != 0
+                    || item.startExportWh != 0
+            ) revert ExchangeBadDeltas(meterId, item.deltas.length, 0);
+            if (fromIndex < toIndex && block.timestamp < deadline) {
+                revert ExchangeMeterDataMissing(meterId, periodId, deadline);
+            }
+            return 0;
+        }
+        if (fromIndex < toIndex) ref = MeterCodec.packRef(item.deltas, fromIndex, toIndex);
+    }
+
+    /// @dev Every interval: clearing, netting, money; emits PeriodCleared.
+    function _clearAndNet(
+        uint64 periodId,
+        HouseholdBook[] memory books,
+        Rules memory rules,
+        bytes calldata hints
+    ) private returns (Netting.Totals memory totals, uint256 deliveredWh) {
+        uint256 count = books.length;
+        totals = Netting.Totals(new int256[](count), new uint256[](count), new uint256[](count));
+        uint256 intervalCount = _periodIntervals;
+        uint64 firstK = uint64(uint256(periodId) * intervalCount);
+        IntervalBook memory book =
+            IntervalBook(books, rules, 0, firstK, new uint256[](count), new uint256[](count));
+        // 16 bytes more than the event needs: each interval is written as a 32-byte word.
+        bytes memory intervals = new bytes(16 * intervalCount + 16);
+        uint256 cursor;
+        for (uint256 i; i < intervalCount; ++i) {
+            (book.index, book.intervalId) = (i, firstK + uint64(i));
+            uint256 pricePerKwh;
+            uint256 tradedWh;
+            (cursor, pricePerKwh, tradedWh) = Clearing.clear(book, hints, cursor);
+            uint256 intervalWh = Netting.settleInterval(book, pricePerKwh, totals);
+            deliveredWh += intervalWh;
+            uint256 word = (pricePerKwh << 192) | (tradedWh << 160) | (intervalWh << 128);
+            assembly ("memory-safe") {
+                mstore(add(add(intervals, 32), mul(i, 16)), word)
+            }
+        }
+        if (cursor != hints.length) {
+            revert ExchangeBadHint(firstK + uint64(intervalCount), type(uint256).max);
+        }
+        assembly ("memory-safe") {
+            mstore(intervals, mul(intervalCount, 16))
+        }
+        emit PeriodCleared(periodId, intervals);
+    }
+
+    /// @dev One balance change per household; the rounding goes to the settler.
+    function _pay(
+        uint64 periodId,
+        HouseholdPeriod[] calldata households,
+        uint256[] memory releasedUnits,
+        Netting.Totals memory totals
+    ) private returns (uint256 roundingUnits) {
+        int256 changeSum;
+        for (uint256 h; h < households.length; ++h) {
+            int256 net = totals.moneyMilli[h];
+            // floor(net / 1000) towards minus infinity: payers round up.
+            int256 change = net >= 0 ? net / 1000 : -((999 - net) / 1000);
+            changeSum += change;
+            address household = households[h].household;
+            Escrow storage escrow = _escrow[household];
+            uint256 released = releasedUnits[h];
+            // A charge never exceeds the released lock (IQuartierExchange), so this is >= 0.
+            escrow.freeUnits =
+                uint256(int256(uint256(escrow.freeUnits) + released) + change).toUint128();
+            escrow.lockedUnits -= uint128(released);
+            emit HouseholdSettled(
+                periodId,
+                household,
+                uint64(totals.deliveredWh[h]),
+                uint64(totals.receivedWh[h]),
+                change,
+                released
+            );
+        }
+        // Σ net = 0, so -Σ floor(net / 1000) is in [0, households).
+        roundingUnits = uint256(-changeSum);
+        if (roundingUnits != 0) _escrow[msg.sender].freeUnits += uint128(roundingUnits);
+    }
+
+    // ---------------------------------------------------------------- time
+
+    function _currentPeriod() private view returns (uint64) {
+        return uint64(block.timestamp / (_intervalSeconds * _periodIntervals));
+    }
+
+    function _periodStart(uint64 periodId) private view returns (uint256) {
+        return uint256(periodId) * _periodIntervals * _intervalSeconds;
+    }
+
+    /// @dev Indices [fromIndex, toIndex) of period `periodId`'s intervals for which something
+    /// valid from `fromTime` to `untilTime` (0: still valid) counts: start(k) >= fromTime and
+    /// end(k) <= untilTime. Empty (fromIndex >= toIndex) for a never-admitted one.
+    function _countingRange(uint64 fromTime, uint64 untilTime, uint64 periodId)
+        private
+        view
+        returns (uint256 fromIndex, uint256 toIndex)
+    {
+        if (fromTime == 0) return (0, 0);
+        uint256 firstK = uint256(periodId) * _periodIntervals;
+        uint256 fromK = (uint256(fromTime) + _intervalSeconds - 1) / _intervalSeconds;
+        fromIndex = fromK > firstK ? fromK - firstK : 0;
+        toIndex = _periodIntervals;
+        if (untilTime != 0) {
+            uint256 untilK = uint256(untilTime) / _intervalSeconds;
+            uint256 until = untilK > firstK ? untilK - firstK : 0;
+            if (until < toIndex) toIndex = until;
+        }
+        if (fromIndex > toIndex) fromIndex = toIndex;
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IQuartierExchange
+    function community() external view returns (address) {
+        return address(_community);
+    }
+
+    /// @inheritdoc IQuartierExchange
+    function token() external view returns (address) {
+        return address(_token);
+    }
+
+    /// @inheritdoc IQuartierExchange
+    function escrowOf(address household)
+        external
+        view
+        returns (uint256 freeUnits, uint256 lockedUnits)
+    {
+        Escrow storage escrow = _escrow[household];
+        return (escrow.freeUnits, escrow.lockedUnits);
+    }
+
+    /// @inheritdoc IQuartierExchange
+    function scheduleRecord(address household, uint64 periodId)
+        external
+        view
+        returns (bytes32 head, uint32 lastVersion, uint32 postings)
+    {
+        ScheduleRecord storage record = _records[household][periodId];
+        return (record.head, record.lastVersion, record.postings);
+    }
+
+    /// @inheritdoc IQuartierExchange
+    function postingHouseholds(uint64 periodId) external view returns (uint256) {
+        return _periods[periodId].households;
+    }
+
+    /// @inheritdoc IQuartierExchange
+    function isSettled(uint64 periodId) external view returns (bool) {
+        return _periods[periodId].settled;
+    }
+
+    /// @inheritdoc IQuartierExchange
+    function meterChain(bytes32 meterId)
+        external
+        view
+        returns (uint64 nextPeriodId, uint64 endImportWh, uint64 endExportWh)
+    {
+        MeterChain storage chain = _meterChains[meterId];
+        return (chain.nextPeriodId, chain.endImportWh, chain.endExportWh);
+    }
+
+    /// @inheritdoc IQuartierExchange
+    function postedBatchHash(bytes32 meterId, uint64 periodId) external view returns (bytes32) {
+        return _postedBatches[meterId][periodId];
+    }
+
+    /// @inheritdoc IQuartierExchange
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    /// @inheritdoc IQuartierExchange
+    function scheduleDigest(Schedule calldata schedule) external view returns (bytes32) {
+        return _hashTypedDataV4(
+            ScheduleCodec.structHash(
+                schedule.household,
+                schedule.periodId,
+                schedule.version,
+                schedule.firstIntervalId,
+                schedule.entries
+            )
+        );
+    }
+
+    /// @inheritdoc IQuartierExchange
+    function meterBatchDigest(
+        bytes32 meterId,
+        uint64 periodId,
+        uint64 startImportWh,
+        uint64 startExportWh,
+        bytes calldata deltas
+    ) external view returns (bytes32) {
+        return _hashTypedDataV4(
+            MeterCodec.structHash(meterId, periodId, startImportWh, startExportWh, deltas)
+        );
+    }
+}

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {Entry, SIDE_NONE, SIDE_BUY} from "../types/Entry.sol";
+
+/// @title ScheduleCodec
+/// @notice The 8-byte entries of a schedule: validation and escrow lock at posting, the
+/// period's book at settlement (IQuartierExchange, "Schedules").
+library ScheduleCodec {
+    uint256 internal constant ENTRY_BYTES = 8;
+
+    /// @dev The EIP-712 type of what a household signs.
+    bytes32 internal constant SCHEDULE_TYPEHASH = keccak256(
+        "Schedule(address household,uint64 periodId,uint32 version,uint64 firstIntervalId,bytes entries)"
+    );
+
+    /// @notice The EIP-712 struct hash of a schedule (the value chained per household-period).
+    function structHash(
+        address household,
+        uint64 periodId,
+        uint32 version,
+        uint64 firstIntervalId,
+        bytes calldata entries
+    ) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                SCHEDULE_TYPEHASH, household, periodId, version, firstIntervalId, keccak256(entries)
+            )
+        );
+    }
+
+    /// @notice Checks every entry (side 0-2; a none entry all zeros; energyWh >= minEntryWh
+    /// otherwise) and returns the posting's lock, ceil(Σ_buy energyWh * pricePerKwh / 1000).
+    /// @return lockUnits the posting's lock.
+    /// @return badIndex type(uint256).max when every entry is valid, else the first bad one.
+    function lockOf(bytes calldata entries, uint256 minEntryWh)
+        internal
+        pure
+        returns (uint256 lockUnits, uint256 badIndex)
+    {
+        uint256 count = entries.length / ENTRY_BYTES;
+        if (entries.length % ENTRY_BYTES != 0) return (0, count);
+        uint256 lockMilli;
+        for (uint256 i; i < count; ++i) {
+            Entry entry = calldataEntryAt(entries, i);
+            uint8 side = entry.side();
+            if (side == SIDE_NONE) {
+                if (Entry.unwrap(entry) != 0) return (0, i);
+            } else if (side > SIDE_BUY || entry.energyWh() < minEntryWh) {
+                return (0, i);
+            } else if (side == SIDE_BUY) {
+                lockMilli += entry.energyWh() * entry.pricePerKwh();
+            }
+        }
+        return ((lockMilli + 999) / 1000, type(uint256).max);
+    }
+
+    /// @notice Entry i of a calldata entries array (bounds are the caller's).
+    function calldataEntryAt(bytes calldata entries, uint256 i)
+        internal
+        pure
+        returns (Entry entry)
+    {
+        assembly ("memory-safe") {
+            entry := shr(192, calldataload(add(entries.offset, mul(i, 8))))
+        }
+    }
+
+    /// @notice Entry i of a book built by `applyPosting` (bounds are the caller's).
+    function entryAt(bytes memory book, uint256 i) internal pure returns (Entry entry) {
+        assembly ("memory-safe") {
+            entry := shr(192, mload(add(add(book, 32), mul(i, 8))))
+        }
+    }
+
+    /// @notice Applies a posting to `book`: from index `firstIndex` on, its entries, then none
+    /// up to the period's end. The caller has checked the posting against its commitment (so
+    /// firstIndex + entries/8 <= the book's length).
+    function applyPosting(bytes memory book, uint256 firstIndex, bytes calldata entries)
+        internal
+        pure
+    {
+        assembly ("memory-safe") {
+            let start := add(add(book, 32), mul(firstIndex, 8))
+            calldatacopy(start, entries.offset, entries.length)
+            let tail := add(start, entries.length)
+            // Copying from past the end of calldata writes zeros.
+            calldatacopy(tail, calldatasize(), sub(add(add(book, 32), mload(book)), tail))
+        }
+    }
+
+    /// @notice Sets to none the book's entries outside [fromIndex, toIndex) (where the
+    /// household's membership does not count).
+    function keepOnly(bytes memory book, uint256 fromIndex, uint256 toIndex) internal pure {
+        uint256 length = book.length;
+        if (toIndex < fromIndex) toIndex = fromIndex;
+        assembly ("memory-safe") {
+            let base := add(book, 32)
+            calldatacopy(base, calldatasize(), mul(fromIndex, 8))
+            calldatacopy(add(base, mul(toIndex, 8)), calldatasize(), sub(length, mul(toIndex, 8)))
+        }
+    }
+}
