@@ -409,7 +409,8 @@ abstract contract ExchangeBase is Test {
     }
 
     function _settle(IQuartierExchange.HouseholdPeriod[] memory list) internal {
+        bytes memory hints = _hints(list, P);
         vm.prank(SETTLER);
-        exchange.settlePeriod(P, list, _hints(list, P));
+        exchange.settlePeriod(P, list, hints);
     }
 }
