@@ -32,6 +32,9 @@ FIRST = GRID.first_interval(PERIOD)
 START = GRID.period_start(PERIOD)
 END = GRID.period_end(PERIOD)
 # Boundaries, points inside intervals, and times before / after the period.
+# A few round prices, so that equal limits (ties, ask' == bid', a limit at the floor, the
+# ceiling or c) are common.
+PRICES = st.sampled_from([0, 10, 20, 30, 40, 60, 80])
 TIMES = sorted({0, START - 1, END, END + 60, *range(START, END, 30), *range(START + 1, END, 60)})
 
 
@@ -47,7 +50,7 @@ def plan(entries: Sequence[Entry | None]) -> bytes:
 
 @st.composite
 def rules(draw: st.DrawFn, mechanism: Mechanism | None = None) -> Rules:
-    floor, ceiling = sorted((draw(st.integers(0, 60)), draw(st.integers(0, 60))))
+    floor, ceiling = sorted((draw(PRICES), draw(PRICES)))
     return Rules(
         mechanism=mechanism if mechanism is not None else draw(st.sampled_from(Mechanism)),
         gate_lead_seconds=0,
@@ -55,14 +58,14 @@ def rules(draw: st.DrawFn, mechanism: Mechanism | None = None) -> Rules:
         min_entry_wh=draw(st.integers(1, 3)),
         price_floor_per_kwh=floor,
         price_ceiling_per_kwh=ceiling,
-        community_price_per_kwh=draw(st.integers(floor, ceiling)),
+        community_price_per_kwh=draw(st.sampled_from([floor, ceiling, (floor + ceiling) // 2])),
     )
 
 
 @st.composite
 def windows(draw: st.DrawFn) -> Window:
     """Mostly open over the whole period; sometimes starting or ending on or inside it."""
-    if draw(st.integers(0, 2)):
+    if draw(st.integers(0, 3)):
         return Window(0)
     admitted = draw(st.sampled_from(TIMES))
     removed = draw(st.sampled_from([0, *[t for t in TIMES if t > admitted]]))
@@ -73,22 +76,26 @@ def windows(draw: st.DrawFn) -> Window:
 def entries(draw: st.DrawFn, count: int, min_entry_wh: int, max_energy_wh: int) -> bytes:
     chosen: list[Entry | None] = []
     for _ in range(count):
-        side = draw(st.sampled_from([Side.NONE, Side.SELL, Side.BUY]))
+        side = draw(st.sampled_from([Side.NONE, Side.SELL, Side.BUY, Side.SELL, Side.BUY]))
         if side is Side.NONE:
             chosen.append(None)
         else:
             energy = draw(st.integers(min_entry_wh, max_energy_wh))
-            chosen.append(Entry(side, energy, draw(st.integers(0, 80))))
+            chosen.append(Entry(side, energy, draw(PRICES)))
     return plan(chosen)
 
 
 @st.composite
 def postings(draw: st.DrawFn, min_entry_wh: int, max_energy_wh: int) -> tuple[Posting, ...]:
+    """One to three postings; the first one usually covers the whole period, a later one
+    replaces a tail (and, when shorter, cancels the rest)."""
     made = []
     version = draw(st.integers(0, 3))
-    for _ in range(draw(st.integers(1, 3))):
-        offset = draw(st.integers(0, GRID.period_intervals - 1))
-        count = draw(st.integers(0, GRID.period_intervals - offset))
+    n = GRID.period_intervals
+    for index in range(draw(st.sampled_from([1, 1, 2, 3]))):
+        whole = index == 0 and draw(st.integers(0, 3)) > 0
+        offset = 0 if whole else draw(st.integers(0, n - 1))
+        count = n - offset if whole or draw(st.booleans()) else draw(st.integers(0, n - offset))
         data = draw(entries(count, min_entry_wh, max_energy_wh))
         made.append(Posting(version, FIRST + offset, data))
         version += draw(st.integers(1, 3))
@@ -112,7 +119,9 @@ def meters(draw: st.DrawFn, max_energy_wh: int) -> tuple[MeterInput, ...]:
 def households(
     draw: st.DrawFn, min_entry_wh: int, max_households: int = 6, max_energy_wh: int = 3_000
 ) -> list[HouseholdInput]:
-    numbers = draw(st.lists(st.integers(1, 2**160 - 1), unique=True, max_size=max_households))
+    numbers = draw(
+        st.lists(st.integers(1, 2**160 - 1), unique=True, min_size=2, max_size=max_households)
+    )
     return [
         HouseholdInput(
             address(n),
