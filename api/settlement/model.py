@@ -12,7 +12,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from api.settlement.errors import InvalidEntriesError, InvalidRulesError
+from api.settlement.errors import InvalidEntriesError, InvalidPostingError, InvalidRulesError
 
 UINT16_MAX = 2**16 - 1
 UINT24_MAX = 2**24 - 1
@@ -81,11 +81,13 @@ class Posting:
 
     def __post_init__(self) -> None:
         if not _is_uint(self.version, UINT32_MAX):
-            raise InvalidEntriesError(-1, f"version {self.version!r} is not a uint32")
+            raise InvalidPostingError(f"version {self.version!r} is not a uint32")
         if not _is_uint(self.first_interval_id, UINT64_MAX):
-            raise InvalidEntriesError(-1, f"first_interval_id {self.first_interval_id!r}")
+            raise InvalidPostingError(
+                f"first_interval_id {self.first_interval_id!r} is not a uint64"
+            )
         if not isinstance(self.entries, bytes):
-            raise InvalidEntriesError(-1, "entries must be bytes")
+            raise InvalidPostingError("entries must be bytes")
 
     @property
     def interval_count(self) -> int:
@@ -185,6 +187,8 @@ class Window:
 
     It counts for interval k iff admitted_at <= start(k) and (removed_at == 0 or
     removed_at >= end(k)): a change inside an interval excludes the whole interval.
+    On chain admitted_at is a block time, never 0 (QuartierExchange reads an admittedAt of 0
+    as "never admitted"); tests use Window(0) for "since before the period".
     """
 
     admitted_at: int

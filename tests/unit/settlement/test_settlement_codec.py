@@ -235,3 +235,14 @@ def test_household_lists_the_contract_refuses_are_refused() -> None:
     short = (MeterInput(Window(0), bytes(8 * GRID.period_intervals - 8)),)
     with pytest.raises(InvalidMeterDataError, match=address(1)):
         settle_period(RULES, GRID, PERIOD, _one(posting, short))
+
+
+@pytest.mark.parametrize(
+    ("version", "first", "data"),
+    [(-1, 0, b""), (2**32, 0, b""), (1, 2**64, b""), (1, 0, "00")],
+)
+def test_posting_fields_outside_their_types_are_refused(
+    version: int, first: int, data: object
+) -> None:
+    with pytest.raises(InvalidPostingError):
+        Posting(version, first, data)  # type: ignore[arg-type]
