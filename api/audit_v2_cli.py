@@ -1,0 +1,188 @@
+"""The v2 `quartier audit` (not registered yet: the lead wires it at the switch-over).
+
+`ledger.audit_v2` cannot import `api.settlement` (dependencies point api -> ledger), so the
+audit takes its settlement rule as a parameter; this composition root passes
+`settlement_rule`, which runs `api.settlement.settle_period` on the audit's plain data.
+Every fact comes from the chain: there is no option that could change the verdict.
+
+Exit status: 0 everything checks, 1 a problem was found, 2 the audit could not run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import requests
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from web3.exceptions import Web3Exception
+
+from api import settlement as engine
+from ledger.audit_v2 import (
+    AuditV2Report,
+    RuleFigures,
+    RuleHousehold,
+    RuleOutcome,
+    RuleRefusedError,
+    run_audit_v2,
+)
+from ledger.audit_v2.report import write_csv, write_html
+from ledger.chain import connect
+from ledger.community import Window
+from ledger.deployment import load_deployment
+from ledger.errors import LedgerError
+from ledger.events_v2 import ClearedInterval
+from ledger.rules import Rules, TimeGrid
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_CANNOT_RUN = 0, 1, 2
+
+
+def _window(window: Window) -> engine.Window:
+    return engine.Window(window.admitted_at, window.removed_at)
+
+
+def settlement_rule(
+    rules: Rules, grid: TimeGrid, period_id: int, households: Sequence[RuleHousehold]
+) -> RuleOutcome:
+    """`api.settlement.settle_period` as the audit's SettlementRule (plain data in and out).
+
+    Its refusals (SettlementError) come back as RuleRefusedError, the audit's own error.
+    """
+    try:
+        settled = engine.settle_period(
+            engine.Rules(
+                engine.Mechanism(int(rules.mechanism)),
+                rules.gate_lead_seconds,
+                rules.settlement_deadline_seconds,
+                rules.min_entry_wh,
+                rules.price_floor_per_kwh,
+                rules.price_ceiling_per_kwh,
+                rules.community_price_per_kwh,
+            ),
+            engine.TimeGrid(grid.interval_seconds, grid.period_intervals),
+            period_id,
+            [
+                engine.HouseholdInput(
+                    address=household.address,
+                    membership=_window(household.membership),
+                    postings=[
+                        engine.Posting(p.version, p.first_interval_id, p.entries)
+                        for p in household.postings
+                    ],
+                    meters=[
+                        engine.MeterInput(_window(meter.window), meter.deltas)
+                        for meter in household.meters
+                    ],
+                )
+                for household in households
+            ],
+        )
+    except engine.SettlementError as error:
+        raise RuleRefusedError(str(error)) from error
+    return RuleOutcome(
+        tuple(
+            ClearedInterval(i.price_per_kwh, i.traded_wh, i.delivered_wh) for i in settled.intervals
+        ),
+        tuple(
+            RuleFigures(h.address, h.delivered_wh, h.received_wh, h.change_units, h.released_units)
+            for h in settled.households
+        ),
+        settled.delivered_wh,
+        settled.rounding_units,
+        settled.hints,
+    )
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Progress]:
+    # On stderr, and only on a terminal: --json output and CI logs stay clean.
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("auditing transactions"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
+        yield progress
+
+
+def summary(report: AuditV2Report) -> str:
+    """The human-readable verdict: one line, then one line per problem."""
+    head = "ok" if report.ok else f"{len(report.problems)} problem(s)"
+    settled = sum(1 for period in report.periods if period.settled)
+    lines = [
+        f"audit {head}: blocks {report.from_block}..{report.to_block}, "
+        f"{len(report.periods)} periods ({settled} settled), "
+        f"{report.schedule_signatures} schedule and {report.batch_signatures} meter "
+        f"signatures checked in {report.seconds:.2f} s"
+    ]
+    for problem in report.problems:
+        where = "-" if problem.period_id is None else str(problem.period_id)
+        lines.append(f"  [{where}] {problem.kind}: {problem.detail}")
+    return "\n".join(lines)
+
+
+def audit_v2(
+    rpc: Annotated[str, typer.Option(help="JSON-RPC URL of a node of the community's chain.")],
+    deployment: Annotated[Path, typer.Option(help="The community's deployment file.")],
+    from_block: Annotated[
+        int | None,
+        typer.Option(
+            help="Report problems from this block on (default: the deployment block); the "
+            "replay always starts at the deployment."
+        ),
+    ] = None,
+    to_block: Annotated[int | None, typer.Option(help="Last block (default: latest).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    html: Annotated[Path | None, typer.Option(help="Write an HTML report with plots.")] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option(help="Write periods, intervals, households and problems CSV files here."),
+    ] = None,
+) -> None:
+    """Replay every rule change, admission, posting, meter batch and settlement of a v2
+    community from the chain, and check it.
+
+    Exit status 0 when everything checks, 1 when a problem is found, 2 when the audit could
+    not run (unreachable node, missing deployment, deployment of another chain).
+    """
+    try:
+        loaded = load_deployment(deployment)
+        w3 = connect(rpc)
+        with _progress_bar() as progress:
+            task = progress.add_task("audit", total=None)
+            report = run_audit_v2(
+                w3,
+                loaded,
+                settlement_rule,
+                from_block,
+                to_block,
+                lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        if html is not None:
+            write_html(report, html)
+        if csv is not None:
+            write_csv(report, csv)
+    except (LedgerError, OSError) as error:
+        print(f"quartier audit: {error}", file=sys.stderr)
+        raise typer.Exit(EXIT_CANNOT_RUN) from None
+    except (requests.RequestException, Web3Exception) as error:
+        # The node answered at first, then stopped or refused a request mid-audit.
+        print(
+            f"quartier audit: the node at {rpc} failed during the audit: {error}", file=sys.stderr
+        )
+        raise typer.Exit(EXIT_CANNOT_RUN) from None
+    if as_json:
+        typer.echo(json.dumps(report.as_json()))
+    elif html is None and csv is None:
+        typer.echo(summary(report))
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_PROBLEMS)

@@ -1,0 +1,203 @@
+"""The v2 audit as one call over a History (`audit_history`, pure) or over a node
+(`run_audit_v2`: read the chain, then the same)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from web3 import Web3
+
+from ledger.audit_v2.batches import Batch, MeterChains
+from ledger.audit_v2.history import BatchCall, History, Logged
+from ledger.audit_v2.model import (
+    AuditV2Report,
+    HouseholdLine,
+    IntervalLine,
+    Kind,
+    PeriodSummary,
+    Problem,
+)
+from ledger.audit_v2.money import Escrow, check_end
+from ledger.audit_v2.postings import PostingChecker
+from ledger.audit_v2.rule import SettlementRule
+from ledger.audit_v2.settlement import SettlementChecker
+from ledger.audit_v2.source import Progress, read_history
+from ledger.audit_v2.timeline import RulesTimeline, replay_community
+from ledger.deployment import Deployment
+from ledger.events_v2 import (
+    HouseholdSettled,
+    MeterBatchAccepted,
+    PeriodCleared,
+    PeriodSettled,
+    SchedulePosted,
+)
+
+_SETTLEMENT_EVENTS = (PeriodCleared, HouseholdSettled, PeriodSettled)
+
+
+def _by_transaction(events: Sequence[Logged[Any]]) -> list[list[Logged[Any]]]:
+    groups: dict[bytes, list[Logged[Any]]] = {}
+    for logged in events:
+        groups.setdefault(logged.tx_hash, []).append(logged)
+    return sorted(groups.values(), key=lambda group: group[0].position)
+
+
+def audit_history(history: History, rule: SettlementRule) -> AuditV2Report:
+    """Check everything `history` holds; problems before `history.from_block` are dropped
+    (the replay itself always starts at the deployment: rules, registry, books and escrow
+    are cumulative)."""
+    started = time.perf_counter()
+    registry, rules = replay_community(history)
+    postings = PostingChecker(history.chain_id, history.exchange, history.grid, registry, rules)
+    meters = MeterChains(history.chain_id, history.exchange, history.grid, registry)
+    settlements = SettlementChecker(history.grid, registry, rules, postings.book, meters, rule)
+    escrow = Escrow()
+    for group in _by_transaction(history.exchange_events):
+        call = history.calls.get(group[0].tx_hash)
+        posted = [e for e in group if isinstance(e.event, SchedulePosted)]
+        if posted:
+            postings.check(posted, call)
+        if any(isinstance(e.event, _SETTLEMENT_EVENTS) for e in group):
+            settlements.check(group, call)
+        elif any(isinstance(e.event, MeterBatchAccepted) for e in group):
+            _check_batches(meters, group, call)
+        for logged in group:
+            escrow.apply(logged, call)
+    settlements.check_unsettled(history.last_block_time)
+    problems: list[Problem] = [
+        *registry.problems,
+        *rules.problems,
+        *postings.problems,
+        *meters.problems,
+        *settlements.problems,
+        *escrow.problems,
+        *check_end(history, escrow),
+    ]
+    kept = tuple(
+        p for p in problems if p.block_number is None or p.block_number >= history.from_block
+    )
+    return AuditV2Report(
+        history.from_block,
+        history.to_block,
+        _periods(postings.book.posted, settlements, rules),
+        tuple(
+            HouseholdLine(
+                e.period_id,
+                e.household,
+                e.delivered_wh,
+                e.received_wh,
+                e.change_units,
+                e.released_units,
+            )
+            for period_id in sorted(settlements.settled)
+            for e in settlements.settled[period_id].households
+        ),
+        postings.book.signatures_checked,
+        meters.signatures_checked,
+        kept,
+        escrow.escrow(),
+        time.perf_counter() - started,
+    )
+
+
+def _check_batches(meters: MeterChains, group: list[Logged[Any]], call: object) -> None:
+    events = [e for e in group if isinstance(e.event, MeterBatchAccepted)]
+    first = events[0]
+    if not isinstance(call, BatchCall):
+        meters.problems.append(
+            Problem(
+                Kind.CALLDATA_UNAVAILABLE,
+                f"meter batches of 0x{first.tx_hash.hex()} cannot be read back",
+                first.event.period_id,
+                block_number=first.block_number,
+            )
+        )
+        for logged in events:  # follow the chain the contract keeps, unchecked
+            meters.last[logged.event.meter_id] = (
+                logged.event.period_id,
+                logged.event.end_import_wh,
+                logged.event.end_export_wh,
+            )
+        return
+    if len(call.batches) != len(events):
+        meters.problems.append(
+            Problem(
+                Kind.BATCH_EVENT_MISMATCH,
+                f"{len(call.batches)} batches posted, {len(events)} MeterBatchAccepted",
+                first.event.period_id,
+                block_number=first.block_number,
+            )
+        )
+    for index, raw in enumerate(call.batches):
+        event = events[index] if index < len(events) else None
+        batch = Batch(
+            raw.meter_id,
+            raw.period_id,
+            raw.start_import_wh,
+            raw.start_export_wh,
+            raw.deltas,
+            raw.signature,
+        )
+        at = event.position if event is not None else first.position
+        meters.accept(batch, at, first.block_number, event, posted_call=True)
+
+
+def _periods(
+    posted: dict[int, dict[str, list[Logged[SchedulePosted]]]],
+    settlements: SettlementChecker,
+    rules: RulesTimeline,
+) -> tuple[PeriodSummary, ...]:
+    summaries = []
+    grid = settlements.grid
+    for period_id in sorted(set(posted) | set(settlements.settled)):
+        by_household = posted.get(period_id, {})
+        settled = settlements.settled.get(period_id)
+        period_rules = rules.rules_at(period_id)
+        lines: tuple[IntervalLine, ...] = ()
+        if settled is not None and settled.cleared is not None:
+            lines = tuple(
+                IntervalLine(k, c.price_per_kwh, c.traded_wh, c.delivered_wh)
+                for k, c in zip(grid.intervals(period_id), settled.cleared.cleared(), strict=False)
+            )
+        summaries.append(
+            PeriodSummary(
+                period_id,
+                period_rules.mechanism.name.lower() if period_rules else "unknown",
+                len(by_household),
+                sum(len(events) for events in by_household.values()),
+                settled is not None,
+                sum(line.traded_wh for line in lines),
+                settled.settled.delivered_wh if settled else 0,
+                settled.settled.rounding_units if settled else 0,
+                lines,
+            )
+        )
+    return tuple(summaries)
+
+
+def run_audit_v2(
+    w3: Web3,
+    deployment: Deployment,
+    rule: SettlementRule,
+    from_block: int | None = None,
+    to_block: int | None = None,
+    progress: Progress | None = None,
+) -> AuditV2Report:
+    """Audit the v2 community of `deployment` on `w3`, blocks `from_block`..`to_block`
+    (default: the deployment block to the latest). AuditV2Error when it cannot run."""
+    started = time.perf_counter()
+    history = read_history(w3, deployment, from_block, to_block, progress)
+    report = audit_history(history, rule)
+    return AuditV2Report(
+        report.from_block,
+        report.to_block,
+        report.periods,
+        report.settlements,
+        report.schedule_signatures,
+        report.batch_signatures,
+        report.problems,
+        report.escrow_units,
+        time.perf_counter() - started,
+    )
