@@ -142,6 +142,7 @@ def settle_period(
             [exports[offset] for exports in exports_by_household],
         )
         sides = book.sides
+        # Money moves only with delivered energy (d_h = 0 gains and pays nothing).
         for h, (d, money) in enumerate(zip(netting.delivered_wh, netting.money_milli, strict=True)):
             if d:
                 if sides[h] == _SELL:
