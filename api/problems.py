@@ -281,6 +281,56 @@ class CatchAllMiddleware:
             )
 
 
+#: The JSON schema of every problem body (RFC 9457 members; extension members allowed).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "instance"],
+    "properties": {
+        "type": {"type": "string", "description": "urn:quartier:problem:<slug>"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+_PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what the service answers on errors: every 4xx/5xx of
+    every operation is a Problem in application/problem+json (FastAPI documents its own
+    422 body, which this service never sends), and any other error status is the default."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = PROBLEM_SCHEMA
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            for code, response in responses.items():
+                if code[0] in "45":
+                    response["content"] = _PROBLEM_CONTENT
+            responses["default"] = {
+                "description": "Any other refusal or failure: an RFC 9457 problem",
+                "content": _PROBLEM_CONTENT,
+            }
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema
+
+
+def install_problem_openapi(app: FastAPI) -> None:
+    """Serve the OpenAPI document with the problems documented (`document_problems`)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Map every error family to problem+json, once, for the whole app."""
     app.add_exception_handler(ApiError, _api_error)
@@ -295,3 +345,4 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Web3Exception, _node_error)
     app.add_exception_handler(DecodingError, _node_error)
     app.add_middleware(CatchAllMiddleware)
+    install_problem_openapi(app)
