@@ -1,0 +1,296 @@
+"""What protocol v2's intake and relayer share: their settings and a cached view of the chain.
+
+`V2Settings` holds the knobs of the v2 paths (none of them a rule of the community: those are
+read from the chain). `V2Chain` is the one door of the v2 paths to QuartierCommunity and
+QuartierExchange, built lazily (no chain call at start-up) and caching what intake asks on
+every request:
+
+- the time grid (fixed at deployment) and `rulesAt(P)` for P <= currentPeriod + 1, which
+  IQuartierCommunity makes final (a change applies from currentPeriod + 2 on): for ever;
+- memberships and meters: for `membership_cache_seconds` (a removal within that window is
+  caught by the contract at posting, and the relayer then refuses that one schedule);
+- the chain head (block number and timestamp): for `head_cache_seconds`. Escrow is read AT
+  that block number, so intake can tell exactly which of its own postings the answer already
+  reflects (a posting mined after that block is still counted as promised).
+
+Time is the chain's: `now(clock_seconds)` is the later of the latest block's timestamp and the
+caller's clock, so a test or demo that moves Anvil's time forward moves the service with it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import requests
+from eth_abi.abi import decode as abi_decode
+from eth_typing import HexStr
+from eth_utils.abi import collapse_if_tuple
+from web3 import Web3
+from web3.contract.contract import ContractFunction
+from web3.types import RPCEndpoint
+
+from api.errors import ConfigurationError
+from ledger.chain import Sender, encode_call
+from ledger.community import CommunityClient, MeterInfo, Window
+from ledger.deployment import Deployment
+from ledger.errors import ChainUnreachableError
+from ledger.exchange import Escrow, ExchangeClient
+from ledger.reverts import decode_revert
+from ledger.rules import Rules, TimeGrid
+
+_T = TypeVar("_T")
+
+COMMUNITY_CONTRACT = "QuartierCommunity"
+EXCHANGE_CONTRACT = "QuartierExchange"
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class V2Settings:
+    """Knobs of the v2 intake and relayer (QUARTIER_V2_* variables; see `from_env`)."""
+
+    #: A schedule is accepted only if its first gate stays open this long: time for the
+    #: relayer to post it (a pass every `relayer_poll_seconds`, a block, retries).
+    relay_margin_seconds: int = 60
+    #: Schedules per postSchedules transaction (~40k gas each with a day of entries).
+    relayer_batch_size: int = 40
+    relayer_poll_seconds: int = 5
+    #: Gas limit of every relayer transaction (no estimation round trip).
+    relayer_gas_limit: int = 25_000_000
+    membership_cache_seconds: int = 5
+    #: How long a read of the chain head (time, block number) is reused; 0 reads every time.
+    head_cache_milliseconds: int = 500
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> V2Settings:
+        """QUARTIER_V2_RELAY_MARGIN_SECONDS, QUARTIER_V2_BATCH_SIZE, QUARTIER_V2_POLL_SECONDS,
+        QUARTIER_RELAYER_GAS_LIMIT, QUARTIER_V2_MEMBERSHIP_CACHE_SECONDS,
+        QUARTIER_V2_HEAD_CACHE_MS."""
+        env = os.environ if env is None else env
+        d = cls()
+        return cls(
+            relay_margin_seconds=_env_int(
+                env, "QUARTIER_V2_RELAY_MARGIN_SECONDS", d.relay_margin_seconds
+            ),
+            relayer_batch_size=_env_int(env, "QUARTIER_V2_BATCH_SIZE", d.relayer_batch_size, 1),
+            relayer_poll_seconds=_env_int(
+                env, "QUARTIER_V2_POLL_SECONDS", d.relayer_poll_seconds, 1
+            ),
+            relayer_gas_limit=_env_int(
+                env, "QUARTIER_RELAYER_GAS_LIMIT", d.relayer_gas_limit, 21_000
+            ),
+            membership_cache_seconds=_env_int(
+                env, "QUARTIER_V2_MEMBERSHIP_CACHE_SECONDS", d.membership_cache_seconds
+            ),
+            head_cache_milliseconds=_env_int(
+                env, "QUARTIER_V2_HEAD_CACHE_MS", d.head_cache_milliseconds
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Head:
+    """The latest block as last read: its number and timestamp (unix seconds)."""
+
+    number: int
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class Domain:
+    """What v2 signatures are bound to: chain id and the exchange's address."""
+
+    chain_id: int
+    exchange_address: str
+
+
+class _Ttl:
+    """A tiny time-limited cache (a race only costs a duplicate chain read)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._values: dict[Any, tuple[float, Any]] = {}
+
+    def get(self, key: Any, load: Callable[[], _T]) -> _T:
+        now = time.monotonic()
+        hit = self._values.get(key)
+        if hit is not None and now - hit[0] < self.seconds:
+            return cast(_T, hit[1])
+        value = load()
+        if len(self._values) > 100_000:  # bounded: a flood of unknown keys cannot grow it
+            self._values.clear()
+        self._values[key] = (now, value)
+        return value
+
+
+class V2Chain:
+    """Cached reads and the relayer's clients for one v2 community (thread-safe)."""
+
+    def __init__(
+        self,
+        connect: Callable[[], tuple[Sender, Deployment]],
+        settings: V2Settings | None = None,
+    ) -> None:
+        self.settings = settings or V2Settings()
+        self._connect = connect
+        self._lock = threading.Lock()
+        self._built: tuple[Sender, Deployment, CommunityClient, ExchangeClient] | None = None
+        self._grid: TimeGrid | None = None
+        self._rules: dict[int, Rules] = {}
+        self._memberships = _Ttl(self.settings.membership_cache_seconds)
+        self._meters = _Ttl(self.settings.membership_cache_seconds)
+        self._head: tuple[float, Head] | None = None
+        self._escrow: dict[tuple[str, int], Escrow] = {}
+
+    @classmethod
+    def of(
+        cls, sender: Sender, deployment: Deployment, settings: V2Settings | None = None
+    ) -> V2Chain:
+        """A view over an already connected sender (tests, the demo)."""
+        return cls(lambda: (sender, deployment), settings)
+
+    # ------------------------------------------------------------ clients
+
+    def _clients(self) -> tuple[Sender, Deployment, CommunityClient, ExchangeClient]:
+        if self._built is None:
+            with self._lock:
+                if self._built is None:
+                    sender, deployment = self._connect()
+                    community = CommunityClient(sender, deployment.address(COMMUNITY_CONTRACT))
+                    exchange = ExchangeClient(
+                        sender,
+                        deployment.address(EXCHANGE_CONTRACT),
+                        gas_limit=self.settings.relayer_gas_limit,
+                    )
+                    self._built = (sender, deployment, community, exchange)
+        return self._built
+
+    @property
+    def sender(self) -> Sender:
+        """The relayer: posts schedules and settles periods."""
+        return self._clients()[0]
+
+    @property
+    def deployment(self) -> Deployment:
+        return self._clients()[1]
+
+    @property
+    def community(self) -> CommunityClient:
+        return self._clients()[2]
+
+    @property
+    def exchange(self) -> ExchangeClient:
+        return self._clients()[3]
+
+    @property
+    def domain(self) -> Domain:
+        deployment = self.deployment
+        return Domain(deployment.chain_id, deployment.address(EXCHANGE_CONTRACT))
+
+    # ------------------------------------------------------------ cached reads
+
+    @property
+    def grid(self) -> TimeGrid:
+        """Interval and period lengths (fixed at deployment: read once)."""
+        if self._grid is None:
+            self._grid = self.community.time_grid()
+        return self._grid
+
+    def rules(self, period_id: int) -> Rules:
+        """rulesAt(period_id); cached only once final (period <= currentPeriod + 1)."""
+        cached = self._rules.get(period_id)
+        if cached is not None:
+            return cached
+        rules = self.community.rules_at(period_id)
+        if period_id <= self.grid.period_at(self.head().timestamp) + 1:
+            self._rules[period_id] = rules
+        return rules
+
+    def membership(self, household: str) -> Window:
+        """The household's membership, cached briefly."""
+        return self._memberships.get(household, lambda: self.community.membership(household))
+
+    def is_member(self, household: str) -> bool:
+        """A member now, as postSchedules requires (admitted, not removed)."""
+        window = self.membership(household)
+        return window.admitted_at != 0 and window.removed_at == 0
+
+    def meter(self, meter_id: bytes) -> MeterInfo:
+        """The community's record of a meter, cached briefly."""
+        return self._meters.get(meter_id, lambda: self.community.meter(meter_id))
+
+    def head(self) -> Head:
+        """The latest block (number, timestamp), reused for `head_cache_milliseconds`."""
+        cached = self._head
+        now = time.monotonic()
+        if cached is not None and (now - cached[0]) * 1000 < self.settings.head_cache_milliseconds:
+            return cached[1]
+        answer = self._rpc("eth_getBlockByNumber", ["latest", False])
+        head = Head(int(answer["number"], 16), int(answer["timestamp"], 16))
+        self._head = (now, head)
+        return head
+
+    def forget_head(self) -> None:
+        """Read the head again at the next use (after moving the chain's time)."""
+        self._head = None
+
+    def now(self, clock_seconds: int = 0) -> int:
+        """The chain's time: the later of the latest block's timestamp and `clock_seconds`."""
+        return max(self.head().timestamp, clock_seconds)
+
+    def escrow_at(self, household: str, block_number: int) -> Escrow:
+        """The household's escrow as of `block_number` (a fixed block: cacheable)."""
+        key = (household, block_number)
+        cached = self._escrow.get(key)
+        if cached is not None:
+            return cached
+        fn = self.exchange.contract.functions.escrowOf(Web3.to_checksum_address(household))
+        free_units, locked_units = _call_at(fn, block_number)
+        escrow = Escrow(int(free_units), int(locked_units))
+        if len(self._escrow) > 100_000:
+            self._escrow.clear()
+        self._escrow[key] = escrow
+        return escrow
+
+    def _rpc(self, method: str, params: list[Any]) -> Any:
+        try:
+            answer = self.sender.w3.provider.make_request(RPCEndpoint(method), params)
+        except (requests.RequestException, OSError) as error:
+            raise ChainUnreachableError(f"the node stopped answering: {error}") from error
+        if "error" in answer:
+            raise ChainUnreachableError(f"{method} failed: {answer['error']}")
+        return answer["result"]
+
+
+def _call_at(fn: ContractFunction, block_number: int) -> tuple[Any, ...]:
+    # ledger.chain.lean_call, at a given block instead of "latest".
+    call = {"to": fn.address, "data": HexStr("0x" + encode_call(fn).hex())}
+    try:
+        answer = fn.w3.provider.make_request(RPCEndpoint("eth_call"), [call, hex(block_number)])
+    except (requests.RequestException, OSError) as error:
+        raise ChainUnreachableError(f"the node stopped answering: {error}") from error
+    if "error" in answer:
+        error_data = cast(dict[str, Any], answer["error"])
+        data = error_data.get("data")
+        if isinstance(data, str) and data.startswith("0x"):
+            raise decode_revert(bytes.fromhex(data[2:]))
+        raise ChainUnreachableError(f"eth_call of {fn.signature} failed: {error_data}")
+    outputs = [collapse_if_tuple(dict(item)) for item in fn.abi.get("outputs", [])]
+    return tuple(abi_decode(outputs, bytes.fromhex(str(answer["result"])[2:])))

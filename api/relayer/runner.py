@@ -1,0 +1,39 @@
+"""Run the v2 relayer in a daemon thread (inside the API process, or a worker process)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from api.relayer.service import Relayer
+
+log = logging.getLogger("quartier.relayer")
+
+
+class RelayerLoop:
+    """A pass every `poll_seconds` until stopped; a crashing pass is logged and retried."""
+
+    def __init__(self, relayer: Relayer, poll_seconds: float) -> None:
+        self.relayer = relayer
+        self.poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="quartier-relayer", daemon=True)
+
+    def start(self) -> RelayerLoop:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """End the loop after the current pass."""
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.relayer.run_once()
+            except Exception:
+                # The chain down, the DB busy: every step re-checks the chain, so retrying
+                # at the next tick is safe.
+                log.exception("relayer: pass crashed")
+            self._stop.wait(self.poll_seconds)

@@ -1,0 +1,229 @@
+"""Step 2 of the relayer: settle every period that has ended, has postings, and is not settled.
+
+For period P the settlement's input is gathered from what the service itself relayed:
+
+- postings: the DB rows posted for P, per household in version order. They are exactly the
+  chain's postings unless someone posted directly; the count is checked against
+  `postingHouseholds(P)` and each household's hash chain against `scheduleRecord`, and a
+  mismatch fails the period with PostingsMismatchError (named, retried, never guessed);
+- meters: `metersOf(household)` in order, each with its batch: Posted if one was posted on
+  chain (it must be the stored one), Inline from the DB if the meter's chain still lets it in,
+  None if the meter counts for no interval of P. A counting meter without usable data makes
+  the period wait until its settlement deadline, and from then on measures 0 Wh (None).
+
+`api.settlement.settle_period` then gives the hints and the expected outcome; the contract's
+events are compared with it after the transaction (a difference is logged, by name).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, Table, select
+
+from api import settlement
+from api.meter_batches.service import batches_of, signed_of
+from api.relayer.context import V2Chain
+from api.relayer.posting import signed_schedule_of
+from api.schedules.models import ScheduleRow, ScheduleStatus
+from ledger.community import MeterInfo, Window
+from ledger.errors import LedgerError
+from ledger.exchange import HouseholdPeriod, MeterData, SettlePeriodResult
+from ledger.rules import Rules, TimeGrid
+from ledger.schedules import Schedule, posting_chain_head
+
+log = logging.getLogger("quartier.relayer")
+
+SCHEDULE: Table = ScheduleRow.__table__  # type: ignore[attr-defined]
+_ZERO_HASH = bytes(32)
+
+
+class RelayerError(LedgerError):
+    """Root of the relayer's own refusals to settle a period (each names the facts)."""
+
+
+class PostingsMismatchError(RelayerError):
+    """The posted rows of the DB are not the chain's postings of the period (someone posted
+    directly, or the DB lost a posting): the period cannot be settled from the DB."""
+
+
+class PostedBatchUnknownError(RelayerError):
+    """A meter batch was posted on chain that the DB does not hold (settlement must re-supply
+    exactly that batch)."""
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The period cannot settle yet: `meter_id` counts for it and has no data before
+    `deadline`."""
+
+    period_id: int
+    meter_id: str
+    deadline: int
+
+
+@dataclass(frozen=True)
+class Settled:
+    period_id: int
+    result: SettlePeriodResult | None  # None: settled by someone else
+    matches_engine: bool = True
+
+
+def engine_rules(rules: Rules) -> settlement.Rules:
+    """`ledger.rules.Rules` as the settlement engine's value type."""
+    return settlement.Rules(
+        settlement.Mechanism(int(rules.mechanism)),
+        rules.gate_lead_seconds,
+        rules.settlement_deadline_seconds,
+        rules.min_entry_wh,
+        rules.price_floor_per_kwh,
+        rules.price_ceiling_per_kwh,
+        rules.community_price_per_kwh,
+    )
+
+
+def engine_grid(grid: TimeGrid) -> settlement.TimeGrid:
+    return settlement.TimeGrid(grid.interval_seconds, grid.period_intervals)
+
+
+def _window(window: Window) -> settlement.Window:
+    return settlement.Window(window.admitted_at, window.removed_at)
+
+
+def posted_periods(engine: Engine) -> list[int]:
+    """Periods with at least one posted schedule, oldest first."""
+    with engine.connect() as connection:
+        found = connection.execute(
+            select(SCHEDULE.c.period_id)
+            .where(SCHEDULE.c.status == ScheduleStatus.POSTED)
+            .distinct()
+            .order_by(SCHEDULE.c.period_id)
+        )
+        return [int(period_id) for (period_id,) in found]
+
+
+def postings_of(engine: Engine, period_id: int) -> dict[str, list[Schedule]]:
+    """The posted schedules of a period per household, in version (= posting) order."""
+    with engine.connect() as connection:
+        found = connection.execute(
+            select(SCHEDULE)
+            .where(SCHEDULE.c.period_id == period_id, SCHEDULE.c.status == ScheduleStatus.POSTED)
+            .order_by(SCHEDULE.c.household, SCHEDULE.c.version)
+        ).mappings()
+        rows = [ScheduleRow(**item) for item in found]
+    postings: dict[str, list[Schedule]] = defaultdict(list)
+    for row in rows:
+        postings[row.household].append(signed_schedule_of(row).schedule)
+    return dict(postings)
+
+
+def check_postings(chain: V2Chain, period_id: int, postings: dict[str, list[Schedule]]) -> None:
+    """The DB's postings are the chain's (count of households, every hash chain)."""
+    exchange = chain.exchange
+    households = exchange.posting_households(period_id)
+    if households != len(postings):
+        raise PostingsMismatchError(
+            f"period {period_id}: the chain has {households} posting households, the DB"
+            f" {len(postings)}"
+        )
+    for household, schedules in postings.items():
+        record = exchange.schedule_record(household, period_id)
+        if record.postings != len(schedules) or record.head != posting_chain_head(schedules):
+            raise PostingsMismatchError(
+                f"period {period_id}: {household} has {record.postings} postings on chain, the"
+                f" DB {len(schedules)} (or another hash chain)"
+            )
+
+
+def _counts(grid: TimeGrid, window: Window, period_id: int) -> bool:
+    return any(
+        window.counts_for(grid.interval_start(k), grid.interval_end(k))
+        for k in grid.intervals(period_id)
+    )
+
+
+def _meter_data(
+    engine: Engine,
+    chain: V2Chain,
+    period_id: int,
+    meter_id: bytes,
+    info: MeterInfo,
+    past_deadline: bool,
+    deadline: int,
+) -> tuple[MeterData, bytes | None] | Waiting:
+    """One meter's MeterData and deltas for the engine (None: no data), or Waiting."""
+    exchange = chain.exchange
+    meter_hex = "0x" + meter_id.hex()
+    row = batches_of(engine, [meter_hex], period_id).get(meter_hex)
+    posted = exchange.posted_batch_hash(meter_id, period_id)
+    if posted != _ZERO_HASH:
+        if row is None or row.batch_hash != "0x" + posted.hex():
+            raise PostedBatchUnknownError(
+                f"period {period_id}: meter {meter_hex} has a posted batch the DB does not hold"
+            )
+        batch = signed_of(row).period
+        return MeterData.posted(batch), batch.deltas_bytes
+    if not _counts(chain.grid, info.window, period_id):
+        return MeterData.none(), None
+    if row is not None:
+        state = exchange.meter_chain(meter_id)
+        start = (row.start_import_wh, row.start_export_wh)
+        end = (state.end_import_wh, state.end_export_wh)
+        if (
+            state.next_period_id == 0
+            or (period_id == state.next_period_id and start == end)
+            or (period_id > state.next_period_id and start[0] >= end[0] and start[1] >= end[1])
+        ):
+            signed = signed_of(row)
+            return MeterData.inline(signed), signed.period.deltas_bytes
+    if not past_deadline:
+        return Waiting(period_id, meter_hex, deadline)
+    return MeterData.none(), None
+
+
+def settle_one(engine: Engine, chain: V2Chain, period_id: int, now: int) -> Settled | Waiting:
+    """Settle period `period_id` if it can be (see the module docstring)."""
+    exchange, community, grid = chain.exchange, chain.community, chain.grid
+    if exchange.is_settled(period_id):
+        return Settled(period_id, None)
+    postings = postings_of(engine, period_id)
+    check_postings(chain, period_id, postings)
+    rules = chain.rules(period_id)
+    deadline = grid.settlement_deadline(period_id, rules)
+    past_deadline = now >= deadline
+    households: list[HouseholdPeriod] = []
+    inputs: list[settlement.HouseholdInput] = []
+    for household in sorted(postings, key=lambda address: int(address, 16)):
+        data: list[MeterData] = []
+        meters: list[settlement.MeterInput] = []
+        for meter_id in community.meters_of(household):
+            info = community.meter(meter_id)
+            found = _meter_data(engine, chain, period_id, meter_id, info, past_deadline, deadline)
+            if isinstance(found, Waiting):
+                return found
+            data.append(found[0])
+            meters.append(settlement.MeterInput(_window(info.window), found[1]))
+        schedules = postings[household]
+        households.append(HouseholdPeriod(household, tuple(schedules), tuple(data)))
+        inputs.append(
+            settlement.HouseholdInput(
+                household,
+                _window(community.membership(household)),
+                [settlement.Posting(*s.as_posting()) for s in schedules],
+                meters,
+            )
+        )
+    expected = settlement.settle_period(engine_rules(rules), engine_grid(grid), period_id, inputs)
+    result = exchange.settle_period(period_id, households, expected.hints)
+    matches = result.cleared.intervals == expected.cleared_intervals and [
+        (e.household.lower(), e.change_units, e.released_units) for e in result.households
+    ] == [(h.address.lower(), h.change_units, h.released_units) for h in expected.households]
+    if not matches:
+        log.error(
+            "relayer: period %d settled, but the contract's outcome differs from"
+            " api.settlement's (engine-contract mismatch)",
+            period_id,
+        )
+    return Settled(period_id, result, matches)

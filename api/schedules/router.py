@@ -1,0 +1,73 @@
+"""v2 schedules: POST a signed schedule, GET a period's public book, GET one schedule."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response, status
+from sqlalchemy.engine import Engine
+
+from api.deps import ClockDep
+from api.errors import NotFoundError
+from api.relayer.context import V2Chain
+from api.schedules.schemas import PeriodBookOut, ScheduleIn, ScheduleOut
+from api.schedules.service import get_schedule, period_book, submit_schedule
+
+router = APIRouter(tags=["schedules (v2)"])
+
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+
+
+def get_engine(request: Request) -> Engine:
+    """The app's DB engine."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_v2_chain(request: Request) -> V2Chain:
+    """The v2 chain view `api.v2.include_v2_routers` installed."""
+    chain: V2Chain = request.app.state.v2_chain
+    return chain
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+V2ChainDep = Annotated[V2Chain, Depends(get_v2_chain)]
+PeriodPath = Annotated[int, Path(ge=0, le=2**63 - 1)]
+HashPath = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")]
+
+
+@router.post(
+    "/schedules",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "Already stored (idempotent re-send)"},
+        403: {"description": "Not a member", **_PROBLEM},
+        409: {"description": "Gate closed, stale version, escrow short, ...", **_PROBLEM},
+        422: {"description": "Malformed, badly signed, outside the period", **_PROBLEM},
+        503: {"description": "Chain unreachable", **_PROBLEM},
+    },
+)
+def post_schedule(
+    body: ScheduleIn, engine: EngineDep, chain: V2ChainDep, clock: ClockDep, response: Response
+) -> ScheduleOut:
+    """Submit an EIP-712 signed schedule; the relayer posts it before its gate."""
+    accepted = submit_schedule(engine, chain, body, clock())
+    if not accepted.created:
+        response.status_code = status.HTTP_200_OK
+    return ScheduleOut.of(accepted.row)
+
+
+@router.get("/schedules/{schedule_hash}", responses={404: _PROBLEM})
+def get_one_schedule(schedule_hash: HashPath, engine: EngineDep) -> ScheduleOut:
+    """One stored schedule, with its status (pending, posted, refused and why)."""
+    row = get_schedule(engine, schedule_hash)
+    if row is None:
+        raise NotFoundError(f"no schedule {schedule_hash}", "unknown-schedule")
+    return ScheduleOut.of(row)
+
+
+@router.get("/periods/{period_id}/schedules")
+def get_period_book(period_id: PeriodPath, engine: EngineDep) -> PeriodBookOut:
+    """The public book of a period: every schedule stored for it, with its status."""
+    rows = period_book(engine, period_id)
+    return PeriodBookOut(period_id=period_id, schedules=[ScheduleOut.of(row) for row in rows])

@@ -1,0 +1,109 @@
+"""Request and response bodies of v2 schedules: strict integers (no floats, no numeric
+strings, no booleans), bounded to the widths the exchange's entry codec carries."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schedules.models import ScheduleRow
+from ledger.schedules import ENERGY_WH_MAX, PRICE_PER_KWH_MAX, EntrySide, decode_entries
+
+#: Bodies never carry more entries than this, whatever the community's period length; the
+#: service then holds them to the period (`period_intervals` from the chain).
+MAX_ENTRIES = 10_000
+#: The DB stores integers as signed 64-bit values.
+_INT64_MAX = 2**63 - 1
+_UINT32_MAX = 2**32 - 1
+
+SideName = Literal["sell", "buy", "none"]
+SIDE_VALUE: dict[str, EntrySide] = {
+    "none": EntrySide.NONE,
+    "sell": EntrySide.SELL,
+    "buy": EntrySide.BUY,
+}
+SIDE_NAME: dict[EntrySide, SideName] = {
+    EntrySide.NONE: "none",
+    EntrySide.SELL: "sell",
+    EntrySide.BUY: "buy",
+}
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+class EntryIn(BaseModel):
+    """One interval's entry: sell at >= price_per_kwh, buy at <= it, or none (all zeros)."""
+
+    model_config = _STRICT
+    side: SideName
+    energy_wh: int = Field(ge=0, le=ENERGY_WH_MAX)
+    price_per_kwh: int = Field(ge=0, le=PRICE_PER_KWH_MAX)
+
+
+class ScheduleIn(BaseModel):
+    """A signed v2 Schedule (EIP-712, domain ("Quartier", "2", chain, exchange))."""
+
+    model_config = _STRICT
+    household: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    period_id: int = Field(ge=0, le=_INT64_MAX)
+    version: int = Field(ge=1, le=_UINT32_MAX)
+    first_interval_id: int = Field(ge=0, le=_INT64_MAX)
+    #: From `first_interval_id` on, one per interval; may be empty (no entry from there on).
+    entries: list[EntryIn] = Field(max_length=MAX_ENTRIES)
+    #: 65 bytes r || s || v, v in {27, 28}, low s.
+    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$")
+
+
+class EntryOut(BaseModel):
+    side: SideName
+    energy_wh: int
+    price_per_kwh: int
+
+
+class ScheduleOut(BaseModel):
+    """A stored schedule, with its signature so anyone can re-verify it."""
+
+    schedule_hash: str
+    household: str
+    period_id: int
+    version: int
+    first_interval_id: int
+    entries: list[EntryOut]
+    signature: str
+    lock_units: int
+    status: str
+    reason: str | None
+    tx_hash: str | None
+
+    @classmethod
+    def of(cls, row: ScheduleRow) -> ScheduleOut:
+        """From a stored row."""
+        entries = decode_entries(bytes.fromhex(row.entries[2:]))
+        return cls(
+            schedule_hash=row.schedule_hash,
+            household=row.household,
+            period_id=row.period_id,
+            version=row.version,
+            first_interval_id=row.first_interval_id,
+            entries=[
+                EntryOut(
+                    side=SIDE_NAME[entry.side],
+                    energy_wh=entry.energy_wh,
+                    price_per_kwh=entry.price_per_kwh,
+                )
+                for entry in entries
+            ],
+            signature=row.signature,
+            lock_units=row.lock_units,
+            status=row.status,
+            reason=row.reason,
+            tx_hash=row.tx_hash,
+        )
+
+
+class PeriodBookOut(BaseModel):
+    """Every schedule stored for a period (refused ones included, with their reason)."""
+
+    period_id: int
+    schedules: list[ScheduleOut]
