@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,8 +15,12 @@ from eth_account.messages import encode_defunct
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from api.app import create_app
 from api.auth import sign_personal
+from api.ledger_gateway import LedgerGateway
 from api.orders.models import OrderRow
+from api.settings import Settings
+from ledger.anvil import AnvilNode
 from ledger.chain import Sender
 from ledger.deployment import Deployment
 from ledger.signatures import SECP256K1_N
@@ -212,3 +217,42 @@ def test_sign_in_refuses_the_high_s_twin(client: TestClient) -> None:
         "/auth/token", json={"nonce": challenge["nonce"], "signature": canonical}
     )
     assert response.status_code == 200, response.text
+
+
+# --- faults of the layers below: a precise problem, never a bare 500 ------------------------
+
+
+def test_a_standing_buy_whose_escrow_overflows_the_store_is_a_422(
+    client: TestClient, manager: Sender, community: Deployment, clock: Clock
+) -> None:
+    buyer = make_household(manager, community, 0)
+    huge = 2**62  # fits uint64; energy * price / 1000 does not fit the 64-bit lock column
+    k = interval_at(clock) + 3
+    orders = [buyer.order("buy", k + n, huge, huge, nonce=n + 1) for n in range(2)]
+    response = client.post(
+        "/standing-orders",
+        json={
+            "household": buyer.address,
+            "side": "buy",
+            "energy_wh": huge,
+            "price_per_kwh": huge,
+            "orders": orders,
+        },
+    )
+    _problem(response, 422, "integer-out-of-range")
+    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+        assert session.exec(select(OrderRow)).all() == []
+
+
+def test_a_node_without_the_deployment_state_is_a_503(
+    settings: Settings, community: Deployment, clock: Clock, manager: Sender
+) -> None:
+    """A node restarted without its state: same chain id, no code at the addresses."""
+    seller = make_household(manager, community, 0)
+    body = seller.order("sell", interval_at(clock) + 3, 500, 60, nonce=1)
+    with AnvilNode() as empty:
+        bare = replace(settings, rpc_url=empty.url)
+        app = create_app(bare, ledger=LedgerGateway(bare, community), clock=clock)
+        with TestClient(app) as fresh:
+            _problem(fresh.post("/orders", json=body), 503, "deployment-unavailable")
+            _problem(fresh.get("/intervals/1/orders"), 503, "deployment-unavailable")

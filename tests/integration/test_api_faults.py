@@ -470,3 +470,73 @@ def test_an_unusable_database_at_start_is_one_line_and_an_exit(
         assert len(lines) == 1, (case, done.stderr)
         assert lines[0].startswith("quartier: cannot "), (case, lines)
         assert "Traceback" not in done.stderr
+
+
+# --- races and a locked database -------------------------------------------------------------
+
+
+def _post_together(
+    barrier: threading.Barrier, url: str, body: dict[str, object], answers: list[httpx.Response]
+) -> None:
+    barrier.wait(timeout=10)
+    answers.append(httpx.post(url, json=body, timeout=30))
+
+
+def test_concurrent_identical_orders_store_one_and_answer_no_5xx(
+    environment: dict[str, str], tmp_path: Path, member: Member
+) -> None:
+    served = _serve(environment, tmp_path / "serve.log")
+    body = member.order(_now_interval() + 3, 7)
+    try:
+        for _round in range(3):
+            answers: list[httpx.Response] = []
+            barrier = threading.Barrier(8)
+            threads = [
+                threading.Thread(
+                    target=_post_together, args=(barrier, f"{served.url}/orders", body, answers)
+                )
+                for _ in range(8)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+            statuses = sorted(answer.status_code for answer in answers)
+            assert len(statuses) == 8
+            assert all(status in (200, 201, 409) for status in statuses), statuses
+            assert statuses.count(201) <= 1, statuses
+            for answer in answers:
+                if answer.status_code == 409:
+                    assert answer.headers["content-type"] == PROBLEM
+        book = httpx.get(f"{served.url}/intervals/{_now_interval() + 3}/orders").json()
+        assert len(book["orders"]) == 1
+    finally:
+        _stop(served)
+    assert "Traceback" not in served.log()
+
+
+def test_a_database_locked_by_another_process_is_a_503_not_a_500(
+    environment: dict[str, str], tmp_path: Path, member: Member
+) -> None:
+    served = _serve(environment, tmp_path / "serve.log")
+    k = _now_interval() - 5
+    try:
+        assert httpx.post(f"{served.url}/readings", json=member.reading(k, 1, 1)).status_code == 201
+        holder = sqlite3.connect(tmp_path / "api.db", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # another process holding the write lock too long
+        try:
+            started = time.monotonic()
+            response = httpx.post(
+                f"{served.url}/readings", json=member.reading(k + 1, 2, 2), timeout=30
+            )
+            waited = time.monotonic() - started
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        _assert_problem(response, 503, "database-busy")
+        assert response.headers["retry-after"] == "1"
+        assert waited < 10, waited
+        response = httpx.post(f"{served.url}/readings", json=member.reading(k + 1, 2, 2))
+        assert response.status_code == 201, response.text
+    finally:
+        _stop(served)
