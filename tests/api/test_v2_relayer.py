@@ -1,0 +1,233 @@
+"""The v2 relayer on a real Anvil node behind the API: schedules posted before their gates,
+periods settled as `api.settlement` predicts, and failures isolated (a poisoned schedule, a
+missing meter batch, a period the DB cannot rebuild, a crash between mining and recording)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+from v2_api_world import GRID, RULES, Member, V2World, v2_world
+
+from api import settlement
+from api.relayer.models import PeriodRow, PeriodStatus
+from api.relayer.settling import engine_grid, engine_rules
+from ledger.anvil import AnvilNode
+from ledger.chain import Sender
+from ledger.schedules import NO_ENTRY, Entry, EntrySide, Schedule, SignedSchedule, sign_schedule
+
+pytestmark = pytest.mark.integration
+
+FUNDS_UNITS = 1_000_000
+SELL = Entry(EntrySide.SELL, 1_000, 100_000)
+BUY = Entry(EntrySide.BUY, 600, 200_000)  # locks 120_000 units
+START = (10_000, 20_000)
+
+
+@pytest.fixture
+def world(manager: Sender, anvil: AnvilNode, tmp_path: Path) -> Iterator[V2World]:
+    with v2_world(manager, anvil.url, tmp_path) as world:
+        yield world
+
+
+def _post(
+    world: V2World, member: Member, period: int, entries: list[Entry], version: int = 1
+) -> str:
+    response = world.client.post(
+        "/schedules", json=world.schedule_body(member, period, entries, version)
+    )
+    assert response.status_code == 201, response.text
+    schedule_hash: str = response.json()["schedule_hash"]
+    return schedule_hash
+
+
+def _schedule(world: V2World, schedule_hash: str) -> dict[str, Any]:
+    found: dict[str, Any] = world.client.get(f"/schedules/{schedule_hash}").json()
+    return found
+
+
+def _batch(world: V2World, member: Member, period: int, deltas: list[tuple[int, int]]) -> None:
+    body = world.batch_body(member.meters[0], period, START, deltas)
+    response = world.client.post("/meter-batches", json=body)
+    assert response.status_code == 201, response.text
+
+
+def test_schedules_posted_batches_stored_period_settled_as_predicted(world: V2World) -> None:
+    seller, buyer = world.member(FUNDS_UNITS), world.member(FUNDS_UNITS)
+    period = world.open_period()
+    sold = _post(world, seller, period, [SELL, NO_ENTRY])
+    bought = _post(world, buyer, period, [BUY])
+
+    report = world.relayer.run_once()
+    assert sorted(report.posting.posted) == sorted([sold, bought])
+    assert report.posting.transactions == 1
+    for schedule_hash in (sold, bought):
+        stored = _schedule(world, schedule_hash)
+        assert stored["status"] == "posted"
+        assert stored["tx_hash"].startswith("0x")
+    assert world.exchange.escrow_of(buyer.address).locked_units == 120_000
+
+    world.warp(GRID.period_end(period))
+    seller_deltas = [(0, 800), (0, 0), (0, 0), (0, 0)]
+    buyer_deltas = [(600, 0), (5, 0), (0, 0), (0, 0)]
+    _batch(world, seller, period, seller_deltas)
+    _batch(world, buyer, period, buyer_deltas)
+    report = world.relayer.run_once()
+    assert report.settled == [period]
+    assert world.exchange.is_settled(period)
+
+    # The engine's prediction from the household's own facts.
+    def household(member: Member, entries: list[Entry], deltas: list[tuple[int, int]]) -> Any:
+        membership = world.community.membership(member.address)
+        meter = world.community.meter(member.meters[0].meter_id).window
+        schedule = Schedule(member.address, period, 1, GRID.first_interval(period), tuple(entries))
+        return settlement.HouseholdInput(
+            member.address,
+            settlement.Window(membership.admitted_at, membership.removed_at),
+            [settlement.Posting(*schedule.as_posting())],
+            [
+                settlement.MeterInput(
+                    settlement.Window(meter.admitted_at, meter.removed_at),
+                    settlement.encode_deltas(deltas),
+                )
+            ],
+        )
+
+    expected = settlement.settle_period(
+        engine_rules(RULES),
+        engine_grid(GRID),
+        period,
+        [
+            household(seller, [SELL, NO_ENTRY], seller_deltas),
+            household(buyer, [BUY], buyer_deltas),
+        ],
+    )
+    # By hand: 600 Wh at (100_000 + 200_000) / 2 per kWh = 90_000 units.
+    assert expected.household(seller.address).change_units == 90_000
+    assert expected.household(buyer.address).change_units == -90_000
+    for member in (seller, buyer):
+        escrow = world.exchange.escrow_of(member.address)
+        change = expected.household(member.address).change_units
+        assert (escrow.free_units, escrow.locked_units) == (FUNDS_UNITS + change, 0)
+    # A second pass finds nothing to do.
+    again = world.relayer.run_once()
+    assert (again.settled, again.posting.transactions, again.failed) == ([], 0, {})
+
+
+@pytest.mark.parametrize(
+    ("poison", "reason"),
+    [
+        # No index in the error: the relayer bisects over simulated prefixes.
+        ("withdraws", "ExchangeInsufficientFree"),
+        # The error names the item's index.
+        ("leaves", "ExchangeNotMember"),
+    ],
+)
+def test_a_poisoned_schedule_does_not_stop_the_others(
+    world: V2World, caplog: pytest.LogCaptureFixture, poison: str, reason: str
+) -> None:
+    members = [world.member(FUNDS_UNITS, meters=0) for _ in range(5)]
+    period = world.open_period()
+    big = Entry(EntrySide.BUY, 4_000, 200_000)  # locks 800_000 of 1_000_000
+    hashes = [_post(world, m, period, [big if n % 2 else SELL]) for n, m in enumerate(members)]
+    # Posting order is by household address: poison a buyer that is not first in the batch.
+    order = sorted(range(5), key=lambda n: members[n].address)
+    culprit = next(n for n in order[1:] if n % 2)
+    if poison == "withdraws":
+        members[culprit].exchange.withdraw(500_000)  # after acceptance: the promise is broken
+    else:
+        world.community.remove_household(members[culprit].address)
+    poisoned = hashes[culprit]
+    fine = [h for n, h in enumerate(hashes) if n != culprit]
+
+    with caplog.at_level(logging.WARNING, logger="quartier.relayer"):
+        report = world.relayer.run_once()
+    assert report.posting.refused == {poisoned: reason}
+    assert sorted(report.posting.posted) == sorted(fine)
+    assert report.posting.transactions == 2  # the one that reverted, the one that posted
+    assert _schedule(world, poisoned)["status"] == "refused"
+    assert _schedule(world, poisoned)["reason"] == reason
+    assert all(_schedule(world, h)["status"] == "posted" for h in fine)
+    assert world.exchange.posting_households(period) == 4
+    assert f"refused: {reason}" in caplog.text
+    # Refused is final: the next pass sends nothing.
+    assert world.relayer.run_once().posting.transactions == 0
+
+
+def test_a_missing_meter_batch_waits_for_the_deadline_and_nothing_stays_locked(
+    world: V2World,
+) -> None:
+    seller, buyer = world.member(FUNDS_UNITS), world.member(FUNDS_UNITS)
+    period = world.open_period()
+    _post(world, seller, period, [SELL])
+    _post(world, buyer, period, [BUY])
+    world.relayer.run_once()
+    world.warp(GRID.period_end(period))
+    _batch(world, seller, period, [(0, 800), (0, 0), (0, 0), (0, 0)])  # the buyer's never comes
+
+    waiting = world.relayer.run_once()
+    assert waiting.settled == []
+    assert [w.meter_id for w in waiting.waiting] == ["0x" + buyer.meters[0].meter_id.hex()]
+    assert not world.exchange.is_settled(period)
+    assert world.exchange.escrow_of(buyer.address).locked_units == 120_000
+
+    world.warp(GRID.settlement_deadline(period, RULES))
+    report = world.relayer.run_once()
+    assert report.settled == [period]
+    # The buyer's meter measured 0 Wh: nothing delivered, no money moves, the lock returns.
+    for member in (seller, buyer):
+        escrow = world.exchange.escrow_of(member.address)
+        assert (escrow.free_units, escrow.locked_units) == (FUNDS_UNITS, 0)
+
+
+def test_a_crash_between_mining_and_recording_is_reconciled(world: V2World) -> None:
+    buyer = world.member(FUNDS_UNITS, meters=0)
+    period = world.open_period()
+    schedule_hash = _post(world, buyer, period, [BUY])
+    # The chain got it (as if the relayer died before writing "posted"): the household
+    # posts the very same signed schedule itself.
+    stored = _schedule(world, schedule_hash)
+    schedule = Schedule(buyer.address, period, 1, stored["first_interval_id"], (BUY,))
+    signed = SignedSchedule(schedule, bytes.fromhex(stored["signature"][2:]))
+    buyer.exchange.post_schedules([signed])
+
+    report = world.relayer.run_once()
+    assert report.posting.transactions == 0
+    assert report.posting.refused == {}
+    assert _schedule(world, schedule_hash)["status"] == "posted"
+
+
+def test_a_period_that_cannot_settle_does_not_block_the_next(world: V2World) -> None:
+    direct, buyer, seller = (world.member(FUNDS_UNITS, meters=0) for _ in range(3))
+    period = world.open_period()
+    _post(world, direct, period, [SELL])
+    _post(world, buyer, period, [BUY])
+    world.relayer.run_once()
+    # A forced inclusion the service never saw: the DB cannot rebuild this period's postings.
+    version_2 = Schedule(direct.address, period, 2, GRID.first_interval(period) + 1, (SELL,))
+    direct.exchange.post_schedules(
+        [sign_schedule(direct.account.key, version_2, world.chain_id, world.exchange.address)]
+    )
+    world.warp(GRID.period_start(period))  # the next period opens
+    _post(world, buyer, period + 1, [BUY])
+    _post(world, seller, period + 1, [SELL])
+    world.relayer.run_once()
+
+    world.warp(GRID.settlement_deadline(period + 1, RULES))
+    report = world.relayer.run_once()
+    assert report.failed == {period: "PostingsMismatchError"}
+    assert report.settled == [period + 1]
+    assert world.exchange.is_settled(period + 1)
+    assert not world.exchange.is_settled(period)
+    with Session(world.relayer.engine) as session:
+        failing = session.get(PeriodRow, period)
+        assert failing is not None
+        assert failing.status == PeriodStatus.FAILING
+        assert failing.last_error is not None
+        assert failing.last_error.startswith("PostingsMismatchError")
+    # Retried at every pass, still named, still not blocking.
+    assert world.relayer.run_once().failed == {period: "PostingsMismatchError"}
