@@ -65,6 +65,8 @@ class MeterChains:
     registry: Registry
     last: dict[bytes, tuple[int, int, int]] = field(default_factory=dict)
     posted: dict[tuple[bytes, int], tuple[Position, Batch]] = field(default_factory=dict)
+    #: Batches posted by a transaction whose calldata is unreadable (named once there).
+    unverified: dict[tuple[bytes, int], Position] = field(default_factory=dict)
     signatures_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
 

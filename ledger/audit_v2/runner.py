@@ -115,11 +115,13 @@ def _check_batches(meters: MeterChains, group: list[Logged[Any]], call: object) 
             )
         )
         for logged in events:  # follow the chain the contract keeps, unchecked
-            meters.last[logged.event.meter_id] = (
-                logged.event.period_id,
-                logged.event.end_import_wh,
-                logged.event.end_export_wh,
+            event = logged.event
+            meters.last[event.meter_id] = (
+                event.period_id,
+                event.end_import_wh,
+                event.end_export_wh,
             )
+            meters.unverified[(event.meter_id, event.period_id)] = logged.position
         return
     if len(call.batches) != len(events):
         meters.problems.append(

@@ -201,6 +201,9 @@ class SettlementChecker:
             if data.source != MeterSource.POSTED or not posted.same_fields(supplied):
                 add(Kind.SETTLEMENT_POSTED_BATCH_UNUSED, f"{meter}: its posted batch is not used")
             return posted.deltas
+        unverified = self.meters.unverified.get((meter_id, period_id))
+        if data.source == MeterSource.POSTED and unverified is not None and unverified < at:
+            return data.deltas  # posted unreadably (already named): take the settler's copy
         if data.source == MeterSource.POSTED:
             add(Kind.SETTLEMENT_POSTED_BATCH_UNUSED, f"{meter}: claims a batch never posted")
             return None
