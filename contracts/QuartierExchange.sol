@@ -11,7 +11,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IQuartierCommunity} from "./interfaces/IQuartierCommunity.sol";
 import {IQuartierExchange} from "./interfaces/IQuartierExchange.sol";
 import {HouseholdBook, IntervalBook} from "./types/HouseholdBook.sol";
-import {Rules} from "./types/Rules.sol";
+import {Mechanism, Rules} from "./types/Rules.sol";
 import {Clearing} from "./libraries/Clearing.sol";
 import {MeterCodec} from "./libraries/MeterCodec.sol";
 import {Netting} from "./libraries/Netting.sol";
@@ -326,10 +326,10 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         }
         period.settled = true;
         Rules memory rules = _community.rulesAt(periodId);
-        (HouseholdBook[] memory books, uint256[] memory releasedUnits) =
+        (HouseholdBook[] memory books, uint256[] memory releasedUnits, uint256 entryCount) =
             _loadHouseholds(periodId, households, endsAt + rules.settlementDeadlineSeconds);
         (Netting.Totals memory totals, uint256 deliveredWh) =
-            _clearAndNet(periodId, books, rules, hints);
+            _clearAndNet(periodId, books, rules, hints, entryCount);
         uint256 roundingUnits = _pay(periodId, households, releasedUnits, totals);
         emit PeriodSettled(periodId, households.length, deliveredWh, roundingUnits);
     }
@@ -339,7 +339,10 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         uint64 periodId,
         HouseholdPeriod[] calldata households,
         uint256 deadline
-    ) private returns (HouseholdBook[] memory books, uint256[] memory releasedUnits) {
+    )
+        private
+        returns (HouseholdBook[] memory books, uint256[] memory releasedUnits, uint256 entryCount)
+    {
         uint256 count = households.length;
         if (count > type(uint16).max) {
             revert ExchangeHouseholdsIncomplete(periodId, count, type(uint16).max);
@@ -352,6 +355,7 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
             if (entry.household <= previous) revert ExchangeHouseholdsNotSorted(h);
             previous = entry.household;
             (books[h].entries, releasedUnits[h]) = _loadBook(periodId, entry);
+            entryCount += ScheduleCodec.countEntries(books[h].entries);
             books[h].meters = _loadMeters(periodId, entry.household, entry.meters, deadline);
         }
     }
@@ -469,24 +473,25 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         if (fromIndex < toIndex) ref = MeterCodec.packRef(item.deltas, fromIndex, toIndex);
     }
 
-    /// @dev Every interval: clearing, netting, money; emits PeriodCleared.
+    /// @dev Every interval: clearing, netting, money; emits PeriodCleared. The hints must
+    /// list all `entryCount` entries of the period: each listed one is checked to be a
+    /// distinct entry, so equal counts mean none was left out.
     function _clearAndNet(
         uint64 periodId,
         HouseholdBook[] memory books,
         Rules memory rules,
-        bytes calldata hints
+        bytes calldata hints,
+        uint256 entryCount
     ) private returns (Netting.Totals memory totals, uint256 deliveredWh) {
+        IntervalBook memory book = _intervalBook(books, rules, periodId);
         uint256 count = books.length;
         totals = Netting.Totals(new int256[](count), new uint256[](count), new uint256[](count));
         uint256 intervalCount = _periodIntervals;
-        uint64 firstK = uint64(uint256(periodId) * intervalCount);
-        IntervalBook memory book =
-            IntervalBook(books, rules, 0, firstK, new uint256[](count), new uint256[](count));
         // 16 bytes more than the event needs: each interval is written as a 32-byte word.
         bytes memory intervals = new bytes(16 * intervalCount + 16);
         uint256 cursor;
         for (uint256 i; i < intervalCount; ++i) {
-            (book.index, book.intervalId) = (i, firstK + uint64(i));
+            (book.index, book.intervalId) = (i, book.intervalId + (i == 0 ? 0 : 1));
             uint256 pricePerKwh;
             uint256 tradedWh;
             (cursor, pricePerKwh, tradedWh) = Clearing.clear(book, hints, cursor);
@@ -497,13 +502,44 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
                 mstore(add(add(intervals, 32), mul(i, 16)), word)
             }
         }
-        if (cursor != hints.length) {
-            revert ExchangeBadHint(firstK + uint64(intervalCount), type(uint256).max);
+        uint64 endK = book.intervalId + 1;
+        if (cursor != hints.length) revert ExchangeBadHint(endK, type(uint256).max);
+        if (rules.mechanism != Mechanism.CommunityPrice && book.listedTotal != entryCount) {
+            revert ExchangeBadHint(endK, type(uint256).max);
         }
         assembly ("memory-safe") {
             mstore(intervals, mul(intervalCount, 16))
         }
         emit PeriodCleared(periodId, intervals);
+    }
+
+    function _intervalBook(HouseholdBook[] memory books, Rules memory rules, uint64 periodId)
+        private
+        view
+        returns (IntervalBook memory book)
+    {
+        uint256 count = books.length;
+        uint256[] memory entriesAt = new uint256[](count);
+        for (uint256 h; h < count; ++h) {
+            bytes memory entries = books[h].entries;
+            uint256 at;
+            assembly ("memory-safe") {
+                at := add(entries, 32)
+            }
+            entriesAt[h] = at;
+        }
+        book = IntervalBook({
+            households: books,
+            entriesAt: entriesAt,
+            rules: rules,
+            index: 0,
+            intervalId: uint64(uint256(periodId) * _periodIntervals),
+            listed: new uint256[](count),
+            sellCount: 0,
+            buyCount: 0,
+            energyWh: new uint256[](count),
+            listedTotal: 0
+        });
     }
 
     /// @dev One balance change per household; the rounding goes to the settler.

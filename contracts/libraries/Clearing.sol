@@ -3,21 +3,21 @@ pragma solidity ^0.8.30;
 
 import {IQuartierExchange} from "../interfaces/IQuartierExchange.sol";
 import {Entry, SIDE_SELL, SIDE_BUY} from "../types/Entry.sol";
-import {HouseholdBook, IntervalBook} from "../types/HouseholdBook.sol";
+import {IntervalBook} from "../types/HouseholdBook.sol";
 import {Mechanism, Rules} from "../types/Rules.sol";
-import {ScheduleCodec} from "./ScheduleCodec.sol";
 
 /// @title Clearing
-/// @notice One interval's book into traded energy per household (IQuartierExchange,
-/// "Settlement", steps 1-2): the settler's priority hints are checked, never trusted, so the
-/// result is the rule's whatever valid hints are given (they are unique).
+/// @notice One interval's book into traded energy per entry (IQuartierExchange, "Settlement",
+/// steps 1-2). The settler's priority hints are checked, never trusted: each listed index must
+/// be an entry of its side, strictly after its predecessor in priority, and (checked over the
+/// period, see `listedTotal`) every entry must be listed, so the only valid hints are the
+/// rule's rankings and the result is the rule's whoever settles.
 library Clearing {
-    using ScheduleCodec for bytes;
-
     /// @dev Buy keys sort bids descending: BID_FLIP - bid' grows as bid' falls.
     uint256 private constant BID_FLIP = 1 << 64;
 
-    /// @notice Clears the interval into `book.energyWh` (t_h per household, Wh).
+    /// @notice Lists and clears the interval: `book.listed`, the side counts and, per
+    /// position, t in `book.energyWh`.
     /// @param cursor where this interval's hints start in `hints`.
     /// @return next where the next interval's hints start.
     /// @return pricePerKwh PayAsClear: p (0 if nothing matched); CommunityPrice: c; PayAsBid: 0.
@@ -31,13 +31,22 @@ library Clearing {
             (pricePerKwh, tradedWh) = _clearAtCommunityPrice(book);
             return (cursor, pricePerKwh, tradedWh);
         }
-        (uint256 sellCount, uint256 buyCount) = _countSides(book);
-        next = _checkHints(book, hints, cursor, sellCount, buyCount);
+        next = _checkHints(book, hints, cursor);
         uint256 lastAsk;
         uint256 lastBid;
-        (tradedWh, lastAsk, lastBid) = _walk(book, sellCount, buyCount);
+        (tradedWh, lastAsk, lastBid) = _walk(book);
         if (book.rules.mechanism == Mechanism.PayAsClear && tradedWh > 0) {
             pricePerKwh = (lastAsk + lastBid) / 2;
+        }
+    }
+
+    /// @notice Household h's entry for the book's interval.
+    function entryOf(IntervalBook memory book, uint256 h) internal pure returns (Entry entry) {
+        uint256[] memory entriesAt = book.entriesAt;
+        uint256 i = book.index;
+        assembly ("memory-safe") {
+            let at := mload(add(add(entriesAt, 32), shl(5, h)))
+            entry := shr(192, mload(add(at, shl(3, i))))
         }
     }
 
@@ -53,43 +62,29 @@ library Clearing {
         return bid > rules.priceCeilingPerKwh ? rules.priceCeilingPerKwh : bid;
     }
 
-    /// @dev Counts the interval's sells and buys and zeroes `traded`.
-    function _countSides(IntervalBook memory book)
+    /// @dev Reads the interval's counts and indices into `book.listed`, each checked: in
+    /// range, of its side, strictly after its predecessor in priority.
+    function _checkHints(IntervalBook memory book, bytes calldata hints, uint256 cursor)
         private
         pure
-        returns (uint256 sellCount, uint256 buyCount)
+        returns (uint256 next)
     {
-        HouseholdBook[] memory books = book.households;
-        uint256[] memory traded = book.energyWh;
-        uint256 i = book.index;
-        uint256 householdCount = books.length;
-        for (uint256 h; h < householdCount; ++h) {
-            traded[h] = 0;
-            uint8 side = books[h].entries.entryAt(i).side();
-            if (side == SIDE_SELL) ++sellCount;
-            else if (side == SIDE_BUY) ++buyCount;
-        }
-    }
-
-    /// @dev Checks the interval's hints (counts, then each index: in range, of its side, and
-    /// strictly after its predecessor in priority) and leaves in `scratch`, per position,
-    /// key << 16 | h with key = price' << 16 | rank (buys: (BID_FLIP - bid') << 16 | rank).
-    function _checkHints(
-        IntervalBook memory book,
-        bytes calldata hints,
-        uint256 cursor,
-        uint256 sellCount,
-        uint256 buyCount
-    ) private pure returns (uint256 next) {
         uint64 k = book.intervalId;
-        uint256 total = sellCount + buyCount;
+        if (hints.length < cursor + 4) {
+            revert IQuartierExchange.ExchangeBadHint(k, type(uint256).max);
+        }
+        uint256 sellCount = _u16(hints, cursor);
+        uint256 total = sellCount + _u16(hints, cursor + 2);
         next = cursor + 4 + 2 * total;
-        if (hints.length < cursor + 4 || hints.length < next) {
+        // A household has one entry per interval, so more than H indices must repeat one.
+        if (hints.length < next || total > book.households.length) {
             revert IQuartierExchange.ExchangeBadHint(k, type(uint256).max);
         }
-        if (_u16(hints, cursor) != sellCount || _u16(hints, cursor + 2) != buyCount) {
-            revert IQuartierExchange.ExchangeBadHint(k, type(uint256).max);
-        }
+        book.sellCount = sellCount;
+        book.buyCount = total - sellCount;
+        book.listedTotal += total;
+        uint256[] memory listed = book.listed;
+        uint256[] memory energyWh = book.energyWh;
         uint256 previous;
         for (uint256 position; position < total; ++position) {
             uint256 h = _u16(hints, cursor + 4 + 2 * position);
@@ -97,7 +92,8 @@ library Clearing {
             uint256 key = _keyOf(book, h, position < sellCount);
             if (key <= previous) revert IQuartierExchange.ExchangeBadHint(k, position);
             previous = key;
-            book.scratch[position] = (key << 16) | h;
+            listed[position] = (key << 16) | h;
+            energyWh[position] = 0;
         }
     }
 
@@ -111,7 +107,7 @@ library Clearing {
     {
         uint256 householdCount = book.households.length;
         if (h >= householdCount) return 0;
-        Entry entry = book.households[h].entries.entryAt(book.index);
+        Entry entry = entryOf(book, h);
         if (entry.side() != (isSell ? SIDE_SELL : SIDE_BUY)) return 0;
         uint256 rank = (h + book.intervalId) % householdCount;
         uint256 price =
@@ -120,77 +116,79 @@ library Clearing {
     }
 
     /// @dev Walks sells (ask' ascending) against buys (bid' descending) while ask' <= bid'.
-    function _walk(IntervalBook memory book, uint256 sellCount, uint256 buyCount)
+    function _walk(IntervalBook memory book)
         private
         pure
         returns (uint256 tradedWh, uint256 lastAsk, uint256 lastBid)
     {
-        if (sellCount == 0 || buyCount == 0) return (0, 0, 0);
-        uint256[] memory scratch = book.scratch;
+        uint256 sellCount = book.sellCount;
+        if (sellCount == 0 || book.buyCount == 0) return (0, 0, 0);
+        uint256[] memory listed = book.listed;
         uint256 s;
         uint256 b = sellCount;
-        uint256 end = sellCount + buyCount;
-        uint256 sellLeft = _energyOf(book, scratch[0]);
-        uint256 buyLeft = _energyOf(book, scratch[b]);
+        uint256 sellLeft = entryOf(book, listed[0] & 0xffff).energyWh();
+        uint256 buyLeft = entryOf(book, listed[b] & 0xffff).energyWh();
         while (true) {
-            uint256 ask = _priceOf(scratch[s]);
-            uint256 bid = BID_FLIP - _priceOf(scratch[b]);
+            uint256 ask = _priceOf(listed[s]);
+            uint256 bid = BID_FLIP - _priceOf(listed[b]);
             if (ask > bid) break;
             uint256 q = sellLeft < buyLeft ? sellLeft : buyLeft;
-            book.energyWh[scratch[s] & 0xffff] += q;
-            book.energyWh[scratch[b] & 0xffff] += q;
+            book.energyWh[s] += q;
+            book.energyWh[b] += q;
             tradedWh += q;
             (lastAsk, lastBid) = (ask, bid);
             sellLeft -= q;
             buyLeft -= q;
             if (sellLeft == 0) {
                 if (++s == sellCount) break;
-                sellLeft = _energyOf(book, scratch[s]);
+                sellLeft = entryOf(book, listed[s] & 0xffff).energyWh();
             }
             if (buyLeft == 0) {
-                if (++b == end) break;
-                buyLeft = _energyOf(book, scratch[b]);
+                if (++b == sellCount + book.buyCount) break;
+                buyLeft = entryOf(book, listed[b] & 0xffff).energyWh();
             }
         }
     }
 
-    /// @dev The energy of the entry a scratch word names.
-    function _energyOf(IntervalBook memory book, uint256 word) private pure returns (uint256) {
-        return book.households[word & 0xffff].entries.entryAt(book.index).energyWh();
-    }
-
-    /// @dev The price part of a scratch word's key (ask', or BID_FLIP - bid').
+    /// @dev The price part of a listed word's key (ask', or BID_FLIP - bid').
     function _priceOf(uint256 word) private pure returns (uint256) {
         return ((word >> 16) - 1) >> 16;
     }
 
+    /// @dev Lists sells then buys in h order; t = energyWh where the limit accepts c.
     function _clearAtCommunityPrice(IntervalBook memory book)
         private
         pure
         returns (uint256 pricePerKwh, uint256 tradedWh)
     {
-        HouseholdBook[] memory books = book.households;
-        Rules memory rules = book.rules;
-        uint256[] memory traded = book.energyWh;
-        uint256 i = book.index;
-        pricePerKwh = rules.communityPricePerKwh;
-        uint256 sold;
-        uint256 bought;
-        uint256 householdCount = books.length;
-        for (uint256 h; h < householdCount; ++h) {
-            Entry entry = books[h].entries.entryAt(i);
-            uint8 side = entry.side();
-            uint256 energyWh;
-            if (side == SIDE_SELL && effectiveAsk(entry, rules) <= pricePerKwh) {
-                energyWh = entry.energyWh();
-                sold += energyWh;
-            } else if (side == SIDE_BUY && effectiveBid(entry, rules) >= pricePerKwh) {
-                energyWh = entry.energyWh();
-                bought += energyWh;
-            }
-            traded[h] = energyWh;
-        }
+        pricePerKwh = book.rules.communityPricePerKwh;
+        (uint256 sellCount, uint256 sold) = _listSide(book, SIDE_SELL, 0, pricePerKwh);
+        (uint256 end, uint256 bought) = _listSide(book, SIDE_BUY, sellCount, pricePerKwh);
+        book.sellCount = sellCount;
+        book.buyCount = end - sellCount;
         tradedWh = sold < bought ? sold : bought;
+    }
+
+    function _listSide(IntervalBook memory book, uint8 side, uint256 position, uint256 c)
+        private
+        pure
+        returns (uint256 end, uint256 totalWh)
+    {
+        uint256 householdCount = book.households.length;
+        Rules memory rules = book.rules;
+        for (uint256 h; h < householdCount; ++h) {
+            Entry entry = entryOf(book, h);
+            if (entry.side() != side) continue;
+            bool accepts = side == SIDE_SELL
+                ? effectiveAsk(entry, rules) <= c
+                : effectiveBid(entry, rules) >= c;
+            uint256 energyWh = accepts ? entry.energyWh() : 0;
+            book.listed[position] = h;
+            book.energyWh[position] = energyWh;
+            totalWh += energyWh;
+            ++position;
+        }
+        end = position;
     }
 
     function _u16(bytes calldata data, uint256 offset) private pure returns (uint256 value) {

@@ -100,4 +100,14 @@ library ScheduleCodec {
             calldatacopy(add(base, mul(toIndex, 8)), calldatasize(), sub(length, mul(toIndex, 8)))
         }
     }
+
+    /// @notice How many entries of a book are not none.
+    function countEntries(bytes memory book) internal pure returns (uint256 count) {
+        assembly ("memory-safe") {
+            let at := add(book, 32)
+            for { let end := add(at, mload(book)) } lt(at, end) { at := add(at, 8) } {
+                count := add(count, iszero(iszero(shr(192, mload(at)))))
+            }
+        }
+    }
 }

@@ -19,12 +19,21 @@ struct HouseholdBook {
 /// working arrays clearing and netting share (allocated once per settlement).
 struct IntervalBook {
     HouseholdBook[] households;
+    /// Per household h: the memory address of its book's first entry (the hot loops read
+    /// entries through it).
+    uint256[] entriesAt;
     Rules rules;
     /// Index of the interval within its period, and its interval id.
     uint256 index;
     uint64 intervalId;
-    /// Per household: t_h after clearing, then o_h, then d_h after netting.
+    /// The interval's entries as clearing lists them, sells at positions [0, sellCount), buys
+    /// at [sellCount, sellCount + buyCount): per position key << 16 | h, where key is the
+    /// priority key plus one (under CommunityPrice, 0: the lists are in h order).
+    uint256[] listed;
+    uint256 sellCount;
+    uint256 buyCount;
+    /// Per position: t after clearing, then o, then d after netting.
     uint256[] energyWh;
-    /// Clearing's checked priority lists (sells then buys), one word per position.
-    uint256[] scratch;
+    /// How many entries the hints have listed so far in the period (their completeness).
+    uint256 listedTotal;
 }

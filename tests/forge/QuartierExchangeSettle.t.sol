@@ -368,14 +368,18 @@ contract QuartierExchangeSettleTest is SettlementScenario {
     function test_settle_RevertWhen_HintMissesOrDuplicatesAnEntry() public {
         IQuartierExchange.HouseholdPeriod[] memory list = _scenario();
         _warpToSettle(P);
-        // B2 left out (the counts say one buy): the count differs from the book's.
-        _expectBadHint(
-            _badHints(
-                list,
-                abi.encodePacked(uint16(2), uint16(1), _ix(list, s1), _ix(list, s2), _ix(list, b1))
-            ),
-            type(uint256).max
+        // B2 left out (the counts say one buy): every listed entry is valid, but the period's
+        // hints list one entry fewer than its books hold, reported after the last interval.
+        bytes memory hints = _badHints(
+            list,
+            abi.encodePacked(uint16(2), uint16(1), _ix(list, s1), _ix(list, s2), _ix(list, b1))
         );
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IQuartierExchange.ExchangeBadHint.selector, _firstInterval(P) + 4, type(uint256).max
+            )
+        );
+        exchange.settlePeriod(P, list, hints);
         // B1 twice in place of B2: not strictly increasing.
         _expectBadHint(
             _badHints(
