@@ -522,11 +522,11 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         uint256[] memory entriesAt = new uint256[](count);
         for (uint256 h; h < count; ++h) {
             bytes memory entries = books[h].entries;
-            uint256 at;
+            uint256 pointer;
             assembly ("memory-safe") {
-                at := add(entries, 32)
+                pointer := add(entries, 32)
             }
-            entriesAt[h] = at;
+            entriesAt[h] = pointer;
         }
         book = IntervalBook({
             households: books,
