@@ -27,10 +27,12 @@ from typing import Any
 
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
+from eth_keys.datatypes import Signature
 from eth_utils.address import is_address, to_canonical_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from ledger.errors import LedgerError
+from ledger.signatures import SignatureRuleError, check_signature
 from metering.period import DOMAIN_VERSION_V2, domain_separator_v2
 from metering.reading import DOMAIN_NAME
 
@@ -266,6 +268,23 @@ def sign_schedule(
         schedule_digest(schedule, chain_id, exchange_address), account.key
     )
     return SignedSchedule(schedule, bytes(signed.signature))
+
+
+def schedule_signer(signed: SignedSchedule, chain_id: int, exchange_address: str) -> str:
+    """The address that signed the schedule, if its signature has the form the exchange
+    accepts (`ledger.signatures`: v in {27, 28}, low s); otherwise SignatureRuleError."""
+    form = check_signature(signed.signature)
+    digest = schedule_digest(signed.schedule, chain_id, exchange_address)
+    signature = Signature(vrs=(form.v - 27, form.r, form.s))
+    return str(signature.recover_public_key_from_msg_hash(digest).to_checksum_address())
+
+
+def verify_schedule(signed: SignedSchedule, chain_id: int, exchange_address: str) -> bool:
+    """True iff the exchange would take the signature: canonical and by the household."""
+    try:
+        return schedule_signer(signed, chain_id, exchange_address) == signed.schedule.household
+    except (SignatureRuleError, ValueError):  # ValueError: eth-keys found no key to recover
+        return False
 
 
 def schedule_typed_data(schedule: Schedule, chain_id: int, exchange_address: str) -> dict[str, Any]:

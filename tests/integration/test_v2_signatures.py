@@ -17,6 +17,7 @@ from ledger.schedules import (
     posting_chain_head,
     schedule_digest,
     schedule_struct_hash,
+    verify_schedule,
 )
 from metering.period import (
     MeterPeriod,
@@ -107,6 +108,9 @@ def test_malleated_or_raw_v_twins_are_refused(world: World, buyer: Member, twin:
         # The twin is a valid secp256k1 signature of the household (ecrecover alone takes it).
         digest = schedule_digest(signed.schedule, world.chain_id, world.exchange.address)
         assert Account._recover_hash(digest, signature=bad.signature) == buyer.address
+    # Python's verdict is the contract's.
+    assert verify_schedule(signed, world.chain_id, world.exchange.address)
+    assert not verify_schedule(bad, world.chain_id, world.exchange.address)
     with pytest.raises(revert_class("ExchangeBadSignature")) as refused:
         world.exchange.post_schedules([signed, bad])
     assert refused.value.arguments["index"] == 1

@@ -30,6 +30,7 @@ from ledger.schedules import (
     schedule_struct_hash,
     schedule_typed_data,
     sign_schedule,
+    verify_schedule,
 )
 
 HOUSEHOLD = Account.from_key("0x" + "42" * 32)
@@ -225,3 +226,25 @@ def test_posting_chain_head_folds_struct_hashes_in_order() -> None:
     assert posting_chain_head([first, second]) == two
     assert posting_chain_head([second, first]) != two
     assert posting_chain_head([second], head=one) == two
+
+
+def _twin(signed: SignedSchedule, s: int, v: int) -> SignedSchedule:
+    return SignedSchedule(
+        signed.schedule, signed.signature[:32] + s.to_bytes(32, "big") + bytes([v])
+    )
+
+
+def test_verification_takes_exactly_the_canonical_signature_of_the_household() -> None:
+    signed = sign_schedule(HOUSEHOLD.key, _schedule(), CHAIN_ID, EXCHANGE)
+    assert verify_schedule(signed, CHAIN_ID, EXCHANGE)
+    s, v = int.from_bytes(signed.signature[32:64], "big"), signed.signature[64]
+    # The high-s twin recovers the same household, yet the exchange refuses it: so do we.
+    high = _twin(signed, SECP256K1_ORDER - s, 55 - v)
+    digest = schedule_digest(signed.schedule, CHAIN_ID, EXCHANGE)
+    assert Account._recover_hash(digest, signature=high.signature) == HOUSEHOLD.address
+    assert not verify_schedule(high, CHAIN_ID, EXCHANGE)
+    assert not verify_schedule(_twin(signed, s, v - 27), CHAIN_ID, EXCHANGE)  # raw v 0/1
+    assert not verify_schedule(signed, CHAIN_ID + 1, EXCHANGE)
+    other = sign_schedule(HOUSEHOLD.key, _schedule(version=9), CHAIN_ID, EXCHANGE)
+    assert not verify_schedule(SignedSchedule(_schedule(), other.signature), CHAIN_ID, EXCHANGE)
+    assert not verify_schedule(_twin(signed, 0, v), CHAIN_ID, EXCHANGE)
