@@ -1,28 +1,35 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
-import {Entry} from "../types/Entry.sol";
-import {IntervalBook} from "../types/HouseholdBook.sol";
+import {HouseholdBook, IntervalBook} from "../types/HouseholdBook.sol";
 import {Mechanism} from "../types/Rules.sol";
-import {Clearing} from "./Clearing.sol";
-import {MeterCodec} from "./MeterCodec.sol";
 
 /// @title Netting
 /// @notice One interval's traded energy against the meters, then its money (IQuartierExchange,
 /// "Settlement", steps 3-4). Volumes are pooled per interval, so Σ_sell d_h = Σ_buy d_h = D
-/// and the interval's money sums to exactly zero. Works on the entries clearing listed (a
+/// and the interval's money sums to exactly zero. It works on the entries clearing listed (a
 /// household has at most one per interval), so "by h" orders are taken over those.
+/// @dev The loops run once per listed entry of every interval of a period (~1,000 a day for
+/// 20 households), so they are written in assembly over the arrays' raw data: the checked
+/// Solidity form cost ~2,500 gas per entry, ten times this.
 library Netting {
-    /// @dev Marks, during scaling, a long-side entry with o_h > 0 (GIVEN: it got its 1 Wh).
+    /// @dev Marks, while scaling, a long-side entry with o_h > 0; GIVEN: it got its 1 Wh.
     uint256 private constant LONG_FLAG = 1 << 255;
     uint256 private constant GIVEN_FLAG = 1 << 254;
-    uint256 private constant NONE = type(uint256).max;
 
     /// @notice Per-household running totals of a settlement.
     struct Totals {
         int256[] moneyMilli;
         uint256[] deliveredWh;
         uint256[] receivedWh;
+    }
+
+    /// @dev Raw data pointers of the arrays one interval works on.
+    struct Lists {
+        uint256 listed;
+        uint256 energyWh;
+        uint256 sellCount;
+        uint256 end;
     }
 
     /// @notice Nets the interval and adds its money and volumes to `totals`.
@@ -33,131 +40,254 @@ library Netting {
         pure
         returns (uint256 deliveredWh)
     {
-        (uint256 sold, uint256 bought) = _meter(book);
+        if (book.sellCount == 0 || book.buyCount == 0) return 0;
+        Lists memory lists = Lists(
+            _data(book.listed), _data(book.energyWh), book.sellCount, book.sellCount + book.buyCount
+        );
+        (uint256 sold, uint256 bought) = _meter(lists, _data(book.households), book.index);
         deliveredWh = sold < bought ? sold : bought;
         if (deliveredWh == 0) return 0;
-        uint256 sellCount = book.sellCount;
         // The long side is scaled down to D; the short side keeps o_h (d_h = o_h).
-        if (sold <= bought) {
-            _scaleLongSide(book, sellCount, sellCount + book.buyCount, deliveredWh, bought);
-        } else {
-            _scaleLongSide(book, 0, sellCount, deliveredWh, sold);
-        }
+        if (sold <= bought) _scaleLongSide(lists, lists.sellCount, lists.end, deliveredWh, bought);
+        else _scaleLongSide(lists, 0, lists.sellCount, deliveredWh, sold);
         if (book.rules.mechanism == Mechanism.PayAsBid) {
-            _payAsBid(book, deliveredWh, totals);
+            uint256 pot = _chargeBids(
+                lists, _data(book.entriesAt), book.index, book.rules.priceCeilingPerKwh, totals
+            );
+            _sharePot(lists, pot, deliveredWh, totals);
         } else {
-            _payAtPrice(book, pricePerKwh, totals);
+            _payAtPrice(lists, pricePerKwh, totals);
         }
     }
 
-    /// @dev o_h = min(t_h, m_h) in place; returns S and B.
-    function _meter(IntervalBook memory book) private pure returns (uint256 sold, uint256 bought) {
-        uint256 sellCount = book.sellCount;
-        uint256 end = sellCount + book.buyCount;
-        uint256[] memory energyWh = book.energyWh;
-        for (uint256 p; p < end; ++p) {
-            uint256 t = energyWh[p];
-            if (t == 0) continue;
-            bool isSell = p < sellCount;
-            uint256 h = book.listed[p] & 0xffff;
-            uint256 m = MeterCodec.flowAt(book.households[h].meters, book.index, isSell);
-            uint256 o = t < m ? t : m;
-            energyWh[p] = o;
-            if (isSell) sold += o;
-            else bought += o;
+    function _data(uint256[] memory array) private pure returns (uint256 pointer) {
+        assembly ("memory-safe") {
+            pointer := add(array, 32)
+        }
+    }
+
+    function _data(int256[] memory array) private pure returns (uint256 pointer) {
+        assembly ("memory-safe") {
+            pointer := add(array, 32)
+        }
+    }
+
+    function _data(HouseholdBook[] memory array) private pure returns (uint256 pointer) {
+        assembly ("memory-safe") {
+            pointer := add(array, 32)
+        }
+    }
+
+    /// @dev o_h = min(t_h, m_h) in place, m_h = Σ over the household's counting meters of the
+    /// interval's export (sellers) or import (buyers); returns S and B.
+    function _meter(Lists memory lists, uint256 households, uint256 i)
+        private
+        pure
+        returns (uint256 sold, uint256 bought)
+    {
+        assembly ("memory-safe") {
+            // Σ over a household's meter refs counting for interval i of export or import.
+            function flow(meters, index, exported) -> m {
+                for { let j := 0 } lt(j, mload(meters)) { j := add(j, 1) } {
+                    let ref := mload(add(meters, add(32, shl(5, j))))
+                    if and(
+                        iszero(lt(index, and(shr(32, ref), 0xffffffff))),
+                        lt(index, and(ref, 0xffffffff))
+                    ) {
+                        let word := calldataload(add(shr(64, ref), shl(3, index)))
+                        switch exported
+                        case 1 { m := add(m, and(shr(192, word), 0xffffffff)) }
+                        default { m := add(m, shr(224, word)) }
+                    }
+                }
+            }
+            let energyWh := mload(add(lists, 0x20))
+            for { let p := 0 } lt(p, mload(add(lists, 0x60))) { p := add(p, 1) } {
+                let at := add(energyWh, shl(5, p))
+                let t := mload(at)
+                if t {
+                    let h := and(mload(add(mload(lists), shl(5, p))), 0xffff)
+                    let isSell := lt(p, mload(add(lists, 0x40)))
+                    // HouseholdBook is (bytes entries, uint256[] meters).
+                    let m := flow(mload(add(mload(add(households, shl(5, h))), 0x20)), i, isSell)
+                    if lt(m, t) { t := m }
+                    mstore(at, t)
+                    switch isSell
+                    case 1 { sold := add(sold, t) }
+                    default { bought := add(bought, t) }
+                }
+            }
         }
     }
 
     /// @dev Positions [from, to) are the long side: d_h = floor(o_h * D / L), then the
-    /// D - Σ d_h Wh left over 1 Wh each to its first households (by h) with o_h > 0.
+    /// D - Σ d_h Wh left over 1 Wh each to its first households (by h) with o_h > 0 (fewer
+    /// than those: each lost less than 1 Wh to the floor).
     function _scaleLongSide(
-        IntervalBook memory book,
+        Lists memory lists,
         uint256 from,
         uint256 to,
         uint256 deliveredWh,
         uint256 longWh
     ) private pure {
         if (deliveredWh == longWh) return;
-        uint256[] memory energyWh = book.energyWh;
-        uint256 left = deliveredWh;
-        for (uint256 p = from; p < to; ++p) {
-            uint256 o = energyWh[p];
-            if (o == 0) continue;
-            uint256 d = o * deliveredWh / longWh;
-            energyWh[p] = d | LONG_FLAG;
-            left -= d;
-        }
-        // left < the number of flagged entries (each lost less than 1 Wh to the floor).
-        for (; left > 0; --left) {
-            uint256 best = NONE;
-            uint256 bestH = NONE;
-            for (uint256 p = from; p < to; ++p) {
-                uint256 value = energyWh[p];
-                if (value & LONG_FLAG == 0 || value & GIVEN_FLAG != 0) continue;
-                uint256 h = book.listed[p] & 0xffff;
-                if (h < bestH) (best, bestH) = (p, h);
+        assembly ("memory-safe") {
+            let listed := mload(lists)
+            let energyWh := mload(add(lists, 0x20))
+            let left := deliveredWh
+            for { let p := from } lt(p, to) { p := add(p, 1) } {
+                let at := add(energyWh, shl(5, p))
+                let o := mload(at)
+                if o {
+                    let d := div(mul(o, deliveredWh), longWh)
+                    mstore(at, or(d, LONG_FLAG))
+                    left := sub(left, d)
+                }
             }
-            energyWh[best] = (energyWh[best] + 1) | GIVEN_FLAG;
-        }
-        for (uint256 p = from; p < to; ++p) {
-            energyWh[p] &= ~(LONG_FLAG | GIVEN_FLAG);
-        }
-    }
-
-    function _payAtPrice(IntervalBook memory book, uint256 pricePerKwh, Totals memory totals)
-        private
-        pure
-    {
-        uint256 sellCount = book.sellCount;
-        uint256 end = sellCount + book.buyCount;
-        uint256[] memory energyWh = book.energyWh;
-        for (uint256 p; p < end; ++p) {
-            uint256 d = energyWh[p];
-            if (d == 0) continue;
-            uint256 h = book.listed[p] & 0xffff;
-            int256 amount = int256(d * pricePerKwh);
-            if (p < sellCount) {
-                totals.moneyMilli[h] += amount;
-                totals.deliveredWh[h] += d;
-            } else {
-                totals.moneyMilli[h] -= amount;
-                totals.receivedWh[h] += d;
+            for {} left { left := sub(left, 1) } {
+                let best := 0
+                let bestH := 0x10000
+                for { let p := from } lt(p, to) { p := add(p, 1) } {
+                    let value := mload(add(energyWh, shl(5, p)))
+                    if and(iszero(iszero(and(value, LONG_FLAG))), iszero(and(value, GIVEN_FLAG))) {
+                        let h := and(mload(add(listed, shl(5, p))), 0xffff)
+                        if lt(h, bestH) {
+                            bestH := h
+                            best := p
+                        }
+                    }
+                }
+                let at := add(energyWh, shl(5, best))
+                mstore(at, or(add(mload(at), 1), GIVEN_FLAG))
+            }
+            let mask := not(or(LONG_FLAG, GIVEN_FLAG))
+            for { let p := from } lt(p, to) { p := add(p, 1) } {
+                let at := add(energyWh, shl(5, p))
+                mstore(at, and(mload(at), mask))
             }
         }
     }
 
-    /// @dev Buyers pay d_h * bid'_h; the pot goes to sellers pro rata to d_h, the remainder
-    /// to the first seller (by h) with d_h > 0.
-    function _payAsBid(IntervalBook memory book, uint256 deliveredWh, Totals memory totals)
+    /// @dev PayAsClear and CommunityPrice: a seller gains d_h * p, a buyer pays d_h * p.
+    function _payAtPrice(Lists memory lists, uint256 pricePerKwh, Totals memory totals)
         private
         pure
     {
-        uint256 sellCount = book.sellCount;
-        uint256 end = sellCount + book.buyCount;
-        uint256[] memory energyWh = book.energyWh;
-        uint256 pot;
-        for (uint256 p = sellCount; p < end; ++p) {
-            uint256 d = energyWh[p];
-            if (d == 0) continue;
-            uint256 h = book.listed[p] & 0xffff;
-            Entry entry = Clearing.entryOf(book, h);
-            uint256 amount = d * Clearing.effectiveBid(entry, book.rules);
-            pot += amount;
-            totals.moneyMilli[h] -= int256(amount);
-            totals.receivedWh[h] += d;
+        assembly ("memory-safe") {
+            // Adds `amount` to money[h] (int256, two's complement: `negative` subtracts) and
+            // `d` to volumes[h].
+            function book(money, volumes, offset, amount, negative, d) {
+                let m := add(money, offset)
+                switch negative
+                case 1 { mstore(m, sub(mload(m), amount)) }
+                default { mstore(m, add(mload(m), amount)) }
+                let v := add(volumes, offset)
+                mstore(v, add(mload(v), d))
+            }
+            let listed := mload(lists)
+            let energyWh := mload(add(lists, 0x20))
+            let sellCount := mload(add(lists, 0x40))
+            let money := add(mload(totals), 32)
+            for { let p := 0 } lt(p, mload(add(lists, 0x60))) { p := add(p, 1) } {
+                let d := mload(add(energyWh, shl(5, p)))
+                if d {
+                    let offset := shl(5, and(mload(add(listed, shl(5, p))), 0xffff))
+                    switch lt(p, sellCount)
+                    case 1 {
+                        book(
+                            money,
+                            add(mload(add(totals, 0x20)), 32),
+                            offset,
+                            mul(d, pricePerKwh),
+                            0,
+                            d
+                        )
+                    }
+                    default {
+                        book(
+                            money,
+                            add(mload(add(totals, 0x40)), 32),
+                            offset,
+                            mul(d, pricePerKwh),
+                            1,
+                            d
+                        )
+                    }
+                }
+            }
         }
-        uint256 left = pot;
-        uint256 firstH = NONE;
-        for (uint256 p; p < sellCount; ++p) {
-            uint256 d = energyWh[p];
-            if (d == 0) continue;
-            uint256 h = book.listed[p] & 0xffff;
-            if (h < firstH) firstH = h;
-            uint256 share = pot * d / deliveredWh;
-            left -= share;
-            totals.moneyMilli[h] += int256(share);
-            totals.deliveredWh[h] += d;
+    }
+
+    /// @dev PayAsBid: each buyer pays d_h * bid'_h; returns the pot Q.
+    function _chargeBids(
+        Lists memory lists,
+        uint256 entriesAt,
+        uint256 i,
+        uint256 ceiling,
+        Totals memory totals
+    ) private pure returns (uint256 pot) {
+        assembly ("memory-safe") {
+            function charge(money, received, offset, amount, d) {
+                let m := add(money, offset)
+                mstore(m, sub(mload(m), amount))
+                let v := add(received, offset)
+                mstore(v, add(mload(v), d))
+            }
+            let listed := mload(lists)
+            let energyWh := mload(add(lists, 0x20))
+            for { let p := mload(add(lists, 0x40)) } lt(p, mload(add(lists, 0x60))) {
+                p := add(p, 1)
+            } {
+                let d := mload(add(energyWh, shl(5, p)))
+                if d {
+                    let offset := shl(5, and(mload(add(listed, shl(5, p))), 0xffff))
+                    let bid :=
+                        and(
+                            shr(192, mload(add(mload(add(entriesAt, offset)), shl(3, i)))),
+                            0xffffffff
+                        )
+                    if gt(bid, ceiling) { bid := ceiling }
+                    pot := add(pot, mul(d, bid))
+                    charge(
+                        add(mload(totals), 32),
+                        add(mload(add(totals, 0x40)), 32),
+                        offset,
+                        mul(d, bid),
+                        d
+                    )
+                }
+            }
         }
-        totals.moneyMilli[firstH] += int256(left);
+    }
+
+    /// @dev PayAsBid: sellers get floor(Q * d_h / D), the remainder the first seller (by h)
+    /// with d_h > 0.
+    function _sharePot(Lists memory lists, uint256 pot, uint256 deliveredWh, Totals memory totals)
+        private
+        pure
+    {
+        assembly ("memory-safe") {
+            let listed := mload(lists)
+            let energyWh := mload(add(lists, 0x20))
+            let money := add(mload(totals), 32)
+            let delivered := add(mload(add(totals, 0x20)), 32)
+            let left := pot
+            let firstOffset := not(0)
+            for { let p := 0 } lt(p, mload(add(lists, 0x40))) { p := add(p, 1) } {
+                let d := mload(add(energyWh, shl(5, p)))
+                if d {
+                    let offset := shl(5, and(mload(add(listed, shl(5, p))), 0xffff))
+                    if lt(offset, firstOffset) { firstOffset := offset }
+                    let share := div(mul(pot, d), deliveredWh)
+                    left := sub(left, share)
+                    let m := add(money, offset)
+                    mstore(m, add(mload(m), share))
+                    let v := add(delivered, offset)
+                    mstore(v, add(mload(v), d))
+                }
+            }
+            let m := add(money, firstOffset)
+            mstore(m, add(mload(m), left))
+        }
     }
 }
