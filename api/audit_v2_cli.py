@@ -181,6 +181,10 @@ def audit_v2(
             f"quartier audit: the node at {rpc} failed during the audit: {error}", file=sys.stderr
         )
         raise typer.Exit(EXIT_CANNOT_RUN) from None
+    except Exception as error:
+        # The command's contract (DESIGN, "The command line"): one line, never a traceback.
+        print(f"quartier audit: could not finish: {type(error).__name__}: {error}", file=sys.stderr)
+        raise typer.Exit(EXIT_CANNOT_RUN) from None
     if as_json:
         typer.echo(json.dumps(report.as_json()))
     elif html is None and csv is None:

@@ -159,3 +159,5 @@ class History:
     transfers: list[Logged[Any]] = field(default_factory=list)
     calls: dict[bytes, Call] = field(default_factory=dict)
     state: EndState = field(default_factory=EndState)
+    #: The exchange's MAX_POSTINGS_PER_PERIOD (IQuartierExchange names it, the code fixes it).
+    max_postings_per_period: int = 24

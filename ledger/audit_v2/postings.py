@@ -30,9 +30,6 @@ from ledger.schedules import (
 from ledger.signatures import SignatureRuleError, check_signature
 from metering.period import domain_separator_v2
 
-#: QuartierExchange.MAX_POSTINGS_PER_PERIOD.
-MAX_POSTINGS_PER_PERIOD = 24
-
 
 def struct_hash(
     household: str, period_id: int, version: int, first_interval_id: int, entries: bytes
@@ -90,6 +87,7 @@ class PostingChecker:
     grid: TimeGrid
     registry: Registry
     rules: RulesTimeline
+    max_postings: int
     book: Book = field(default_factory=Book)
     problems: list[Problem] = field(default_factory=list)
 
@@ -163,11 +161,11 @@ class PostingChecker:
                 logged,
                 f"{who} follows version {earlier[-1].event.version}",
             )
-        if len(earlier) >= MAX_POSTINGS_PER_PERIOD:
+        if len(earlier) >= self.max_postings:
             self._add(
                 Kind.POSTING_TOO_MANY,
                 logged,
-                f"{who} is posting {len(earlier) + 1} of at most {MAX_POSTINGS_PER_PERIOD}",
+                f"{who} is posting {len(earlier) + 1} of at most {self.max_postings}",
             )
         if not self.registry.is_member_at(event.household, logged.position):
             self._add(Kind.POSTING_NOT_MEMBER, logged, f"{who}: not a member when posted")

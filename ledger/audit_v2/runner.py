@@ -50,7 +50,14 @@ def audit_history(history: History, rule: SettlementRule) -> AuditV2Report:
     are cumulative)."""
     started = time.perf_counter()
     registry, rules = replay_community(history)
-    postings = PostingChecker(history.chain_id, history.exchange, history.grid, registry, rules)
+    postings = PostingChecker(
+        history.chain_id,
+        history.exchange,
+        history.grid,
+        registry,
+        rules,
+        history.max_postings_per_period,
+    )
     meters = MeterChains(history.chain_id, history.exchange, history.grid, registry)
     settlements = SettlementChecker(history.grid, registry, rules, postings.book, meters, rule)
     escrow = Escrow()
@@ -75,8 +82,13 @@ def audit_history(history: History, rule: SettlementRule) -> AuditV2Report:
         *escrow.problems,
         *check_end(history, escrow),
     ]
+    # Chain order (stable: within a block, the order the checks found them); the end
+    # state's problems last.
     kept = tuple(
-        p for p in problems if p.block_number is None or p.block_number >= history.from_block
+        sorted(
+            (p for p in problems if p.block_number is None or p.block_number >= history.from_block),
+            key=lambda p: (p.block_number is None, p.block_number or 0),
+        )
     )
     return AuditV2Report(
         history.from_block,

@@ -6,7 +6,7 @@ the injected rule and compared with PeriodCleared, HouseholdSettled and PeriodSe
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,10 @@ from ledger.events_v2 import (
     only,
 )
 from ledger.exchange import MeterData, MeterSource
-from ledger.rules import Rules, TimeGrid
+from ledger.rules import TimeGrid
+
+#: Records one problem of the settlement being checked (kind, detail, interval id).
+_Add = Callable[..., None]
 
 
 @dataclass(frozen=True)
@@ -130,10 +133,10 @@ class SettlementChecker:
             return
         if call.hints != outcome.hints:
             add(Kind.HINTS_MISMATCH, "the hints are not the rule's rankings")
-        self._compare(period_id, rules, outcome, cleared, households, settled_events[0], add)
+        self._compare(period_id, outcome, cleared, households, settled_events[0], add)
 
     def _postings(
-        self, household: RawHousehold, period_id: int, events: list[SchedulePosted], add: Any
+        self, household: RawHousehold, period_id: int, events: list[SchedulePosted], add: _Add
     ) -> tuple[RawPosting, ...] | None:
         """The household's postings as the chain committed them (None: unknown)."""
         address = household.household
@@ -162,7 +165,7 @@ class SettlementChecker:
         now: int,
         deadline: int,
         batch_events: list[Logged[Any]],
-        add: Any,
+        add: _Add,
     ) -> tuple[RuleMeter, ...] | None:
         address = household.household
         meter_ids = self.registry.meters_of_at(address, at)
@@ -190,7 +193,7 @@ class SettlementChecker:
         now: int,
         deadline: int,
         batch_events: list[Logged[Any]],
-        add: Any,
+        add: _Add,
     ) -> bytes | None:
         meter = f"meter 0x{meter_id.hex()}"
         supplied = Batch(
@@ -219,6 +222,8 @@ class SettlementChecker:
             )
             self.meters.accept(inline, at, at[0], event, posted_call=False)
             return data.deltas
+        if data.deltas or data.signature or data.start_import_wh or data.start_export_wh:
+            add(Kind.BATCH_BAD_DELTAS, f"{meter}: data of source none must be empty")
         window = self.registry.meter_window_at(meter_id, at)
         counts = any(
             window.counts_for(self.grid.interval_start(k), self.grid.interval_end(k))
@@ -234,14 +239,12 @@ class SettlementChecker:
     def _compare(
         self,
         period_id: int,
-        rules: Rules,
         outcome: RuleOutcome,
         cleared: list[PeriodCleared],
         households: tuple[HouseholdSettled, ...],
         settled: PeriodSettled,
-        add: Any,
+        add: _Add,
     ) -> None:
-        del rules
         chain = cleared[0].cleared() if cleared else ()
         if len(chain) != len(outcome.intervals):
             add(

@@ -14,13 +14,16 @@ import typer
 from cryptography.hazmat.primitives.asymmetric import ec
 from typer.testing import CliRunner
 from v2_support import GRID, RULES, Member, Meter, World
+from web3.contract import Contract
 
 from api.audit_v2_cli import audit_v2, settlement_rule
 from ledger.audit_v2 import AuditV2Report, RuleHousehold, RuleMeter, run_audit_v2
 from ledger.audit_v2.history import RawPosting
-from ledger.chain import Sender
+from ledger.chain import Sender, encode_call
+from ledger.compiler import compile_contracts
 from ledger.deployment import save_deployment
 from ledger.exchange import HouseholdPeriod, MeterData, SettlePeriodResult
+from ledger.paths import CACHE_DIR
 from ledger.rules import Mechanism
 from ledger.schedules import NO_ENTRY, Entry, EntrySide, Schedule, sign_schedule
 from metering.period import SignedMeterPeriod
@@ -240,3 +243,51 @@ def test_the_command_cannot_run_without_a_deployment_or_with_a_bad_range(
     code, _, err = _cli(tmp_path, world, "--to-block", str(world.deployment.deploy_block - 1))
     assert code == 2
     assert err.startswith("quartier audit: block range")
+
+
+_FORWARDER = """// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+/// Calls a target with given calldata: a transaction whose input is not the exchange's.
+contract AuditForwarder {
+    function forward(address target, bytes calldata data) external {
+        (bool ok, bytes memory result) = target.call(data);
+        if (!ok) {
+            assembly {
+                revert(add(result, 32), mload(result))
+            }
+        }
+    }
+}
+"""
+
+
+def _forwarder(manager: Sender) -> Contract:
+    directory = CACHE_DIR / "test-v2-audit-forwarder"
+    directory.mkdir(parents=True, exist_ok=True)
+    source = directory / "AuditForwarder.sol"
+    if not source.exists() or source.read_text() != _FORWARDER:
+        source.write_text(_FORWARDER)
+    built = compile_contracts((directory,))["AuditForwarder"]
+    w3 = manager.w3
+    receipt = manager.transact(
+        w3.eth.contract(abi=built.abi, bytecode=built.bytecode).constructor()
+    )
+    return w3.eth.contract(address=receipt["contractAddress"], abi=built.abi)
+
+
+def test_schedules_posted_through_another_contract_cannot_be_read_back(manager: Sender) -> None:
+    world = World.deploy(manager)
+    forwarder = _forwarder(manager)
+    trading, seller, buyer, idle = _trade(world)
+    late = Schedule(idle.address, trading.period_id, 2, GRID.first_interval(trading.period_id), ())
+    signed = sign_schedule(idle.account.key, late, world.chain_id, world.exchange.address)
+    data = encode_call(world.exchange.contract.functions.postSchedules([signed.as_abi()]))
+    manager.transact(forwarder.functions.forward(world.exchange.address, data))
+    trading.posted[idle.address].append(late)
+    _meters(trading, seller, buyer, idle)
+    trading.settle(world.member())
+    report = audit(world)
+    # The contract accepted it (the settlement proves its hash); only its signature is unseen.
+    assert report.kinds() == {"calldata_unavailable"}
+    assert report.schedule_signatures == 4

@@ -142,6 +142,24 @@ def test_a_missing_meter_past_the_deadline_measures_zero() -> None:
     assert report.periods[0].delivered_wh == 0
 
 
+def test_meter_data_of_source_none_must_be_empty() -> None:
+    history = honest(
+        before_settlement=lambda w: w.builder.warp(GRID.settlement_deadline(PERIOD, RULES)),
+        omit_inline=("seller",),
+    )
+    tx, call = _settlement(history)
+    history.calls[tx] = replace(
+        call,
+        households=tuple(
+            replace(h, meters=(MeterData(MeterSource.NONE, 1),))
+            if h.meters[0].source is MeterSource.NONE
+            else h
+            for h in call.households
+        ),
+    )
+    assert kinds(history) == {"batch_bad_deltas"}
+
+
 def test_settlement_rule_refused_when_entries_break_the_period_rules() -> None:
     history = honest()
     # The first rules ask entries of at least 700 Wh: the buyer's 600 and 500 Wh are not.
