@@ -14,7 +14,8 @@ from v2_support import GRID, RULES, Member, World
 
 from api import settlement as engine
 from ledger.chain import Sender
-from ledger.exchange import MeterData, SettlePeriodResult
+from ledger.errors import revert_class
+from ledger.exchange import HouseholdPeriod, MeterData, MeterSource, SettlePeriodResult
 from ledger.postings import read_postings, settlement_households
 from ledger.rules import Mechanism, Rules, TimeGrid
 from ledger.schedules import NO_ENTRY, Entry, EntrySide, Schedule, SignedSchedule, sign_schedule
@@ -349,3 +350,93 @@ def test_contract_settles_as_the_engine_on_random_books(manager: Sender, book: P
     event("past the deadline" if book.past_deadline else "all meters reported")
     event("someone leaves" if any(h.leave for h in book.households) else "nobody leaves")
     event("settler rounding > 0" if outcome.result.settled.rounding_units else "no rounding")
+
+
+def _engine_settlement(
+    world: World, period_id: int, households: list[HouseholdPeriod]
+) -> engine.PeriodSettlement:
+    """api.settlement's verdict on a settlement input, windows read from the community."""
+    inputs = []
+    for household in households:
+        membership = world.community.membership(household.household)
+        meters = []
+        for meter_id, data in zip(
+            world.community.meters_of(household.household), household.meters, strict=True
+        ):
+            window = world.community.meter(meter_id).window
+            meters.append(
+                engine.MeterInput(
+                    engine.Window(window.admitted_at, window.removed_at),
+                    None if data.source is MeterSource.NONE else data.deltas,
+                )
+            )
+        inputs.append(
+            engine.HouseholdInput(
+                household.household,
+                engine.Window(membership.admitted_at, membership.removed_at),
+                [engine.Posting(*posting.as_posting()) for posting in household.postings],
+                meters,
+            )
+        )
+    grid = world.grid
+    return engine.settle_period(
+        _engine_rules(world.community.rules_at(period_id)),
+        engine.TimeGrid(grid.interval_seconds, grid.period_intervals),
+        period_id,
+        inputs,
+    )
+
+
+def test_inline_batches_chain_from_one_settlement_to_the_next(manager: Sender) -> None:
+    world = World.deploy(manager)
+    seller, buyer = world.member(FUNDS_UNITS), world.member(FUNDS_UNITS)
+    period_id = world.open_period()
+    sell, buy = Entry(EntrySide.SELL, 400, 90_000), Entry(EntrySide.BUY, 400, 210_000)
+    world.exchange.post_schedules(
+        [world.schedule(seller, period_id, [sell]), world.schedule(buyer, period_id, [buy])]
+    )
+    # Period P + 1's gates are open while P runs.
+    world.warp(GRID.period_start(period_id))
+    world.exchange.post_schedules(
+        [world.schedule(seller, period_id + 1, [sell]), world.schedule(buyer, period_id + 1, [buy])]
+    )
+    world.warp(GRID.period_end(period_id + 1))
+    registers = {seller.address: (7_000, 3_000), buyer.address: (12_000, 0)}
+    flows = {seller.address: [(0, 400), (0, 0), (0, 0), (0, 0)], buyer.address: [(400, 0)] * 4}
+
+    def households(pid: int) -> list[HouseholdPeriod]:
+        chosen = []
+        for member in sorted((seller, buyer), key=lambda m: int(m.address, 16)):
+            batch = world.batch(
+                member.meters[0], pid, registers[member.address], flows[member.address]
+            )
+            registers[member.address] = (batch.period.end_import_wh, batch.period.end_export_wh)
+            postings = read_postings(world.exchange, pid)[member.address]
+            chosen.append(
+                HouseholdPeriod(member.address, tuple(postings), (MeterData.inline(batch),))
+            )
+        return chosen
+
+    def settle(pid: int) -> SettlePeriodResult:
+        given = households(pid)
+        expected = _engine_settlement(world, pid, given)
+        result = world.exchange.settle_period(pid, given, expected.hints)
+        assert result.cleared.intervals == expected.cleared_intervals
+        return result
+
+    first = settle(period_id)
+    assert [
+        (a.period_id, a.end_export_wh)
+        for a in first.accepted
+        if a.meter_id == seller.meters[0].meter_id
+    ] == [(period_id, 3_400)]
+    assert world.exchange.meter_chain(seller.meters[0].meter_id).next_period_id == period_id + 1
+    # A batch for P + 1 that does not start where P ended is refused inline too.
+    registers[seller.address] = (7_000, 3_401)
+    with pytest.raises(revert_class("ExchangeBatchNotChained")):
+        settle(period_id + 1)
+    registers[seller.address] = (7_000, 3_400)
+    registers[buyer.address] = (13_600, 0)
+    second = settle(period_id + 1)
+    assert second.settled.delivered_wh == first.settled.delivered_wh == 400
+    assert world.exchange.meter_chain(buyer.meters[0].meter_id).end_import_wh == 15_200
