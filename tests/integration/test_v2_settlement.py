@@ -5,6 +5,7 @@ the hints of `api.settlement`, and the contract's events compared with that Pyth
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass, replace
 
 import pytest
@@ -440,3 +441,43 @@ def test_inline_batches_chain_from_one_settlement_to_the_next(manager: Sender) -
     second = settle(period_id + 1)
     assert second.settled.delivered_wh == first.settled.delivered_wh == 400
     assert world.exchange.meter_chain(buyer.meters[0].meter_id).end_import_wh == 15_200
+
+
+def _day_book(seed: int, households: int, mechanism: Mechanism) -> PlannedBook:
+    """A seeded day of 96 quarter-hours: solar sellers at midday, buyers all day."""
+    rng = random.Random(seed)
+    grid = TimeGrid(interval_seconds=900, period_intervals=96)
+    planned = []
+    for h in range(households):
+        seller = h % 2 == 0
+        entries, deltas = [], []
+        for k in range(grid.period_intervals):
+            sunny = 32 <= k < 72
+            if seller and sunny:
+                energy = rng.randint(100, 900)
+                entries.append(Entry(EntrySide.SELL, energy, rng.randint(4, 20) * 10_007))
+                deltas.append((rng.randint(0, 30), max(0, energy + rng.randint(-200, 200))))
+            elif not seller and rng.random() < 0.8:
+                energy = rng.randint(50, 600)
+                entries.append(Entry(EntrySide.BUY, energy, rng.randint(10, 36) * 10_007))
+                deltas.append((max(0, energy + rng.randint(-150, 150)), 0))
+            else:
+                entries.append(NO_ENTRY)
+                deltas.append((rng.randint(0, 80), 0))
+        postings = [PlannedPosting(0, tuple(entries))]
+        if h % 3 == 1:  # a revised plan for the afternoon
+            postings.append(PlannedPosting(60, tuple(entries[60:])))
+        planned.append(PlannedHousehold(tuple(postings), tuple(deltas), "inline"))
+    rules = replace(RULES, mechanism=mechanism, gate_lead_seconds=900)
+    return PlannedBook(rules, tuple(planned), grid)
+
+
+@pytest.mark.parametrize("mechanism", list(Mechanism))
+def test_a_day_of_ten_households_settles_as_the_engine(
+    manager: Sender, mechanism: Mechanism
+) -> None:
+    outcome = run_period(manager, _day_book(11, 10, mechanism))
+    assert_parity(outcome)
+    assert outcome.result.settled.delivered_wh > 10_000
+    # The whole day in one settlement transaction (10 households, 10 meters inline).
+    assert outcome.result.gas_used < 30_000_000
