@@ -65,11 +65,32 @@ Progress = Callable[[int, int], None]
 _CALL_EVENTS = (SchedulePosted, MeterBatchAccepted, PeriodSettled)
 
 
-def _contract(w3: Web3, deployment: Deployment, name: str, abi_of: str | None = None) -> Contract:
-    address = Web3.to_checksum_address(deployment.address(name))
+def _contract(w3: Web3, address: str, name: str) -> Contract:
+    address = Web3.to_checksum_address(address)
     if not w3.eth.get_code(address):
         raise AuditV2Error(f"no contract at the {name} address {address} on this chain")
-    return w3.eth.contract(address=address, abi=artifact(abi_of or name).abi)
+    return w3.eth.contract(address=address, abi=artifact(name).abi)
+
+
+def _contracts(w3: Web3, deployment: Deployment) -> tuple[Contract, Contract, Contract]:
+    """The exchange of the deployment, and the community and token it names (the chain's
+    word, checked against the deployment file's)."""
+    exchange = _contract(w3, deployment.address("QuartierExchange"), "QuartierExchange")
+    named = {
+        "QuartierCommunity": to_checksum_address(exchange.functions.community().call()),
+        "QuartierToken": to_checksum_address(exchange.functions.token().call()),
+    }
+    for name, address in named.items():
+        listed = deployment.contracts.get(name)
+        if listed is not None and to_checksum_address(listed) != address:
+            raise AuditV2Error(
+                f"the deployment file lists {name} at {listed}, the exchange uses {address}"
+            )
+    return (
+        _contract(w3, named["QuartierCommunity"], "QuartierCommunity"),
+        exchange,
+        _contract(w3, named["QuartierToken"], "QuartierToken"),
+    )
 
 
 def _logs(w3: Web3, params: FilterParams, first: int, last: int) -> list[LogReceipt]:
@@ -190,9 +211,7 @@ def read_history(
         raise AuditV2Error(
             f"block range {first}..{last} is not within {deployment.deploy_block}..{latest}"
         )
-    community = _contract(w3, deployment, "QuartierCommunity")
-    exchange = _contract(w3, deployment, "QuartierExchange")
-    token = _contract(w3, deployment, "QuartierToken")
+    community, exchange, token = _contracts(w3, deployment)
     times = _Times(w3)
     start = deployment.deploy_block
     history = History(

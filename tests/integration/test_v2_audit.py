@@ -243,6 +243,12 @@ def test_the_command_cannot_run_without_a_deployment_or_with_a_bad_range(
     code, _, err = _cli(tmp_path, world, "--to-block", str(world.deployment.deploy_block - 1))
     assert code == 2
     assert err.startswith("quartier audit: block range")
+    # A deployment file naming another token than the exchange's own.
+    contracts = {**world.deployment.contracts, "QuartierToken": world.community.address}
+    wrong = save_deployment(replace(world.deployment, contracts=contracts), tmp_path / "wrong")
+    other = CliRunner().invoke(app, ["--rpc", rpc, "--deployment", str(wrong)])
+    assert other.exit_code == 2
+    assert "the exchange uses" in other.stderr
 
 
 _FORWARDER = """// SPDX-License-Identifier: MIT
