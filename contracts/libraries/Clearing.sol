@@ -83,76 +83,133 @@ library Clearing {
         book.sellCount = sellCount;
         book.buyCount = total - sellCount;
         book.listedTotal += total;
-        uint256[] memory listed = book.listed;
-        uint256[] memory energyWh = book.energyWh;
-        uint256 previous;
-        for (uint256 position; position < total; ++position) {
-            uint256 h = _u16(hints, cursor + 4 + 2 * position);
-            if (position == sellCount) previous = 0;
-            uint256 key = _keyOf(book, h, position < sellCount);
-            if (key <= previous) revert IQuartierExchange.ExchangeBadHint(k, position);
-            previous = key;
-            listed[position] = (key << 16) | h;
-            energyWh[position] = 0;
+        uint256 from;
+        assembly ("memory-safe") {
+            from := add(hints.offset, add(cursor, 4))
+        }
+        uint256 bad = _scan(book, from, sellCount, total);
+        if (bad != type(uint256).max) revert IQuartierExchange.ExchangeBadHint(k, bad);
+    }
+
+    /// @dev Checks `total` uint16 indices at calldata offset `from` and fills `book.listed`
+    /// (key << 16 | h) and zeroes `book.energyWh`; returns the first bad position, or
+    /// type(uint256).max. A key is (ask' + 1) << 16 | rank for a sell, (BID_FLIP - bid') << 16
+    /// | rank for a buy: keys ascend in priority on both sides and are never 0 ("none yet").
+    function _scan(IntervalBook memory book, uint256 from, uint256 sellCount, uint256 total)
+        private
+        pure
+        returns (uint256 bad)
+    {
+        uint256 bounds =
+            (uint256(book.rules.priceFloorPerKwh) << 128) | book.rules.priceCeilingPerKwh;
+        // IntervalBook's words: households 0x00, entriesAt 0x20, rules 0x40, index 0x60,
+        // intervalId 0x80, listed 0xa0, sellCount 0xc0, buyCount 0xe0, energyWh 0x100.
+        assembly ("memory-safe") {
+            // The key of household h's entry as a sell (or a buy), 0 if it is not one.
+            function keyOf(b, h, isSell, priceBounds) -> key {
+                let at := mload(add(mload(add(b, 0x20)), shl(5, add(h, 1))))
+                let entry := shr(192, mload(add(at, shl(3, mload(add(b, 0x60))))))
+                let price := and(entry, 0xffffffff)
+                switch isSell
+                case 1 {
+                    if eq(shr(56, entry), 1) {
+                        let low := shr(128, priceBounds)
+                        if lt(price, low) { price := low }
+                        key := add(price, 1)
+                    }
+                }
+                default {
+                    if eq(shr(56, entry), 2) {
+                        let high := and(priceBounds, 0xffffffffffffffffffffffffffffffff)
+                        if gt(price, high) { price := high }
+                        key := sub(BID_FLIP, price)
+                    }
+                }
+            }
+            let householdCount := mload(mload(book))
+            let rankBase := mod(mload(add(book, 0x80)), householdCount)
+            let listedData := add(mload(add(book, 0xa0)), 32)
+            bad := not(0)
+            let previous := 0
+            for { let p := 0 } lt(p, total) { p := add(p, 1) } {
+                if eq(p, sellCount) { previous := 0 }
+                let h := shr(240, calldataload(add(from, shl(1, p))))
+                if iszero(lt(h, householdCount)) {
+                    bad := p
+                    break
+                }
+                let key := keyOf(book, h, lt(p, sellCount), bounds)
+                // rank = (h + k) mod H; h < H and rankBase < H.
+                let rank := add(h, rankBase)
+                if iszero(lt(rank, householdCount)) { rank := sub(rank, householdCount) }
+                key := or(shl(16, key), rank)
+                if or(iszero(shr(16, key)), iszero(gt(key, previous))) {
+                    bad := p
+                    break
+                }
+                previous := key
+                mstore(add(listedData, shl(5, p)), or(shl(16, key), h))
+            }
         }
     }
 
-    /// @dev The priority key of household h's entry as a sell or a buy, plus one (so 0 means
-    /// "none yet"): price' << 16 | rank for sells, (BID_FLIP - bid') << 16 | rank for buys;
-    /// 0 if h is out of range or its entry is not of that side.
-    function _keyOf(IntervalBook memory book, uint256 h, bool isSell)
-        private
-        pure
-        returns (uint256)
-    {
-        uint256 householdCount = book.households.length;
-        if (h >= householdCount) return 0;
-        Entry entry = entryOf(book, h);
-        if (entry.side() != (isSell ? SIDE_SELL : SIDE_BUY)) return 0;
-        uint256 rank = (h + book.intervalId) % householdCount;
-        uint256 price =
-            isSell ? effectiveAsk(entry, book.rules) : BID_FLIP - effectiveBid(entry, book.rules);
-        return ((price << 16) | rank) + 1;
-    }
-
-    /// @dev Walks sells (ask' ascending) against buys (bid' descending) while ask' <= bid'.
+    /// @dev Walks sells (ask' ascending) against buys (bid' descending) while ask' <= bid',
+    /// adding each step to both entries' t.
     function _walk(IntervalBook memory book)
         private
         pure
         returns (uint256 tradedWh, uint256 lastAsk, uint256 lastBid)
     {
         uint256 sellCount = book.sellCount;
-        if (sellCount == 0 || book.buyCount == 0) return (0, 0, 0);
-        uint256[] memory listed = book.listed;
-        uint256 s;
-        uint256 b = sellCount;
-        uint256 sellLeft = entryOf(book, listed[0] & 0xffff).energyWh();
-        uint256 buyLeft = entryOf(book, listed[b] & 0xffff).energyWh();
-        while (true) {
-            uint256 ask = _priceOf(listed[s]);
-            uint256 bid = BID_FLIP - _priceOf(listed[b]);
-            if (ask > bid) break;
-            uint256 q = sellLeft < buyLeft ? sellLeft : buyLeft;
-            book.energyWh[s] += q;
-            book.energyWh[b] += q;
-            tradedWh += q;
-            (lastAsk, lastBid) = (ask, bid);
-            sellLeft -= q;
-            buyLeft -= q;
-            if (sellLeft == 0) {
-                if (++s == sellCount) break;
-                sellLeft = entryOf(book, listed[s] & 0xffff).energyWh();
+        uint256 end = sellCount + book.buyCount;
+        assembly ("memory-safe") {
+            // The energy of the entry at listed position p.
+            function energyAt(b, p) -> e {
+                let h := and(mload(add(mload(add(b, 0xa0)), shl(5, add(p, 1)))), 0xffff)
+                let at := mload(add(mload(add(b, 0x20)), shl(5, add(h, 1))))
+                e := and(shr(224, mload(add(at, shl(3, mload(add(b, 0x60)))))), 0xffffff)
             }
-            if (buyLeft == 0) {
-                if (++b == sellCount + book.buyCount) break;
-                buyLeft = entryOf(book, listed[b] & 0xffff).energyWh();
+            function credit(energyData, p, q) {
+                let at := add(energyData, shl(5, p))
+                mstore(at, add(mload(at), q))
+            }
+            let energyData := add(mload(add(book, 0x100)), 32)
+            for { let p := 0 } lt(p, end) { p := add(p, 1) } { mstore(
+                add(energyData, shl(5, p)),
+                0
+            ) }
+            if and(gt(sellCount, 0), gt(end, sellCount)) {
+                let listedData := add(mload(add(book, 0xa0)), 32)
+                let s := 0
+                let b := sellCount
+                let sellLeft := energyAt(book, s)
+                let buyLeft := energyAt(book, b)
+                for {} 1 {} {
+                    let ask := sub(shr(32, mload(add(listedData, shl(5, s)))), 1)
+                    let bid := sub(BID_FLIP, shr(32, mload(add(listedData, shl(5, b)))))
+                    if gt(ask, bid) { break }
+                    let q := sellLeft
+                    if lt(buyLeft, q) { q := buyLeft }
+                    credit(energyData, s, q)
+                    credit(energyData, b, q)
+                    tradedWh := add(tradedWh, q)
+                    lastAsk := ask
+                    lastBid := bid
+                    sellLeft := sub(sellLeft, q)
+                    buyLeft := sub(buyLeft, q)
+                    if iszero(sellLeft) {
+                        s := add(s, 1)
+                        if eq(s, sellCount) { break }
+                        sellLeft := energyAt(book, s)
+                    }
+                    if iszero(buyLeft) {
+                        b := add(b, 1)
+                        if eq(b, end) { break }
+                        buyLeft := energyAt(book, b)
+                    }
+                }
             }
         }
-    }
-
-    /// @dev The price part of a listed word's key (ask', or BID_FLIP - bid').
-    function _priceOf(uint256 word) private pure returns (uint256) {
-        return ((word >> 16) - 1) >> 16;
     }
 
     /// @dev Lists sells then buys in h order; t = energyWh where the limit accepts c.
