@@ -131,6 +131,8 @@ class EndState:
     escrow: dict[str, tuple[int, int]] = field(default_factory=dict)
     exchange_token_units: int = 0
     rules_history: list[tuple[int, Rules]] = field(default_factory=list)
+    #: rulesAt(P) of every period with a posting or a settlement.
+    rules_at: dict[int, Rules] = field(default_factory=dict)
     memberships: dict[str, Window] = field(default_factory=dict)
     meters: dict[bytes, MeterRecord] = field(default_factory=dict)
     meters_of: dict[str, list[bytes]] = field(default_factory=dict)

@@ -281,7 +281,7 @@ class RulesTimeline:
         self.entries.append((logged.position, effective, event.rules))
 
     def check_state(self, history: History) -> None:
-        """The replay against rulesHistory() at the last block."""
+        """The replay against rulesHistory() and rulesAt(P) at the last block."""
         replayed = [(effective, rules) for _, effective, rules in self.entries]
         if history.state.rules_history != replayed:
             self.problems.append(
@@ -291,6 +291,16 @@ class RulesTimeline:
                     f"the RulesScheduled events {len(replayed)} (or they differ)",
                 )
             )
+        for period_id, rules in sorted(history.state.rules_at.items()):
+            if self.rules_at(period_id) != rules:
+                self.problems.append(
+                    Problem(
+                        Kind.RULES_HISTORY_MISMATCH,
+                        f"rulesAt({period_id}) is {rules}, the RulesScheduled events give "
+                        f"{self.rules_at(period_id)}",
+                        period_id,
+                    )
+                )
 
 
 def replay_community(history: History) -> tuple[Registry, RulesTimeline]:

@@ -391,6 +391,16 @@ def resync(history: History) -> History:
         for e in history.community_events
         if isinstance(e.event, RulesScheduled)
     ]
+    periods = {
+        e.event.period_id
+        for e in history.exchange_events
+        if isinstance(e.event, SchedulePosted | PeriodSettled)
+    }
+    history.state.rules_at = {}
+    for period_id in periods:
+        effective = [r for p, r in history.state.rules_history if p <= period_id]
+        if effective:
+            history.state.rules_at[period_id] = effective[-1]
     return history
 
 

@@ -4,7 +4,7 @@ nothing else is."""
 from __future__ import annotations
 
 import pytest
-from audit_v2_world import PERIOD, Household, Scenario, edit, find, honest, resync
+from audit_v2_world import LATER_RULES, PERIOD, Household, Scenario, edit, find, honest, resync
 from eth_account import Account
 
 from api.audit_v2_cli import settlement_rule
@@ -42,6 +42,14 @@ def test_rules_history_mismatch_when_the_view_differs_from_the_events() -> None:
     history = honest()
     history.state.rules_history.pop()
     assert kinds(history) == {"rules_history_mismatch"}
+
+
+def test_rules_history_mismatch_when_rules_at_differs_from_the_events() -> None:
+    history = honest()
+    history.state.rules_at[PERIOD] = LATER_RULES
+    report = audit_history(history, settlement_rule)
+    assert report.kinds() == {"rules_history_mismatch"}
+    assert report.problems[0].period_id == PERIOD
 
 
 def test_registry_time_mismatch_when_an_admission_is_back_dated() -> None:
