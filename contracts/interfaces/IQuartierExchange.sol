@@ -43,8 +43,9 @@ pragma solidity ^0.8.30;
 /// P > Q, and start == E if P == Q + 1, start >= E (both registers) if P > Q + 1 (a gap).
 /// A meter's first batch may start anywhere. A batch enters the chain either inside the
 /// settlement of P (the default: no transaction of its own) or by `postMeterBatches` (forced
-/// inclusion by anyone: the household, its meter agent, a relayer). Per (meter, P) at most
-/// one batch is ever accepted; a posted batch must be the one used at settlement.
+/// inclusion by anyone, from end(P) on: the household, its meter agent, a relayer). Per
+/// (meter, P) at most one batch is ever accepted; a posted batch must be the one used at
+/// settlement.
 ///
 /// ## Settlement of period P (anyone, once, from end(P) on)
 /// The settler supplies every household that posted for P (count and strictly increasing
@@ -93,7 +94,13 @@ pragma solidity ^0.8.30;
 /// Known limits: the settlement of a large community (~60 households with daily periods)
 /// passes a node's transaction-size limit; splitting it is not done yet. The token must be a
 /// plain ERC-20. The audit reads postings and batches from settlement and posting calldata,
-/// so they must be called directly, not through another contract.
+/// so they must be called directly, not through another contract. A meter's chain only moves
+/// forward, so once a batch of a later period is accepted (posted, or inline in a later
+/// period's settlement), the meter's batch of an unsettled earlier period P can no longer
+/// enter: past P's deadline the meter measures 0 Wh in P. A household can use this to drop
+/// its own purchases of P (post its batch of P + 1 while P waits, e.g. for another meter's
+/// deadline); so relayers post every batch of P they hold (`postMeterBatches`) as soon as P
+/// ends when P cannot be settled at once, and settle periods in order.
 interface IQuartierExchange {
     /// @notice What is signed and posted: one household's plan for (part of) a period.
     struct Schedule {
