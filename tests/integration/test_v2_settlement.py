@@ -481,3 +481,42 @@ def test_a_day_of_ten_households_settles_as_the_engine(
     assert outcome.result.settled.delivered_wh > 10_000
     # The whole day in one settlement transaction (10 households, 10 meters inline).
     assert outcome.result.gas_used < 30_000_000
+
+
+def test_posting_a_waiting_periods_batches_keeps_a_household_from_dropping_them(
+    manager: Sender,
+) -> None:
+    # IQuartierExchange, known limits: a batch of a later period accepted first would shut the
+    # buyer's batch of P out of its meter chain (it would then measure 0 Wh in P and pay
+    # nothing). Posting P's batches as soon as P ends keeps them in.
+    world = World.deploy(manager)
+    seller, buyer = world.member(FUNDS_UNITS), world.member(FUNDS_UNITS)
+    period_id = world.open_period()
+    world.exchange.post_schedules(
+        [
+            world.schedule(seller, period_id, [Entry(EntrySide.SELL, 400, 90_000)]),
+            world.schedule(buyer, period_id, [Entry(EntrySide.BUY, 400, 210_000)]),
+        ]
+    )
+    world.warp(GRID.period_end(period_id))
+    seller_batch = world.batch(seller.meters[0], period_id, (0, 0), [(0, 400)] + [(0, 0)] * 3)
+    buyer_batch = world.batch(buyer.meters[0], period_id, (0, 0), [(400, 0)] * 4)
+    world.exchange.post_meter_batches([seller_batch, buyer_batch])
+
+    world.warp(GRID.period_end(period_id + 1))
+    skipping = world.batch(buyer.meters[0], period_id + 1, (1_700, 0), [(0, 0)] * 4)
+    with pytest.raises(revert_class("ExchangeBatchNotChained")):
+        buyer.exchange.post_meter_batches([skipping])
+    postings = read_postings(world.exchange, period_id)
+    batches = {seller.address: seller_batch, buyer.address: buyer_batch}
+    households = settlement_households(
+        world.community,
+        postings,
+        lambda meter_id: MeterData.posted(
+            next(b for b in batches.values() if b.period.meter_id == meter_id).period
+        ),
+    )
+    expected = _engine_settlement(world, period_id, households)
+    result = world.exchange.settle_period(period_id, households, expected.hints)
+    bought = next(e for e in result.households if e.household == buyer.address)
+    assert (bought.received_wh, bought.change_units) == (400, -60_000)
