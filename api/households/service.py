@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 from web3 import Web3
 
 from api.auth import issue_token, recover_personal
@@ -86,9 +86,16 @@ def token(
     signer = recover_personal(row.message, signature)
     if signer != row.address:
         raise AuthenticationError(f"the challenge was signed by {signer}, not {row.address}")
-    row.used = True
-    session.add(row)
+    # Claimed by one conditional UPDATE: of concurrent requests with the same signed
+    # challenge, the database lets exactly one change `used` (a read-then-write let several).
+    claimed = session.exec(
+        update(ChallengeRow)
+        .where(col(ChallengeRow.nonce) == nonce, col(ChallengeRow.used).is_(False))
+        .values(used=True)
+    )
     session.commit()
+    if claimed.rowcount != 1:
+        raise AuthenticationError("unknown, used or expired challenge", "invalid-challenge")
     expires_at = now + settings.token_seconds
     return issue_token(settings.auth_secret, row.address, expires_at), expires_at
 

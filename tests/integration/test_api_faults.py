@@ -24,6 +24,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from eth_account import Account
 
+from api.auth import sign_personal
 from ledger.anvil import AnvilNode, free_port
 from ledger.chain import Sender
 from ledger.deployment import Deployment, save_deployment
@@ -547,5 +548,36 @@ def test_a_database_locked_by_another_process_is_a_503_not_a_500(
         assert waited < 10, waited
         response = httpx.post(f"{served.url}/readings", json=member.reading(k + 1, 2, 2))
         assert response.status_code == 201, response.text
+    finally:
+        _stop(served)
+
+
+def test_one_signed_challenge_yields_one_token_under_concurrency(
+    environment: dict[str, str], tmp_path: Path
+) -> None:
+    served = _serve(environment, tmp_path / "serve.log")
+    account = Account.create()
+    try:
+        for _round in range(3):
+            challenge = httpx.post(
+                f"{served.url}/auth/challenge", json={"address": account.address}
+            ).json()
+            signature = sign_personal(account.key, challenge["message"])
+            body = {"nonce": challenge["nonce"], "signature": signature}
+            answers: list[httpx.Response] = []
+            barrier = threading.Barrier(8)
+            threads = [
+                threading.Thread(
+                    target=_post_together,
+                    args=(barrier, f"{served.url}/auth/token", body, answers),
+                )
+                for _ in range(8)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+            statuses = sorted(answer.status_code for answer in answers)
+            assert statuses == [200] + [401] * 7, statuses
     finally:
         _stop(served)
