@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import typer
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 from v2_support import GRID, RULES, Member, Meter, World
 from web3.contract import Contract
@@ -297,3 +299,71 @@ def test_schedules_posted_through_another_contract_cannot_be_read_back(manager: 
     # The contract accepted it (the settlement proves its hash); only its signature is unseen.
     assert report.kinds() == {"calldata_unavailable"}
     assert report.schedule_signatures == 4
+
+
+PRICE = st.integers(0, 400_000)
+ENTRY = st.one_of(
+    st.just(NO_ENTRY),
+    st.builds(
+        Entry, st.sampled_from([EntrySide.SELL, EntrySide.BUY]), st.integers(1, 2_000), PRICE
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One random household: its postings (first interval offset, entries), its meter's
+    deltas, and where the meter's data comes from ("inline", "posted" or "none")."""
+
+    postings: tuple[tuple[int, tuple[Entry, ...]], ...]
+    deltas: tuple[tuple[int, int], ...]
+    source: str
+
+
+@st.composite
+def random_periods(draw: st.DrawFn) -> tuple[Mechanism, list[Planned]]:
+    mechanism = draw(st.sampled_from(list(Mechanism)))
+    households = []
+    for _ in range(draw(st.integers(2, 4))):
+        postings = [(0, tuple(draw(st.lists(ENTRY, max_size=4))))]
+        if draw(st.booleans()):
+            offset = draw(st.integers(0, 3))
+            postings.append((offset, tuple(draw(st.lists(ENTRY, max_size=4 - offset)))))
+        pair = st.tuples(st.integers(0, 2_500), st.integers(0, 2_500))
+        deltas = tuple(draw(st.lists(pair, min_size=4, max_size=4)))
+        source = draw(st.sampled_from(["inline", "posted", "none"]))
+        households.append(Planned(tuple(postings), deltas, source))
+    return mechanism, households
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=random_periods())
+def test_random_honest_periods_audit_clean(
+    manager: Sender, plan: tuple[Mechanism, list[Planned]]
+) -> None:
+    """Any book, any mechanism, meters posted, inline or missing (settled past the deadline):
+    the contract's settlement audits clean and the report carries the contract's figures."""
+    mechanism, households = plan
+    world = World.deploy(manager, rules=replace(RULES, mechanism=mechanism))
+    members = [world.member(funds_units=FUNDS_UNITS) for _ in households]
+    trading = Trading(world, world.open_period())
+    for member, planned in zip(members, households, strict=True):
+        for offset, entries in planned.postings:
+            trading.post(member, offset, list(entries))
+    world.warp(GRID.period_end(trading.period_id) + 1)
+    if any(h.source == "none" for h in households):
+        world.warp(GRID.settlement_deadline(trading.period_id, RULES))
+    for member, planned in zip(members, households, strict=True):
+        if planned.source != "none":
+            trading.sign(member, list(planned.deltas))
+        if planned.source == "posted":
+            trading.post_batch(member)
+    result = trading.settle(world.member())
+    report = audit(world)
+    assert report.problems == ()
+    (period,) = report.periods
+    assert period.mechanism == mechanism.name.lower()
+    assert [(i.price_per_kwh, i.traded_wh, i.delivered_wh) for i in period.intervals] == [
+        (c.price_per_kwh, c.traded_wh, c.delivered_wh) for c in result.cleared.cleared()
+    ]
+    assert period.rounding_units == result.settled.rounding_units
