@@ -41,6 +41,8 @@ class PlannedHousehold:
     source: str  # "inline", "posted" or "none"
     # ("remove" the household | "revoke" its meter, in the middle of interval offset j)
     leave: tuple[str, int] | None = None
+    # A second meter admitted in the middle of interval offset j, with its deltas
+    extra_meter: tuple[int, tuple[tuple[int, int], ...]] | None = None
 
     @property
     def metered(self) -> bool:
@@ -103,79 +105,53 @@ def run_period(manager: Sender, book: PlannedBook) -> Outcome:
     # One relayer transaction posts every household's schedules (versions in order).
     world.exchange.post_schedules(signed)
 
-    # Leaving in the middle of an interval: that interval and the later ones stop counting.
-    planned_pairs = list(zip(members, book.households, strict=True))
-    leaving = sorted(
-        ((p.leave[1], p.leave[0], m) for m, p in planned_pairs if p.leave), key=lambda x: x[0]
+    # Changes in the middle of an interval: a leaver stops counting from that interval on, a
+    # meter admitted then counts from the next one.
+    grid = book.grid
+    pairs = list(zip(members, book.households, strict=True))
+    timeline = sorted(
+        [(p.leave[1], p.leave[0], m) for m, p in pairs if p.leave]
+        + [(p.extra_meter[0], "admit", m) for m, p in pairs if p.extra_meter],
+        key=lambda change: change[0],
     )
-    for offset, how, member in leaving:
-        world.warp(book.grid.interval_start(first + offset) + book.grid.interval_seconds // 2)
+    data: dict[bytes, MeterData] = {}
+    for offset, how, member in timeline:
+        world.warp(grid.interval_start(first + offset) + grid.interval_seconds // 2)
         if how == "remove":
             world.community.remove_household(member.address)
-        else:
+        elif how == "revoke":
             world.community.revoke_meter(member.meters[0].meter_id)
+        else:
+            member.meters.append(world.admit_meter(member))
 
-    end = book.grid.period_end(period_id)
+    end = grid.period_end(period_id)
     world.warp(end + book.rules.settlement_deadline_seconds if book.past_deadline else end)
 
-    batches = {}
+    posted = []
     for member, planned in zip(members, book.households, strict=True):
-        meter = member.meters[0]
-        batches[member.address] = world.batch(
-            meter, period_id, (10_000, 20_000), list(planned.deltas)
-        )
-    posted = [
-        batches[m.address]
-        for m, p in zip(members, book.households, strict=True)
-        if p.source == "posted"
-    ]
+        batch = world.batch(member.meters[0], period_id, (10_000, 20_000), list(planned.deltas))
+        data[batch.period.meter_id] = {
+            "inline": MeterData.inline(batch),
+            "posted": MeterData.posted(batch.period),
+            "none": MeterData.none(),
+        }[planned.source]
+        if planned.source == "posted":
+            posted.append(batch)
+        if planned.extra_meter:
+            offset, deltas = planned.extra_meter
+            extra = world.batch(member.meters[1], period_id, (0, 0), list(deltas))
+            # Admitted during the last interval it counts for none: it has nothing to give.
+            counts = offset < grid.period_intervals - 1
+            data[extra.period.meter_id] = MeterData.inline(extra) if counts else MeterData.none()
     if posted:
         world.exchange.post_meter_batches(posted)
 
     # The settler's view: postings read back from the chain, meters from metersOf.
     postings = read_postings(world.exchange, period_id, world.deployment.deploy_block)
     assert postings == {a: s for a, s in schedules.items() if s}
-    planned_by_meter = {
-        m.meters[0].meter_id: (m, p) for m, p in zip(members, book.households, strict=True)
-    }
-
-    def meter_data(meter_id: bytes) -> MeterData:
-        member, planned = planned_by_meter[meter_id]
-        batch = batches[member.address]
-        if planned.source == "inline":
-            return MeterData.inline(batch)
-        if planned.source == "posted":
-            return MeterData.posted(batch.period)
-        return MeterData.none()
-
-    households = settlement_households(world.community, postings, meter_data)
-    inputs = []
-    for member, planned in zip(members, book.households, strict=True):
-        if not schedules[member.address]:
-            continue
-        membership = world.community.membership(member.address)
-        meter_window = world.community.meter(member.meters[0].meter_id).window
-        inputs.append(
-            engine.HouseholdInput(
-                address=member.address,
-                membership=engine.Window(membership.admitted_at, membership.removed_at),
-                postings=[engine.Posting(*s.as_posting()) for s in schedules[member.address]],
-                meters=[
-                    engine.MeterInput(
-                        engine.Window(meter_window.admitted_at, meter_window.removed_at),
-                        None
-                        if planned.source == "none"
-                        else batches[member.address].period.deltas_bytes,
-                    )
-                ],
-            )
-        )
-    expected = engine.settle_period(
-        _engine_rules(book.rules),
-        engine.TimeGrid(book.grid.interval_seconds, book.grid.period_intervals),
-        period_id,
-        inputs,
-    )
+    households = settlement_households(world.community, postings, data.__getitem__)
+    # The engine gets the very same input, with the windows the community recorded.
+    expected = _engine_settlement(world, period_id, households)
     result = settler.exchange.settle_period(period_id, households, expected.hints)
     return Outcome(world, period_id, members, result, expected, schedules)
 
@@ -332,7 +308,15 @@ def planned_books(draw: st.DrawFn) -> PlannedBook:
             leave = (how, draw(st.integers(0, RANDOM_GRID.period_intervals - 1)))
             if leave[1] == 0:  # the meter counts for no interval: it has no batch to give
                 source = "none"
-        households.append(PlannedHousehold(tuple(postings), deltas, source, leave))
+        extra_meter = None
+        if leave is None and draw(st.integers(0, 4)) == 0:
+            offset = draw(st.integers(0, RANDOM_GRID.period_intervals - 1))
+            extra = tuple(
+                (draw(st.integers(0, 9)) * 37, draw(st.integers(0, 9)) * 41)
+                for _ in range(RANDOM_GRID.period_intervals)
+            )
+            extra_meter = (offset, extra)
+        households.append(PlannedHousehold(tuple(postings), deltas, source, leave, extra_meter))
     return PlannedBook(rules, tuple(households), RANDOM_GRID)
 
 
@@ -350,6 +334,7 @@ def test_contract_settles_as_the_engine_on_random_books(manager: Sender, book: P
     event("energy delivered" if outcome.result.settled.delivered_wh else "nothing delivered")
     event("past the deadline" if book.past_deadline else "all meters reported")
     event("someone leaves" if any(h.leave for h in book.households) else "nobody leaves")
+    event("a meter joins" if any(h.extra_meter for h in book.households) else "no meter joins")
     event("settler rounding > 0" if outcome.result.settled.rounding_units else "no rounding")
 
 

@@ -106,17 +106,20 @@ class World:
             TokenClient(sender, self.token.address),
         )
         self.community.admit_household(member.address)
-        for _ in range(meters):
-            key = ec.generate_private_key(ec.SECP256R1())
-            public_key = PublicKey.from_cryptography(key.public_key())
-            admitted = self.community.admit_meter(member.address, public_key.x, public_key.y)
-            assert admitted.meter_id == meter_id_of(public_key)
-            member.meters.append(Meter(key, admitted.meter_id, public_key))
+        member.meters.extend(self.admit_meter(member) for _ in range(meters))
         if funds_units:
             self.token.mint(member.address, funds_units)
             member.token.approve(self.exchange.address, funds_units)
             member.exchange.deposit(funds_units)
         return member
+
+    def admit_meter(self, member: Member) -> Meter:
+        """A fresh P-256 meter admitted for `member` now."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        public_key = PublicKey.from_cryptography(key.public_key())
+        admitted = self.community.admit_meter(member.address, public_key.x, public_key.y)
+        assert admitted.meter_id == meter_id_of(public_key)
+        return Meter(key, admitted.meter_id, public_key)
 
     def open_period(self) -> int:
         """A period whose every gate stays open for a whole period of chain time.
