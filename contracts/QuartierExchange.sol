@@ -538,7 +538,8 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
             sellCount: 0,
             buyCount: 0,
             energyWh: new uint256[](count),
-            listedTotal: 0
+            listedTotal: 0,
+            byHousehold: new uint256[](count)
         });
     }
 

@@ -174,10 +174,9 @@ library Clearing {
                 mstore(at, add(mload(at), q))
             }
             let energyData := add(mload(add(book, 0x100)), 32)
-            for { let p := 0 } lt(p, end) { p := add(p, 1) } { mstore(
-                add(energyData, shl(5, p)),
-                0
-            ) }
+            for { let p := 0 } lt(p, end) { p := add(p, 1) } {
+                mstore(add(energyData, shl(5, p)), 0)
+            }
             if and(gt(sellCount, 0), gt(end, sellCount)) {
                 let listedData := add(mload(add(book, 0xa0)), 32)
                 let s := 0

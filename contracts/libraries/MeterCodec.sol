@@ -31,25 +31,40 @@ library MeterCodec {
         );
     }
 
-    /// @notice Σ importWh and Σ exportWh over the whole batch.
+    /// @notice Σ importWh and Σ exportWh over the whole batch (length a multiple of 8).
     function totals(bytes calldata deltas)
         internal
         pure
         returns (uint256 importWh, uint256 exportWh)
     {
-        uint256 end;
-        uint256 cursor;
         assembly ("memory-safe") {
-            cursor := deltas.offset
-            end := add(cursor, deltas.length)
-        }
-        for (; cursor < end; cursor += DELTA_BYTES) {
-            uint256 word;
-            assembly ("memory-safe") {
-                word := calldataload(cursor)
+            // Four deltas per word: import in the high and export in the low half of each
+            // 8-byte lane; sums of at most 2^16 deltas of 32 bits never overflow a lane pair.
+            let cursor := deltas.offset
+            let end := add(cursor, deltas.length)
+            let whole := add(cursor, and(deltas.length, not(31)))
+            for {} lt(cursor, whole) { cursor := add(cursor, 32) } {
+                let word := calldataload(cursor)
+                importWh := add(
+                    importWh,
+                    add(
+                        add(shr(224, word), and(shr(160, word), 0xffffffff)),
+                        add(and(shr(96, word), 0xffffffff), and(shr(32, word), 0xffffffff))
+                    )
+                )
+                exportWh := add(
+                    exportWh,
+                    add(
+                        add(and(shr(192, word), 0xffffffff), and(shr(128, word), 0xffffffff)),
+                        add(and(shr(64, word), 0xffffffff), and(word, 0xffffffff))
+                    )
+                )
             }
-            importWh += word >> 224;
-            exportWh += (word >> 192) & 0xffffffff;
+            for {} lt(cursor, end) { cursor := add(cursor, 8) } {
+                let word := calldataload(cursor)
+                importWh := add(importWh, shr(224, word))
+                exportWh := add(exportWh, and(shr(192, word), 0xffffffff))
+            }
         }
     }
 

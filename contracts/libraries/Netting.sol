@@ -13,10 +13,6 @@ import {Mechanism} from "../types/Rules.sol";
 /// 20 households), so they are written in assembly over the arrays' raw data: the checked
 /// Solidity form cost ~2,500 gas per entry, ten times this.
 library Netting {
-    /// @dev Marks, while scaling, a long-side entry with o_h > 0; GIVEN: it got its 1 Wh.
-    uint256 private constant LONG_FLAG = 1 << 255;
-    uint256 private constant GIVEN_FLAG = 1 << 254;
-
     /// @notice Per-household running totals of a settlement.
     struct Totals {
         int256[] moneyMilli;
@@ -48,8 +44,11 @@ library Netting {
         deliveredWh = sold < bought ? sold : bought;
         if (deliveredWh == 0) return 0;
         // The long side is scaled down to D; the short side keeps o_h (d_h = o_h).
-        if (sold <= bought) _scaleLongSide(lists, lists.sellCount, lists.end, deliveredWh, bought);
-        else _scaleLongSide(lists, 0, lists.sellCount, deliveredWh, sold);
+        if (sold <= bought) {
+            _scaleLongSide(book, lists, lists.sellCount, lists.end, deliveredWh, bought);
+        } else {
+            _scaleLongSide(book, lists, 0, lists.sellCount, deliveredWh, sold);
+        }
         if (book.rules.mechanism == Mechanism.PayAsBid) {
             uint256 pot = _chargeBids(
                 lists, _data(book.entriesAt), book.index, book.rules.priceCeilingPerKwh, totals
@@ -122,8 +121,11 @@ library Netting {
 
     /// @dev Positions [from, to) are the long side: d_h = floor(o_h * D / L), then the
     /// D - Σ d_h Wh left over 1 Wh each to its first households (by h) with o_h > 0 (fewer
-    /// than those: each lost less than 1 Wh to the floor).
+    /// than those: each lost less than 1 Wh to the floor). `byHousehold[h]` records
+    /// (stamp << 128 | position) of h's long-side entry, the stamp naming this interval, so
+    /// that one ascending pass over h finds them in order.
     function _scaleLongSide(
+        IntervalBook memory book,
         Lists memory lists,
         uint256 from,
         uint256 to,
@@ -131,39 +133,32 @@ library Netting {
         uint256 longWh
     ) private pure {
         if (deliveredWh == longWh) return;
+        uint256[] memory byHousehold = book.byHousehold;
+        uint256 stamp = book.index + 1;
         assembly ("memory-safe") {
             let listed := mload(lists)
             let energyWh := mload(add(lists, 0x20))
+            let slots := add(byHousehold, 32)
             let left := deliveredWh
             for { let p := from } lt(p, to) { p := add(p, 1) } {
                 let at := add(energyWh, shl(5, p))
                 let o := mload(at)
                 if o {
                     let d := div(mul(o, deliveredWh), longWh)
-                    mstore(at, or(d, LONG_FLAG))
+                    mstore(at, d)
                     left := sub(left, d)
+                    let h := and(mload(add(listed, shl(5, p))), 0xffff)
+                    mstore(add(slots, shl(5, h)), or(shl(128, stamp), p))
                 }
             }
-            for {} left { left := sub(left, 1) } {
-                let best := 0
-                let bestH := 0x10000
-                for { let p := from } lt(p, to) { p := add(p, 1) } {
-                    let value := mload(add(energyWh, shl(5, p)))
-                    if and(iszero(iszero(and(value, LONG_FLAG))), iszero(and(value, GIVEN_FLAG))) {
-                        let h := and(mload(add(listed, shl(5, p))), 0xffff)
-                        if lt(h, bestH) {
-                            bestH := h
-                            best := p
-                        }
-                    }
+            let count := mload(byHousehold)
+            for { let h := 0 } and(gt(left, 0), lt(h, count)) { h := add(h, 1) } {
+                let v := mload(add(slots, shl(5, h)))
+                if eq(shr(128, v), stamp) {
+                    let at := add(energyWh, shl(5, and(v, 0xffffffffffffffffffffffffffffffff)))
+                    mstore(at, add(mload(at), 1))
+                    left := sub(left, 1)
                 }
-                let at := add(energyWh, shl(5, best))
-                mstore(at, or(add(mload(at), 1), GIVEN_FLAG))
-            }
-            let mask := not(or(LONG_FLAG, GIVEN_FLAG))
-            for { let p := from } lt(p, to) { p := add(p, 1) } {
-                let at := add(energyWh, shl(5, p))
-                mstore(at, and(mload(at), mask))
             }
         }
     }

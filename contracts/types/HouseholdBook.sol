@@ -36,4 +36,6 @@ struct IntervalBook {
     uint256[] energyWh;
     /// How many entries the hints have listed so far in the period (their completeness).
     uint256 listedTotal;
+    /// Per household: netting's scratch (the stamped position of its long-side entry).
+    uint256[] byHousehold;
 }
