@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.audit_v2.history import Call, History, Logged
+from ledger.audit_v2.history import Call, History, Logged, Unreadable
 from ledger.audit_v2.model import Kind, Problem
 from ledger.events import Transfer
 from ledger.events_v2 import (
@@ -59,7 +59,10 @@ class Escrow:
                     )
                 )
             else:
-                self.free[call.sender] += event.rounding_units
+                # The settler is msg.sender: the sender of a direct call, else (most likely)
+                # the contract the transaction called.
+                settler = call.to if isinstance(call, Unreadable) and call.to else call.sender
+                self.free[settler] += event.rounding_units
 
     def _overdrawn(
         self, logged: Logged[Any], household: str, what: str, period_id: int | None = None

@@ -83,6 +83,14 @@ class SettlementChecker:
                 Kind.CALLDATA_UNAVAILABLE,
                 f"the settlement 0x{first.tx_hash.hex()} is not a readable settlePeriod call",
             )
+            for logged in events:  # its inline batches still extend the meters' chains
+                if isinstance(logged.event, MeterBatchAccepted):
+                    accepted = logged.event
+                    self.meters.last[accepted.meter_id] = (
+                        accepted.period_id,
+                        accepted.end_import_wh,
+                        accepted.end_export_wh,
+                    )
             return
         rules = self.rules.rules_at(period_id, at)
         if rules is None:

@@ -271,6 +271,7 @@ def _transfers(
 
 def _households(history: History) -> tuple[set[str], set[str], set[bytes]]:
     escrow: set[str] = {call.sender for call in history.calls.values()}
+    escrow |= {c.to for c in history.calls.values() if isinstance(c, Unreadable) and c.to}
     for logged in history.exchange_events:
         event = logged.event
         if isinstance(

@@ -70,6 +70,11 @@ class Trading:
 
     def settle(self, settler: Member) -> SettlePeriodResult:
         """Settle with the hints of api.settlement; meters posted, inline or none."""
+        households, hints = self.settlement()
+        return settler.exchange.settle_period(self.period_id, households, hints)
+
+    def settlement(self) -> tuple[list[HouseholdPeriod], bytes]:
+        """settlePeriod's households and the hints api.settlement gives for them."""
         community = self.world.community
         households, inputs = [], []
         for address in sorted(self.posted, key=lambda a: int(a, 16)):
@@ -96,7 +101,7 @@ class Trading:
             )
         rules = community.rules_at(self.period_id)
         outcome = settlement_rule(rules, GRID, self.period_id, inputs)
-        return settler.exchange.settle_period(self.period_id, households, outcome.hints)
+        return households, outcome.hints
 
 
 def audit(world: World) -> AuditV2Report:
@@ -299,6 +304,22 @@ def test_schedules_posted_through_another_contract_cannot_be_read_back(manager: 
     # The contract accepted it (the settlement proves its hash); only its signature is unseen.
     assert report.kinds() == {"calldata_unavailable"}
     assert report.schedule_signatures == 4
+
+
+def test_a_settlement_through_another_contract_cannot_be_recomputed(manager: Sender) -> None:
+    world = World.deploy(manager)
+    forwarder = _forwarder(manager)
+    trading, seller, buyer, idle = _trade(world)
+    _meters(trading, seller, buyer, idle)
+    households, hints = trading.settlement()
+    settle = world.exchange.contract.functions.settlePeriod(
+        trading.period_id, [h.as_abi() for h in households], hints
+    )
+    manager.transact(forwarder.functions.forward(world.exchange.address, encode_call(settle)))
+    report = audit(world)
+    assert report.kinds() == {"calldata_unavailable"}
+    # Its events still count: the period is settled and the money replays.
+    assert report.periods[0].settled
 
 
 PRICE = st.integers(0, 400_000)
