@@ -4,13 +4,13 @@ Built lazily on first use (no connection at import or start-up: an API whose cha
 still serves cached meters, the order book and personal data, and answers 503 only where the
 chain is really needed). Thread-safe: FastAPI runs sync endpoints in a thread pool.
 
-Bounded waits: every request runs under the API's chain deadline (`api.limits`), and the
-clients are built under a lock taken with the same bound (ChainUnreachableError when another
-thread holds it past the deadline, e.g. connecting to a hung node). What needs no chain (the
-deployment file, the EIP-712 domain) is read without that lock, so the readings of cached
-meters never wait behind a hung node. (functools.cached_property is not used for the clients:
-on Python 3.11 it serialises every first access through one lock shared by all instances,
-with no timeout.)
+Bounded waits: every request runs under the API's chain deadline (`api.limits`). No lock is
+held across a chain call: a client is built by whichever thread first needs it, under that
+thread's own deadline, and the first one built is kept (a duplicate build is only wasted work).
+A lock held while connecting let the worker, whose calls have no request deadline, keep every
+request waiting for a minute behind a hung node. (functools.cached_property is avoided for the
+same reason: on Python 3.11 it serialises every first access through one lock shared by all
+instances.) What needs no chain (the deployment file, the EIP-712 domain) never waits.
 
 Per-order checks (member? nonce cancelled? free escrow?) are lean view calls
 (`ledger.chain.lean_call`); the relayer sends with a fixed gas limit rather than estimating
@@ -19,9 +19,7 @@ every transaction; the market client follows events incrementally (`ledger.marke
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -30,9 +28,8 @@ from web3 import Web3
 
 from api.settings import Settings
 from ledger.accounts import account_from_key, default_deployer
-from ledger.chain import Sender, connect, deadline_remaining, lean_call
+from ledger.chain import Sender, connect, lean_call
 from ledger.deployment import Deployment, deployment_path, load_deployment
-from ledger.errors import ChainUnreachableError
 from ledger.market import MarketClient
 from ledger.registry import MeterInfo, RegistryClient
 from metering.reading import INTERVAL_SECONDS
@@ -58,31 +55,14 @@ class LedgerGateway:
         self.settings = settings
         self._deployment = deployment
         self._domain: Domain | None = None
-        self._lock = threading.RLock()
         self._built: dict[str, Any] = {}
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        remaining = deadline_remaining()
-        timeout = -1.0 if remaining is None else max(remaining, 0.0)
-        if not self._lock.acquire(timeout=timeout):
-            raise ChainUnreachableError(
-                f"the chain connection to {self.settings.rpc_url} is still being set up"
-                " (the node is slow or hung)"
-            )
-        try:
-            yield
-        finally:
-            self._lock.release()
-
     def _once(self, name: str, build: Callable[[], _T]) -> _T:
-        # Built once under the lock; read without it afterwards.
+        # Outside any lock (see the module docstring); dict.setdefault is atomic, so every
+        # thread ends up with the first value stored.
         if name in self._built:
             return cast(_T, self._built[name])
-        with self._locked():
-            if name not in self._built:
-                self._built[name] = build()
-            return cast(_T, self._built[name])
+        return cast(_T, self._built.setdefault(name, build()))
 
     def _connect(self) -> Web3:
         return connect(self.settings.rpc_url, timeout_seconds=self.settings.rpc_timeout_seconds)
@@ -101,15 +81,12 @@ class LedgerGateway:
     @property
     def deployment(self) -> Deployment:
         """The deployment file in the settings, else the one of the node's chain id."""
-        if self._deployment is not None:
-            return self._deployment
-        with self._locked():
-            if self._deployment is None:
-                path = self.settings.deployment_file
-                if path is None:
-                    path = deployment_path(self._connect().eth.chain_id)
-                self._deployment = load_deployment(path)
-            return self._deployment
+        if self._deployment is None:
+            path = self.settings.deployment_file
+            if path is None:
+                path = deployment_path(self._connect().eth.chain_id)
+            self._deployment = load_deployment(path)
+        return self._deployment
 
     @property
     def domain(self) -> Domain:

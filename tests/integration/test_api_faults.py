@@ -322,9 +322,13 @@ def proxy(anvil: AnvilNode) -> Iterator[HangingProxy]:
     node.close()
 
 
+@pytest.mark.parametrize("worker", ["0", "1"], ids=["api-only", "with-worker"])
 def test_a_hung_node_is_a_503_within_5_s_while_cached_readings_flow(
-    environment: dict[str, str], tmp_path: Path, proxy: HangingProxy, member: Member
+    environment: dict[str, str], tmp_path: Path, proxy: HangingProxy, member: Member, worker: str
 ) -> None:
+    """With the in-process worker too: its chain calls (no request deadline) must not hold
+    the requests back, during the hang or after it."""
+    environment = {**environment, "QUARTIER_WORKER": worker, "QUARTIER_WORKER_POLL_SECONDS": "1"}
     served = _serve({**environment, "QUARTIER_RPC_URL": proxy.url}, tmp_path / "serve.log")
     k = _now_interval()
     try:
