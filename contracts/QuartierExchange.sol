@@ -33,12 +33,13 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         uint128 lockedUnits;
     }
 
-    /// @dev Per (household, period): the commitment to its postings and their summed lock.
+    /// @dev Per (household, period), one slot: the commitment to its postings (the hash
+    /// chain's head, 192 bits: ScheduleCodec.chain) with the last version and the count. The
+    /// postings' locks are not stored: settlement recomputes them from the postings.
     struct ScheduleRecord {
-        bytes32 head;
+        bytes24 head;
         uint32 lastVersion;
         uint32 postings;
-        uint128 lockedUnits;
     }
 
     struct PeriodState {
@@ -170,19 +171,17 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         bytes32 scheduleHash,
         uint256 lockUnits
     ) private {
-        ScheduleRecord storage record = _records[schedule.household][schedule.periodId];
-        uint32 lastVersion = record.lastVersion;
-        if (schedule.version <= lastVersion) {
-            revert ExchangeStaleVersion(index, schedule.version, lastVersion);
+        ScheduleRecord memory record = _records[schedule.household][schedule.periodId];
+        if (schedule.version <= record.lastVersion) {
+            revert ExchangeStaleVersion(index, schedule.version, record.lastVersion);
         }
         uint32 postings = record.postings;
         if (postings >= MAX_POSTINGS_PER_PERIOD) {
             revert ExchangeTooManyPostings(index, schedule.household, schedule.periodId);
         }
-        record.head = keccak256(abi.encode(record.head, scheduleHash));
-        record.lastVersion = schedule.version;
-        record.postings = postings + 1;
-        record.lockedUnits += uint128(lockUnits);
+        _records[schedule.household][schedule.periodId] = ScheduleRecord(
+            ScheduleCodec.chain(record.head, scheduleHash), schedule.version, postings + 1
+        );
         if (postings == 0) ++_periods[schedule.periodId].households;
         emit SchedulePosted(
             schedule.periodId,
@@ -368,13 +367,12 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
     {
         address household = entry.household;
         Posting[] calldata postings = entry.postings;
-        bytes32 head = _chainOf(household, periodId, postings);
-        ScheduleRecord storage record = _records[household][periodId];
-        bytes32 committed = record.head;
-        if (head != committed || postings.length != record.postings || postings.length == 0) {
-            revert ExchangePostingsMismatch(household, committed, head);
+        bytes24 head;
+        (head, releasedUnits) = _chainOf(household, periodId, postings);
+        ScheduleRecord memory record = _records[household][periodId];
+        if (head != record.head || postings.length != record.postings || postings.length == 0) {
+            revert ExchangePostingsMismatch(household, record.head, head);
         }
-        releasedUnits = record.lockedUnits;
         uint256 firstK = uint256(periodId) * _periodIntervals;
         book = new bytes(_periodIntervals * ScheduleCodec.ENTRY_BYTES);
         for (uint256 j; j < postings.length; ++j) {
@@ -385,18 +383,20 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         _keepMembership(book, household, periodId);
     }
 
-    /// @dev The hash chain of `postings` as posted by `household` for `periodId`.
+    /// @dev The hash chain of `postings` as posted by `household` for `periodId`, and the
+    /// sum of their locks (what settlement releases).
     function _chainOf(address household, uint64 periodId, Posting[] calldata postings)
         private
         pure
-        returns (bytes32 head)
+        returns (bytes24 head, uint256 lockedUnits)
     {
         for (uint256 j; j < postings.length; ++j) {
             Posting calldata posting = postings[j];
             bytes32 scheduleHash = ScheduleCodec.structHash(
                 household, periodId, posting.version, posting.firstIntervalId, posting.entries
             );
-            head = keccak256(abi.encode(head, scheduleHash));
+            head = ScheduleCodec.chain(head, scheduleHash);
+            lockedUnits += ScheduleCodec.lockOfValid(posting.entries);
         }
     }
 
@@ -636,7 +636,7 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         view
         returns (bytes32 head, uint32 lastVersion, uint32 postings)
     {
-        ScheduleRecord storage record = _records[household][periodId];
+        ScheduleRecord memory record = _records[household][periodId];
         return (record.head, record.lastVersion, record.postings);
     }
 

@@ -29,6 +29,33 @@ library ScheduleCodec {
         );
     }
 
+    /// @notice The next head of a (household, period)'s posting chain: the high 192 bits of
+    /// keccak256(abi.encode(head, scheduleStructHash)), head read as bytes32 (low bits zero).
+    /// 192 bits keep the record in one storage slot with its version and count.
+    function chain(bytes24 head, bytes32 scheduleHash) internal pure returns (bytes24) {
+        return bytes24(keccak256(abi.encode(bytes32(head), scheduleHash)));
+    }
+
+    /// @notice The lock of entries already checked by `lockOf` (settlement's recomputation).
+    function lockOfValid(bytes calldata entries) internal pure returns (uint256 lockUnits) {
+        assembly ("memory-safe") {
+            let lockMilli := 0
+            for {
+                let at := entries.offset
+                let end := add(at, entries.length)
+            } lt(at, end) { at := add(at, 8) } {
+                let entry := shr(192, calldataload(at))
+                if eq(shr(56, entry), 2) {
+                    lockMilli := add(
+                        lockMilli,
+                        mul(and(shr(32, entry), 0xffffff), and(entry, 0xffffffff))
+                    )
+                }
+            }
+            lockUnits := div(add(lockMilli, 999), 1000)
+        }
+    }
+
     /// @notice Checks every entry (side 0-2; a none entry all zeros; energyWh >= minEntryWh
     /// otherwise) and returns the posting's lock, ceil(Σ_buy energyWh * pricePerKwh / 1000).
     /// @return lockUnits the posting's lock.
