@@ -15,7 +15,7 @@ from eth_account import Account
 from eth_utils.address import to_canonical_address
 from eth_utils.crypto import keccak
 
-from ledger.audit_v2.history import Logged, PostCall, RawSchedule, Unreadable
+from ledger.audit_v2.history import Call, Logged, PostCall, RawSchedule, Unreadable
 from ledger.audit_v2.model import Kind, Problem
 from ledger.audit_v2.timeline import Registry, RulesTimeline
 from ledger.events_v2 import SchedulePosted
@@ -91,7 +91,7 @@ class PostingChecker:
     book: Book = field(default_factory=Book)
     problems: list[Problem] = field(default_factory=list)
 
-    def check(self, events: Sequence[Logged[SchedulePosted]], call: object) -> None:
+    def check(self, events: Sequence[Logged[SchedulePosted]], call: Call | None) -> None:
         """The SchedulePosted events of one transaction, with its decoded call."""
         first = events[0]
         schedules: Sequence[RawSchedule | None]

@@ -10,7 +10,7 @@ from typing import Any
 from web3 import Web3
 
 from ledger.audit_v2.batches import Batch, MeterChains
-from ledger.audit_v2.history import BatchCall, History, Logged
+from ledger.audit_v2.history import BatchCall, Call, History, Logged
 from ledger.audit_v2.model import (
     AuditV2Report,
     HouseholdLine,
@@ -114,7 +114,7 @@ def audit_history(history: History, rule: SettlementRule) -> AuditV2Report:
     )
 
 
-def _check_batches(meters: MeterChains, group: list[Logged[Any]], call: object) -> None:
+def _check_batches(meters: MeterChains, group: list[Logged[Any]], call: Call | None) -> None:
     events = [e for e in group if isinstance(e.event, MeterBatchAccepted)]
     first = events[0]
     if not isinstance(call, BatchCall):

@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.audit_v2.batches import Batch, MeterChains
-from ledger.audit_v2.history import Logged, Position, RawHousehold, RawPosting, SettleCall
+from ledger.audit_v2.history import (
+    Call,
+    Logged,
+    Position,
+    RawHousehold,
+    RawPosting,
+    SettleCall,
+)
 from ledger.audit_v2.model import Kind, Problem, RuleRefusedError
 from ledger.audit_v2.postings import Book, struct_hash
 from ledger.audit_v2.rule import RuleHousehold, RuleMeter, RuleOutcome, SettlementRule
@@ -55,7 +62,7 @@ class SettlementChecker:
     settled: dict[int, Settled] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
-    def check(self, events: Sequence[Logged[Any]], call: object) -> None:
+    def check(self, events: Sequence[Logged[Any]], call: Call | None) -> None:
         """The events of one settlement transaction, with its decoded call."""
         first = events[0]
         at, block = first.position, first.block_number
