@@ -8,6 +8,9 @@ here (`create_v2_schema`) because `api.db.create_schema` does not know them yet.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
@@ -16,6 +19,10 @@ from api.ledger_gateway import LedgerGateway
 from api.relayer.context import V2Chain, V2Settings
 from api.relayer.runner import RelayerLoop
 from api.relayer.service import Relayer
+from ledger.chain import chain_deadline
+
+#: Bound of the background warm-up's chain calls.
+WARM_UP_SECONDS = 30
 
 
 def create_v2_schema(engine: Engine) -> None:
@@ -36,6 +43,12 @@ def chain_of_gateway(ledger: LedgerGateway, settings: V2Settings | None = None) 
     return V2Chain(lambda: (ledger.relayer, ledger.deployment), settings)
 
 
+def _warm_up(chain: V2Chain) -> None:
+    # Best effort: with the chain down, the first request that needs it answers 503.
+    with contextlib.suppress(Exception), chain_deadline(WARM_UP_SECONDS):
+        chain.warm_up()
+
+
 def include_v2_routers(app: FastAPI, chain: V2Chain | None = None) -> V2Chain:
     """Mount the v2 routers on an app built by `api.app.create_app`; returns the chain view
     (by default over the app's LedgerGateway, with `V2Settings.from_env()`)."""
@@ -45,6 +58,9 @@ def include_v2_routers(app: FastAPI, chain: V2Chain | None = None) -> V2Chain:
     chain = chain or chain_of_gateway(app.state.ledger, V2Settings.from_env())
     create_v2_schema(app.state.engine)
     app.state.v2_chain = chain
+    threading.Thread(
+        target=_warm_up, args=(chain,), name="quartier-v2-warm-up", daemon=True
+    ).start()
     app.include_router(schedules_router)
     app.include_router(meter_batches_router)
     return chain

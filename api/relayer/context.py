@@ -128,6 +128,11 @@ class _Ttl:
         self.seconds = seconds
         self._values: dict[Any, tuple[float, Any]] = {}
 
+    def fresh(self, key: Any) -> bool:
+        """Whether `key` has a value young enough to be served without a chain call."""
+        hit = self._values.get(key)
+        return hit is not None and time.monotonic() - hit[0] < self.seconds
+
     def get(self, key: Any, load: Callable[[], _T]) -> _T:
         now = time.monotonic()
         hit = self._values.get(key)
@@ -204,6 +209,13 @@ class V2Chain:
         deployment = self.deployment
         return Domain(deployment.chain_id, deployment.address(EXCHANGE_CONTRACT))
 
+    def warm_up(self) -> None:
+        """Build the clients (the compiler's artifacts) and read the grid and the open
+        periods' rules, so the first request does not pay for them."""
+        current = self.grid.period_at(self.head().timestamp)
+        self.rules(current)
+        self.rules(current + 1)
+
     # ------------------------------------------------------------ cached reads
 
     @property
@@ -235,6 +247,16 @@ class V2Chain:
     def meter(self, meter_id: bytes) -> MeterInfo:
         """The community's record of a meter, cached briefly."""
         return self._meters.get(meter_id, lambda: self.community.meter(meter_id))
+
+    def is_warm(self, household: str, period_id: int) -> bool:
+        """Whether an intake for (household, period) can run without a chain call (then it
+        may run on the event loop; otherwise in a thread)."""
+        cached = self._head
+        if cached is None or self._grid is None or period_id not in self._rules:
+            return False
+        if (time.monotonic() - cached[0]) * 1000 >= self.settings.head_cache_milliseconds:
+            return False
+        return self._memberships.fresh(household) and (household, cached[1].number) in self._escrow
 
     def head(self) -> Head:
         """The latest block (number, timestamp), reused for `head_cache_milliseconds`."""

@@ -21,6 +21,8 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
 from sqlalchemy import Engine, Table, select
 
 from api import settlement
@@ -32,7 +34,7 @@ from ledger.community import MeterInfo, Window
 from ledger.errors import LedgerError
 from ledger.exchange import HouseholdPeriod, MeterData, SettlePeriodResult
 from ledger.rules import Rules, TimeGrid
-from ledger.schedules import Schedule, posting_chain_head
+from ledger.schedules import Schedule, posting_chain_head, schedule_struct_hash
 
 log = logging.getLogger("quartier.relayer")
 
@@ -130,11 +132,24 @@ def check_postings(chain: V2Chain, period_id: int, postings: dict[str, list[Sche
         )
     for household, schedules in postings.items():
         record = exchange.schedule_record(household, period_id)
-        if record.postings != len(schedules) or record.head != posting_chain_head(schedules):
+        heads = (posting_chain_head(schedules), _short_chain_head(schedules))
+        if record.postings != len(schedules) or record.head not in heads:
             raise PostingsMismatchError(
                 f"period {period_id}: {household} has {record.postings} postings on chain, the"
                 f" DB {len(schedules)} (or another hash chain)"
             )
+
+
+def _short_chain_head(schedules: list[Schedule]) -> bytes:
+    # QuartierExchange since cc069eb keeps 192 bits of each head (ScheduleCodec.chain):
+    # head' = high 192 bits of keccak256(abi.encode(head, structHash)), read back as bytes32.
+    # Transitional: ledger.schedules.posting_chain_head (and IQuartierExchange's text) still
+    # state the 256-bit chain; both are accepted until they follow the contract.
+    head = bytes(32)
+    for schedule in schedules:
+        full = keccak(abi_encode(["bytes32", "bytes32"], [head, schedule_struct_hash(schedule)]))
+        head = full[:24] + bytes(8)
+    return head
 
 
 def _counts(grid: TimeGrid, window: Window, period_id: int) -> bool:

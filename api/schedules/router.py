@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import ClockDep
 from api.errors import NotFoundError
+from api.readings.store import WriterBusyError
 from api.relayer.context import V2Chain
-from api.schedules.schemas import PeriodBookOut, ScheduleIn, ScheduleOut
+from api.schedules.schemas import (
+    PeriodBookOut,
+    ScheduleIn,
+    ScheduleOut,
+    body_schema,
+    parse_body,
+    schedule_json,
+)
 from api.schedules.service import get_schedule, period_book, submit_schedule
 
 router = APIRouter(tags=["schedules (v2)"])
@@ -39,22 +50,40 @@ HashPath = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")]
 @router.post(
     "/schedules",
     status_code=status.HTTP_201_CREATED,
+    response_model=ScheduleOut,
     responses={
-        200: {"description": "Already stored (idempotent re-send)"},
+        200: {"description": "Already stored (idempotent re-send)", "model": ScheduleOut},
         403: {"description": "Not a member", **_PROBLEM},
         409: {"description": "Gate closed, stale version, escrow short, ...", **_PROBLEM},
         422: {"description": "Malformed, badly signed, outside the period", **_PROBLEM},
         503: {"description": "Chain unreachable", **_PROBLEM},
     },
+    openapi_extra=body_schema(ScheduleIn),
 )
-def post_schedule(
-    body: ScheduleIn, engine: EngineDep, chain: V2ChainDep, clock: ClockDep, response: Response
-) -> ScheduleOut:
-    """Submit an EIP-712 signed schedule; the relayer posts it before its gate."""
-    accepted = submit_schedule(engine, chain, body, clock())
-    if not accepted.created:
-        response.status_code = status.HTTP_200_OK
-    return ScheduleOut.of(accepted.row)
+async def post_schedule(request: Request) -> Response:
+    """Submit an EIP-712 signed schedule; the relayer posts it before its gate.
+
+    The intake hot path (target 300/s): parsed from the raw body, answered without the
+    response model, and run on the event loop when every chain fact it needs is cached (no
+    I/O but the DB's, which is not waited for there); in a thread otherwise.
+    """
+    body = parse_body(ScheduleIn, await request.body())
+    state = request.app.state
+    chain: V2Chain = state.v2_chain
+    intake = functools.partial(submit_schedule, state.engine, chain, body, state.clock())
+    accepted = None
+    if chain.is_warm(body.household, body.period_id):
+        # Another writer holds the DB: wait for it in a thread, never on the event loop.
+        with contextlib.suppress(WriterBusyError):
+            accepted = intake(wait_for_writer=False)
+    if accepted is None:
+        accepted = await run_in_threadpool(intake)
+    entries = body.model_dump(include={"entries"})["entries"] if accepted.created else None
+    return Response(
+        json.dumps(schedule_json(accepted.row, entries), separators=(",", ":")),
+        status_code=status.HTTP_201_CREATED if accepted.created else status.HTTP_200_OK,
+        media_type="application/json",
+    )
 
 
 @router.get("/schedules/{schedule_hash}", responses={404: _PROBLEM})

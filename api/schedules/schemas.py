@@ -3,9 +3,10 @@ strings, no booleans), bounded to the widths the exchange's entry codec carries.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.schedules.models import ScheduleRow
 from ledger.schedules import ENERGY_WH_MAX, PRICE_PER_KWH_MAX, EntrySide, decode_entries
@@ -30,6 +31,7 @@ SIDE_NAME: dict[EntrySide, SideName] = {
 }
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class EntryIn(BaseModel):
@@ -107,3 +109,61 @@ class PeriodBookOut(BaseModel):
 
     period_id: int
     schedules: list[ScheduleOut]
+
+
+def parse_body(model: type[_M], raw: bytes) -> _M:
+    """A strict body parsed straight from its bytes (pydantic's JSON mode, no json.loads);
+    an invalid one is the same 422 validation problem FastAPI's own parsing gives."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**item, "loc": ("body", *item["loc"])} for item in error.errors()]
+        ) from None
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI `requestBody` of an endpoint that parses `model` itself (definitions
+    inlined: they are not registered as components)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref")
+            if isinstance(reference, str) and reference.startswith("#/$defs/"):
+                return inline(definitions[reference.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline(schema)}},
+        }
+    }
+
+
+def schedule_json(row: ScheduleRow, entries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """ScheduleOut as a plain dict (the POST hot path skips the model); `entries` as received,
+    else decoded from the row."""
+    if entries is None:
+        entries = [
+            {"side": SIDE_NAME[e.side], "energy_wh": e.energy_wh, "price_per_kwh": e.price_per_kwh}
+            for e in decode_entries(bytes.fromhex(row.entries[2:]))
+        ]
+    return {
+        "schedule_hash": row.schedule_hash,
+        "household": row.household,
+        "period_id": row.period_id,
+        "version": row.version,
+        "first_interval_id": row.first_interval_id,
+        "entries": entries,
+        "signature": row.signature,
+        "lock_units": row.lock_units,
+        "status": row.status,
+        "reason": row.reason,
+        "tx_hash": row.tx_hash,
+    }

@@ -22,10 +22,12 @@ Re-sending a stored schedule (same struct hash) answers the stored resource.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from eth_keys.exceptions import BadSignature
 from eth_keys.main import KeyAPI
-from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, or_, select
+from eth_utils.crypto import keccak
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, or_, select
 
 from api.readings.store import write_transaction
 from api.relayer.context import V2Chain
@@ -38,18 +40,18 @@ from ledger.schedules import (
     ScheduleFormatError,
     SignedSchedule,
     first_small_entry,
-    schedule_digest,
     schedule_struct_hash,
 )
 from ledger.signatures import SignatureRuleError, check_signature
+from metering.period import domain_separator_v2
 
 #: IQuartierExchange's MAX_POSTINGS_PER_PERIOD (QuartierExchange.sol).
 MAX_POSTINGS_PER_PERIOD = 24
 
 _KEYS = KeyAPI()
 SCHEDULE: Table = ScheduleRow.__table__  # type: ignore[attr-defined]
+_INSERT = insert(SCHEDULE)
 _BY_HASH = select(SCHEDULE).where(SCHEDULE.c.schedule_hash == bindparam("schedule_hash"))
-_OPEN = SCHEDULE.c.status != ScheduleStatus.REFUSED
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,9 @@ def to_signed_schedule(body: ScheduleIn) -> SignedSchedule:
         raise _reject("malformed-schedule", str(error)) from None
 
 
-def recover_household(signed: SignedSchedule, chain_id: int, exchange_address: str) -> str:
-    """The signer of a canonical signature (the contracts' rule first: 422 otherwise)."""
+def recover_household(signed: SignedSchedule, digest: bytes) -> str:
+    """The signer of `digest` (the schedule's) if the signature is canonical (the contracts'
+    rule first: 422 otherwise); "" when nothing can be recovered."""
     try:
         canonical = check_signature(signed.signature)
     except SignatureRuleError as error:
@@ -97,7 +100,6 @@ def recover_household(signed: SignedSchedule, chain_id: int, exchange_address: s
             signed.schedule,
             rule=error.reason,
         ) from None
-    digest = schedule_digest(signed.schedule, chain_id, exchange_address)
     try:
         signature = _KEYS.Signature(vrs=(canonical.v - 27, canonical.r, canonical.s))
         return str(signature.recover_public_key_from_msg_hash(digest).to_checksum_address())
@@ -157,37 +159,62 @@ def check_period(chain: V2Chain, schedule: Schedule, now: int, margin_seconds: i
         )
 
 
-def promised_units(connection: Connection, household: str, block_number: int) -> int:
-    """Escrow the household's schedules promise beyond what the chain showed at
-    `block_number`: pending ones, and those posted after that block."""
-    total = connection.execute(
-        select(func.coalesce(func.sum(SCHEDULE.c.lock_units), 0)).where(
-            SCHEDULE.c.household == household,
+@dataclass(frozen=True)
+class _Stored:
+    """One of the household's rows that the checks need."""
+
+    schedule_hash: str
+    period_id: int
+    version: int
+    status: str
+    lock_units: int
+    posted_block: int | None
+
+
+def _household_rows(
+    connection: Connection, household: str, period_id: int, block_number: int
+) -> list[_Stored]:
+    # One query: the rows of (household, period) for the version rules, and the rows that
+    # still promise escrow (pending, or posted after `block_number`) for the escrow rule.
+    c = SCHEDULE.c
+    found = connection.execute(
+        select(
+            c.schedule_hash, c.period_id, c.version, c.status, c.lock_units, c.posted_block
+        ).where(
+            c.household == household,
             or_(
-                SCHEDULE.c.status == ScheduleStatus.PENDING,
-                (SCHEDULE.c.status == ScheduleStatus.POSTED)
-                & (SCHEDULE.c.posted_block > block_number),
+                c.period_id == period_id,
+                c.status == ScheduleStatus.PENDING,
+                (c.status == ScheduleStatus.POSTED) & (c.posted_block > block_number),
             ),
         )
-    ).scalar_one()
-    return int(total)
-
-
-def _check_versions(connection: Connection, schedule: Schedule) -> None:
-    key = (SCHEDULE.c.household == schedule.household) & (
-        SCHEDULE.c.period_id == schedule.period_id
     )
-    same = connection.execute(
-        select(SCHEDULE.c.schedule_hash).where(key, SCHEDULE.c.version == schedule.version)
-    ).first()
-    if same is not None:
+    return [_Stored(*row) for row in found]
+
+
+def promised_units(rows: list[_Stored], block_number: int) -> int:
+    """Escrow the household's schedules promise beyond what the chain showed at
+    `block_number`: pending ones, and those posted after that block."""
+    return sum(
+        row.lock_units
+        for row in rows
+        if row.status == ScheduleStatus.PENDING
+        or (row.status == ScheduleStatus.POSTED and (row.posted_block or 0) > block_number)
+    )
+
+
+def check_versions(rows: list[_Stored], schedule: Schedule) -> None:
+    """Refuse a taken or stale version, or one posting too many, for (household, period)."""
+    mine = [row for row in rows if row.period_id == schedule.period_id]
+    same = [row.schedule_hash for row in mine if row.version == schedule.version]
+    if same:
         raise _reject(
             "version-conflict",
             f"version {schedule.version} of this period is already taken by another schedule",
             schedule,
             existing_schedule_hash=same[0],
         )
-    last = connection.execute(select(func.max(SCHEDULE.c.version)).where(key)).scalar_one()
+    last = max((row.version for row in mine), default=None)
     if last is not None and schedule.version <= last:
         raise _reject(
             "stale-version",
@@ -195,8 +222,7 @@ def _check_versions(connection: Connection, schedule: Schedule) -> None:
             schedule,
             last_version=int(last),
         )
-    open_count = connection.execute(select(func.count()).where(key, _OPEN)).scalar_one()
-    if open_count >= MAX_POSTINGS_PER_PERIOD:
+    if sum(row.status != ScheduleStatus.REFUSED for row in mine) >= MAX_POSTINGS_PER_PERIOD:
         raise _reject(
             "too-many-postings",
             f"at most {MAX_POSTINGS_PER_PERIOD} schedules per household and period",
@@ -205,13 +231,28 @@ def _check_versions(connection: Connection, schedule: Schedule) -> None:
 
 
 def submit_schedule(
-    engine: Engine, chain: V2Chain, body: ScheduleIn, clock_seconds: int
+    engine: Engine,
+    chain: V2Chain,
+    body: ScheduleIn,
+    clock_seconds: int,
+    *,
+    wait_for_writer: bool = True,
 ) -> Accepted:
-    """Verify and store a signed schedule (see the module docstring)."""
+    """Verify and store a signed schedule (see the module docstring).
+
+    `wait_for_writer=False`: WriterBusyError instead of waiting for another writer (the
+    event loop then retries in a thread).
+    """
     signed = to_signed_schedule(body)
     schedule = signed.schedule
     domain = chain.domain
-    signer = recover_household(signed, domain.chain_id, domain.exchange_address)
+    entries_bytes = schedule.entries_bytes  # encoded once: the property re-encodes
+    struct_hash = schedule_struct_hash(schedule)
+    # ledger.schedules.schedule_digest from the struct hash computed once (EIP-712).
+    digest = keccak(
+        b"\x19\x01" + domain_separator_v2(domain.chain_id, domain.exchange_address) + struct_hash
+    )
+    signer = recover_household(signed, digest)
     if signer != schedule.household:
         raise _reject(
             "invalid-schedule-signature",
@@ -219,40 +260,49 @@ def submit_schedule(
             schedule,
             signer=signer or None,
         )
-    schedule_hash = "0x" + schedule_struct_hash(schedule).hex()
-    with engine.connect() as connection:
-        existing = row_of(connection, schedule_hash)
-    if existing is not None:
-        return Accepted(existing, False)
+    schedule_hash = "0x" + struct_hash.hex()
     now = chain.now(clock_seconds)
-    check_period(chain, schedule, now, chain.settings.relay_margin_seconds)
-    if not chain.is_member(schedule.household):
-        raise _reject("not-member", f"{schedule.household} is not a member now", schedule)
+    try:
+        check_period(chain, schedule, now, chain.settings.relay_margin_seconds)
+        if not chain.is_member(schedule.household):
+            raise _reject("not-member", f"{schedule.household} is not a member now", schedule)
+    except ScheduleRejectedError:
+        # A schedule stored earlier is answered as it is, even once its gate has closed.
+        with engine.connect() as connection:
+            existing = row_of(connection, schedule_hash)
+        if existing is not None:
+            return Accepted(existing, False)
+        raise
     lock = schedule.lock_units
     head = chain.head()
     free_units = chain.escrow_at(schedule.household, head.number).free_units if lock else 0
-    row = ScheduleRow(
-        schedule_hash=schedule_hash,
-        household=schedule.household,
-        period_id=schedule.period_id,
-        version=schedule.version,
-        first_interval_id=schedule.first_interval_id,
-        entries="0x" + schedule.entries_bytes.hex(),
-        signature="0x" + signed.signature.hex(),
-        lock_units=lock,
-        status=ScheduleStatus.PENDING,
-        created_at=now,
-    )
+    values: dict[str, Any] = {
+        "schedule_hash": schedule_hash,
+        "household": schedule.household,
+        "period_id": schedule.period_id,
+        "version": schedule.version,
+        "first_interval_id": schedule.first_interval_id,
+        "entries": "0x" + entries_bytes.hex(),
+        "signature": "0x" + signed.signature.hex(),
+        "lock_units": lock,
+        "status": ScheduleStatus.PENDING,
+        "reason": None,
+        "tx_hash": None,
+        "posted_block": None,
+        "created_at": now,
+    }
     with (
         engine.connect() as connection,
-        write_transaction(connection, schedule.household, wait=True),
+        write_transaction(connection, schedule.household, wait=wait_for_writer),
     ):
-        existing = row_of(connection, schedule_hash)
-        if existing is not None:  # an identical request won the race
+        rows = _household_rows(connection, schedule.household, schedule.period_id, head.number)
+        if any(row.schedule_hash == schedule_hash for row in rows):
+            existing = row_of(connection, schedule_hash)
+            assert existing is not None  # the same transaction just listed it
             return Accepted(existing, False)
-        _check_versions(connection, schedule)
+        check_versions(rows, schedule)
         if lock:
-            promised = promised_units(connection, schedule.household, head.number)
+            promised = promised_units(rows, head.number)
             if promised + lock > free_units:
                 raise _reject(
                     "insufficient-escrow",
@@ -264,9 +314,9 @@ def submit_schedule(
                     free_units=free_units,
                     promised_units=promised,
                 )
-        connection.execute(insert(SCHEDULE).values(**row.model_dump()))
+        connection.execute(_INSERT, values)
         connection.commit()
-    return Accepted(row, True)
+    return Accepted(ScheduleRow(**values), True)
 
 
 def period_book(engine: Engine, period_id: int) -> list[ScheduleRow]:
