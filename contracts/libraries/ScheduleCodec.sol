@@ -67,19 +67,32 @@ library ScheduleCodec {
     {
         uint256 count = entries.length / ENTRY_BYTES;
         if (entries.length % ENTRY_BYTES != 0) return (0, count);
-        uint256 lockMilli;
-        for (uint256 i; i < count; ++i) {
-            Entry entry = calldataEntryAt(entries, i);
-            uint8 side = entry.side();
-            if (side == SIDE_NONE) {
-                if (Entry.unwrap(entry) != 0) return (0, i);
-            } else if (side > SIDE_BUY || entry.energyWh() < minEntryWh) {
-                return (0, i);
-            } else if (side == SIDE_BUY) {
-                lockMilli += entry.energyWh() * entry.pricePerKwh();
+        badIndex = type(uint256).max;
+        assembly ("memory-safe") {
+            let lockMilli := 0
+            for { let i := 0 } lt(i, count) { i := add(i, 1) } {
+                let entry := shr(192, calldataload(add(entries.offset, shl(3, i))))
+                let side := shr(56, entry)
+                let energyWh := and(shr(32, entry), 0xffffff)
+                // none: all zeros; sell (1) or buy (2): energyWh >= minEntryWh.
+                let bad := 0
+                switch side
+                case 0 { bad := iszero(iszero(entry)) }
+                case 1 { bad := lt(energyWh, minEntryWh) }
+                case 2 {
+                    bad := lt(energyWh, minEntryWh)
+                    lockMilli := add(lockMilli, mul(energyWh, and(entry, 0xffffffff)))
+                }
+                default { bad := 1 }
+                if bad {
+                    badIndex := i
+                    break
+                }
             }
+            switch eq(badIndex, not(0))
+            case 1 { lockUnits := div(add(lockMilli, 999), 1000) }
+            default { lockUnits := 0 }
         }
-        return ((lockMilli + 999) / 1000, type(uint256).max);
     }
 
     /// @notice Entry i of a calldata entries array (bounds are the caller's).
