@@ -228,10 +228,16 @@ def schedule_digest(schedule: Schedule, chain_id: int, exchange_address: str) ->
     return keccak(b"\x19\x01" + domain + schedule_struct_hash(schedule))
 
 
+#: Bytes of the posting chain's head the exchange keeps (192 bits, so the record fits a slot).
+CHAIN_HEAD_BYTES = 24
+
+
 def posting_chain_head(schedules: Iterable[Schedule], head: bytes = bytes(32)) -> bytes:
-    """The exchange's hash chain over postings: head' = keccak256(abi.encode(head, hash))."""
+    """The exchange's hash chain over postings, as `scheduleRecord` returns it:
+    head' = high 24 bytes of keccak256(abi.encode(head, structHash)), then 8 zero bytes."""
     for schedule in schedules:
-        head = keccak(abi_encode(["bytes32", "bytes32"], [head, schedule_struct_hash(schedule)]))
+        digest = keccak(abi_encode(["bytes32", "bytes32"], [head, schedule_struct_hash(schedule)]))
+        head = digest[:CHAIN_HEAD_BYTES] + bytes(32 - CHAIN_HEAD_BYTES)
     return head
 
 

@@ -23,14 +23,15 @@ pragma solidity ^0.8.30;
 /// accepted iff the household is a member now, periodId <= currentPeriod + 1, now <
 /// gate(firstIntervalId) = start(firstIntervalId) - gateLeadSeconds, `version` is greater than
 /// every earlier posted version of (household, periodId), fewer than MAX_POSTINGS_PER_PERIOD
-/// postings of (household, periodId) exist, and the household's free escrow covers the
+/// (24) postings of (household, periodId) exist, and the household's free escrow covers the
 /// posting's lock: ceil(Σ over its buy entries energyWh * pricePerKwh / 1000) units. The lock
 /// moves from free to locked and is released at the period's settlement. A posting
 /// replaces, for every interval k >= firstIntervalId, the entries of earlier postings: the
 /// entry of (household, k) is that of the last posting with firstIntervalId <= k. As every
 /// posting's first gate is still open, the book of interval k is fixed when its gate closes.
-/// The contract stores per (household, period) the hash chain
-///   head' = keccak256(abi.encode(head, scheduleStructHash)), from head = 0,
+/// The contract stores per (household, period), in one slot, the hash chain's head
+///   head' = bytes24(keccak256(abi.encode(bytes32(head), scheduleStructHash))), from head = 0
+/// (the high 192 bits; `scheduleRecord` returns it as bytes32 with the low 8 bytes zero),
 /// the last version and the posting count, and per period the number of households posting.
 ///
 /// ## Meter batches
@@ -90,6 +91,29 @@ pragma solidity ^0.8.30;
 /// -Σ change (< 1 unit per household) is credited to the settler's free escrow.
 /// Σ free + Σ locked == tokens held, always.
 /// A buyer's charge never exceeds its lock: d_h <= t_h <= energyWh and price <= bid.
+///
+/// ## Refusals (which error, where the text above leaves it open)
+/// - A posting is checked in this order: membership (ExchangeNotMember), signature
+///   (ExchangeBadSignature; `signer` is address(0) when recovery fails: not 65 bytes, v not
+///   27/28, s > n/2), horizon, interval range (the first interval outside the period),
+///   gate, entries (ExchangeBadEntries: the first bad entry; a length not a multiple of 8
+///   names entry entries.length / 8), version, posting count, free escrow.
+/// - A meter batch (posted, or inline in a settlement) for a meter that counts for no
+///   interval of P: ExchangeMeterOutsidePeriod. MeterData None must have all fields empty
+///   (else ExchangeBadDeltas(meterId, deltas.length, 0)); Posted without a posted batch, or
+///   Inline/None when one was posted, or Posted with other fields: ExchangePostedBatchMismatch.
+///   A batch for the meter's last accepted period: ExchangeBatchExists; any other unchained
+///   one: ExchangeBatchNotChained. Registers past uint64 revert (SafeCast).
+/// - A supplied household with no posting for P: ExchangePostingsMismatch(household, 0, 0).
+///   More than 65,535 households: ExchangeHouseholdsIncomplete (hints index with uint16).
+/// - Hints: ExchangeBadHint(k, position) names the first index of interval k's list (sells
+///   then buys, from 0) that is out of range, not an entry of its side, or not strictly after
+///   its predecessor in priority; (k, type(uint256).max) when k's counts or indices run past
+///   the end of `hints` or the counts exceed H. Completeness is checked once for the period:
+///   every listed index is then a distinct counting entry, so the hints are complete iff they
+///   list as many entries as the period's books hold; if not, or if bytes are left after the
+///   last interval (any byte, under CommunityPrice), ExchangeBadHint(first interval after P,
+///   type(uint256).max).
 ///
 /// Known limits: the settlement of a large community (~60 households with daily periods)
 /// passes a node's transaction-size limit; splitting it is not done yet. The token must be a
@@ -233,6 +257,8 @@ interface IQuartierExchange {
         bytes calldata hints
     ) external;
 
+    /// @notice The most postings per (household, period): bounds what settlement re-supplies.
+    function MAX_POSTINGS_PER_PERIOD() external view returns (uint32);
     function community() external view returns (address);
     function token() external view returns (address);
     function escrowOf(address household)

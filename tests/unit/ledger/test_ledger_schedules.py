@@ -217,15 +217,23 @@ def test_abi_shapes() -> None:
     assert again == schedule
 
 
+def _link(head: bytes, schedule: Schedule) -> bytes:
+    # The exchange keeps the high 192 bits of each link (IQuartierExchange, "Schedules").
+    full = keccak(abi_encode(["bytes32", "bytes32"], [head, schedule_struct_hash(schedule)]))
+    return full[:24] + bytes(8)
+
+
 def test_posting_chain_head_folds_struct_hashes_in_order() -> None:
     first, second = _schedule(version=1), _schedule(version=2, entries=())
     assert posting_chain_head([]) == bytes(32)
-    one = keccak(abi_encode(["bytes32", "bytes32"], [bytes(32), schedule_struct_hash(first)]))
+    one = _link(bytes(32), first)
     assert posting_chain_head([first]) == one
-    two = keccak(abi_encode(["bytes32", "bytes32"], [one, schedule_struct_hash(second)]))
+    two = _link(one, second)
     assert posting_chain_head([first, second]) == two
     assert posting_chain_head([second, first]) != two
     assert posting_chain_head([second], head=one) == two
+    assert two.endswith(bytes(8))
+    assert two[:24] != bytes(24)
 
 
 def _twin(signed: SignedSchedule, s: int, v: int) -> SignedSchedule:
