@@ -1,13 +1,20 @@
-"""The households' and meters' agents: what they sign and POST each interval.
+"""The households' and meters' agents: what they sign and POST (protocol v2).
 
-Household policy (one order per household per interval, the interval id as its nonce):
-- forecast export >= MIN_ORDER_WH: sell it, at a seeded reserve price a little above feed-in
-  (anything above feed-in beats the grid);
-- forecast import >= MIN_ORDER_WH while the sun is up: bid for it, at a seeded limit a little
-  below retail (anything below retail beats the grid). At night no neighbour has PV to sell,
-  so buyers do not post orders nobody can fill.
-Meter agent: sign the cumulative registers at the end of the interval (seq = interval id, so
-it always increases) and POST them in the fixed JSON shape.
+Household policy: once per settlement period, before the gate of its first traded interval,
+a household signs a day-ahead Schedule from its own forecasts, one entry per interval:
+- forecast export >= MIN_ENTRY_WH: sell, at a seeded ask a little above the community's
+  price floor (anything above feed-in beats the grid);
+- else forecast import >= MIN_ENTRY_WH while the sun is up: buy, at a seeded bid a little
+  below the ceiling (anything below retail beats the grid). At night nobody has PV to sell.
+Sizes: settlement nets each entry against the household's meter (delivered <= min(traded,
+metered)), so an entry smaller than what the meter will show loses energy for good, while
+one a little larger costs nothing when the household is on the short side of the interval.
+Both sides therefore bid for their forecast plus a margin covering the forecast error
+(SIZE_MARGIN); the buyer's escrow lock grows with it (ceil(Σ energy x bid / 1000)).
+Leading and trailing empty intervals are left out of the schedule (fewer bytes to post).
+
+Meter agent: at the end of a period it signs, with its P-256 key, its registers at the
+period's start and the energy of every interval of the period (`metering.period`).
 """
 
 from __future__ import annotations
@@ -17,20 +24,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.demo.neighbourhood import Household
-from api.demo.simulation import DaySimulation, sun_is_up
-from ledger.orders import Order, Side, sign_order
-from metering.reading import Reading, sign_reading
+from api.demo.simulation import FORECAST_ERROR, DaySimulation
+from ledger.rules import Rules, TimeGrid
+from ledger.schedules import NO_ENTRY, Entry, EntrySide, Schedule, sign_schedule
+from metering.period import SignedMeterPeriod, build_meter_period, sign_meter_period
 
-#: Orders smaller than this are not worth a signature.
-MIN_ORDER_WH = 10
-
-
-@dataclass(frozen=True)
-class Prices:
-    """The community's fallback prices (token base units per kWh)."""
-
-    feed_in_per_kwh: int
-    retail_per_kwh: int
+#: Entries smaller than this are not worth their bytes.
+MIN_ENTRY_WH = 5
+#: An entry asks for forecast * (1 + SIZE_MARGIN) + SIZE_SLACK_WH: the forecast error is up
+#: to FORECAST_ERROR either way, so (1 - FORECAST_ERROR) * (1 + SIZE_MARGIN) >= 1 covers it.
+SIZE_MARGIN = FORECAST_ERROR / (1 - FORECAST_ERROR) + 0.02
+SIZE_SLACK_WH = 2
+_SIDE_NAME = {EntrySide.NONE: "none", EntrySide.SELL: "sell", EntrySide.BUY: "buy"}
 
 
 @dataclass(frozen=True)
@@ -41,78 +46,105 @@ class Limits:
     bid_per_kwh: int
 
 
-def draw_limits(count: int, prices: Prices, seed: int) -> list[Limits]:
-    """Seeded limit prices: asks in the lower quarter of the band, bids in the upper quarter."""
+def draw_limits(count: int, rules: Rules, seed: int) -> list[Limits]:
+    """Seeded limits inside the chain's band: asks in its lower quarter, bids in its upper."""
     rng = random.Random(f"limits:{seed}")
-    band = prices.retail_per_kwh - prices.feed_in_per_kwh
+    floor, ceiling = rules.price_floor_per_kwh, rules.price_ceiling_per_kwh
+    band = ceiling - floor
     return [
         Limits(
-            ask_per_kwh=prices.feed_in_per_kwh + rng.randint(band // 20, band // 4),
-            bid_per_kwh=prices.retail_per_kwh - rng.randint(band // 20, band // 4),
+            ask_per_kwh=floor + rng.randint(band // 20, band // 4),
+            bid_per_kwh=ceiling - rng.randint(band // 20, band // 4),
         )
         for _ in range(count)
     ]
 
 
-def order_json(household: Household, order: Order, chain_id: int, market: str) -> dict[str, Any]:
-    """Sign `order` with the household's key and shape it as `POST /orders` takes it."""
-    signed = sign_order(household.account.key, order, chain_id, market)
+def entry_size(forecast_wh: int) -> int:
+    """The energy an entry asks for, given the forecast (integer Wh, rounded up)."""
+    margin_milli = round(SIZE_MARGIN * 1000)
+    return -(-forecast_wh * (1000 + margin_milli) // 1000) + SIZE_SLACK_WH
+
+
+def entry_for(day: DaySimulation, household: int, limits: Limits, interval_id: int) -> Entry:
+    """The household's entry for one interval (see the module docstring)."""
+    forecast = day.forecast(household, interval_id)
+    if forecast.export_wh >= MIN_ENTRY_WH:
+        return Entry(EntrySide.SELL, entry_size(forecast.export_wh), limits.ask_per_kwh)
+    if day.is_daylight(interval_id) and forecast.import_wh >= MIN_ENTRY_WH:
+        return Entry(EntrySide.BUY, entry_size(forecast.import_wh), limits.bid_per_kwh)
+    return NO_ENTRY
+
+
+def household_schedule(
+    household: Household,
+    index: int,
+    limits: Limits,
+    day: DaySimulation,
+    period_id: int,
+    interval_ids: range,
+    version: int = 1,
+) -> Schedule | None:
+    """The household's schedule of `period_id` over `interval_ids` (None: nothing to post)."""
+    entries = [entry_for(day, index, limits, k) for k in interval_ids]
+    used = [i for i, entry in enumerate(entries) if entry is not NO_ENTRY]
+    if not used:
+        return None
+    first, last = used[0], used[-1]
+    return Schedule(
+        household.account.address,
+        period_id,
+        version,
+        interval_ids.start + first,
+        tuple(entries[first : last + 1]),
+    )
+
+
+def schedule_json(
+    household: Household, schedule: Schedule, chain_id: int, exchange: str
+) -> dict[str, Any]:
+    """Sign `schedule` with the household's key, shaped as `POST /schedules` takes it."""
+    signed = sign_schedule(household.account.key, schedule, chain_id, exchange)
     return {
-        "household": order.household,
-        "side": "sell" if order.side is Side.SELL else "buy",
-        "interval_id": order.interval_id,
-        "energy_wh": order.energy_wh,
-        "price_per_kwh": order.price_per_kwh,
-        "nonce": order.nonce,
-        "signature": {"v": signed.v, "r": hex(signed.r), "s": hex(signed.s)},
+        "household": schedule.household,
+        "period_id": schedule.period_id,
+        "version": schedule.version,
+        "first_interval_id": schedule.first_interval_id,
+        "entries": [
+            {"side": _SIDE_NAME[e.side], "energy_wh": e.energy_wh, "price_per_kwh": e.price_per_kwh}
+            for e in schedule.entries
+        ],
+        "signature": "0x" + signed.signature.hex(),
     }
 
 
-def household_orders(
-    households: list[Household],
-    limits: list[Limits],
+def meter_batch(
+    household: Household,
+    index: int,
     day: DaySimulation,
-    interval_id: int,
+    grid: TimeGrid,
+    period_id: int,
     chain_id: int,
-    market: str,
-) -> list[dict[str, Any]]:
-    """Every household's signed order for `interval_id`, from its own forecast."""
-    bodies = []
-    daylight = sun_is_up(interval_id)
-    for index, household in enumerate(households):
-        forecast = day.forecast(index, interval_id)
-        address = household.account.address
-        if forecast.export_wh >= MIN_ORDER_WH:
-            order = Order(
-                address,
-                Side.SELL,
-                interval_id,
-                forecast.export_wh,
-                limits[index].ask_per_kwh,
-                interval_id,
-            )
-        elif daylight and forecast.import_wh >= MIN_ORDER_WH:
-            order = Order(
-                address,
-                Side.BUY,
-                interval_id,
-                forecast.import_wh,
-                limits[index].bid_per_kwh,
-                interval_id,
-            )
-        else:
-            continue
-        bodies.append(order_json(household, order, chain_id, market))
-    return bodies
+    exchange: str,
+) -> SignedMeterPeriod:
+    """The meter's signed batch of `period_id`: its registers at every boundary of it."""
+    intervals = grid.intervals(period_id)
+    boundaries = [day.boundary(index, k) for k in (*intervals, intervals.stop)]
+    period = build_meter_period(
+        household.meter.meter_id, period_id, boundaries, grid.period_intervals
+    )
+    return sign_meter_period(household.meter_key, period, chain_id, exchange)
 
 
-def meter_readings(
-    households: list[Household], day: DaySimulation, interval_id: int, chain_id: int, market: str
-) -> list[dict[str, Any]]:
-    """Every meter's signed reading of `interval_id` (its registers at the interval's end)."""
-    bodies = []
-    for index, household in enumerate(households):
-        import_wh, export_wh = day.registers(index, interval_id)
-        reading = Reading(household.meter.meter_id, interval_id, import_wh, export_wh, interval_id)
-        bodies.append(sign_reading(household.meter_key, reading, chain_id, market).to_json())
-    return bodies
+def meter_batch_json(household: Household, signed: SignedMeterPeriod) -> dict[str, Any]:
+    """A signed batch shaped as `POST /meter-batches` takes it."""
+    period, key = signed.period, household.meter.public_key
+    return {
+        "meter_id": "0x" + period.meter_id.hex(),
+        "period_id": period.period_id,
+        "start_import_wh": period.start_import_wh,
+        "start_export_wh": period.start_export_wh,
+        "deltas": [{"import_wh": i, "export_wh": e} for i, e in period.deltas],
+        "public_key": {"x": f"0x{key.x:064x}", "y": f"0x{key.y:064x}"},
+        "signature": {"r": f"0x{signed.r:064x}", "s": f"0x{signed.s:064x}"},
+    }

@@ -1,4 +1,4 @@
-"""`quartier demo`: a neighbourhood day on a fresh local chain, end to end, with its figures."""
+"""`quartier demo`: a neighbourhood day on protocol v2, end to end, with its figures."""
 
 from __future__ import annotations
 
@@ -64,13 +64,19 @@ def _print_summary(console: Console, summary: Summary) -> None:
     audit = "[green]passed[/]" if summary.audit_ok else "[red]FAILED[/]"
     lines = [
         f"{summary.households} households, {summary.intervals} quarter-hours: "
-        f"{summary.orders} orders, {summary.readings} readings, {summary.trades} trades",
-        f"energy traded {summary.traded_wh} Wh, delivered {summary.settled_wh} Wh; "
-        f"average clearing price {euros(price) if price is not None else '-'}/kWh",
+        f"{summary.schedules} schedules ({summary.entries} entries), {summary.meter_batches} "
+        f"meter batches ({summary.readings} readings), {summary.trades} trades; "
+        f"periods settled {list(summary.periods_settled)}",
+        f"energy traded {summary.traded_wh} Wh, delivered {summary.settled_wh} Wh "
+        f"({summary.delivered_share:.1%} of the {summary.possible_wh} Wh neighbours could "
+        f"exchange); average clearing price {euros(price) if price is not None else '-'}/kWh "
+        f"({summary.mechanism}, feed-in {euros(summary.feed_in_per_kwh)}, retail "
+        f"{euros(summary.retail_per_kwh)}: the chain's rules)",
         f"self-consumption {summary.self_consumption:.1%} (PV surplus consumed by neighbours), "
         f"self-sufficiency {summary.self_sufficiency:.1%} (imports met locally)",
         f"the community saved {euros(summary.savings_units)} in total",
-        f"gas {summary.gas_per_trade} per trade, {summary.gas_per_reading} per reading",
+        f"gas {summary.gas_per_household_day} per household-day, {summary.gas_per_trade} per "
+        f"trade, {summary.gas_per_reading} per reading",
         f"audit ({summary.audit_source}): {audit}",
         *(f"  - {problem}" for problem in summary.audit_problems),
         f"wall time {summary.wall_seconds:.1f} s "
@@ -90,19 +96,33 @@ def demo(
     day: Annotated[str, typer.Option("--date", help="The day to replay (UTC).")] = "2026-06-21",
     start: Annotated[str, typer.Option(help="First quarter-hour, HH:MM UTC.")] = "00:00",
     seed: Annotated[int, typer.Option(help="Seed: the same seed, the same neighbourhood.")] = 7,
+    rpc: Annotated[
+        str | None,
+        typer.Option(
+            help="Run on this already running node (Anvil: its evm_* time methods are used) "
+            "in a new community, and leave the node running."
+        ),
+    ] = None,
+    deployment_dir: Annotated[
+        Path | None,
+        typer.Option(help="With --rpc: write the deployment file here (default: a temp dir)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     report: Annotated[
         Path | None, typer.Option(help="Also write a self-contained HTML report here.")
     ] = None,
 ) -> None:
-    """Run a neighbourhood day on a fresh Anvil: orders and readings through the API, the
-    worker clears, commits and settles, then the audit replays it all."""
+    """Run a neighbourhood day on protocol v2 (a fresh Anvil, or --rpc): day-ahead schedules
+    and meter batches through the API, the relayer posts and settles, then the v2 audit
+    replays it all from the chain. Exit 1 if the audit or the demo's checks fail."""
     config = DemoConfig(
         households=households,
         intervals=intervals,
         day=_parse_date(day),
         seed=seed,
         start_slot=_parse_start(start),
+        rpc_url=rpc,
+        deployment_dir=deployment_dir,
     )
     console = Console(stderr=as_json)
     console.width = max(console.width, 100)  # the bills table, even when piped
@@ -124,12 +144,14 @@ def demo(
             bar.update(task, description=label, completed=done, total=total)
 
         run = run_day(config, show)
-    checks = settlement_problems(run.facts, run.households, run.simulation.interval_ids())
-    problems = (*run.audit_problems, *checks)
+    checks = settlement_problems(run.facts, run.periods)
+    audit_problems = tuple(f"{p.kind}: {p.detail}" for p in run.audit.problems)
+    problems = (*audit_problems, *checks)
+    signatures = run.audit.schedule_signatures + run.audit.batch_signatures
     summary = summarise(
         run,
         audit_ok=not problems,
-        audit_source=f"ledger.audit ({run.audit_signatures} signatures) + settlement checks",
+        audit_source=f"ledger.audit_v2 ({signatures} signatures) + the demo's checks",
         audit_problems=problems,
         wall_seconds=time.perf_counter() - started,
     )

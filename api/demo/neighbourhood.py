@@ -1,8 +1,10 @@
-"""Set up a neighbourhood on a chain: a community, its households and their meters.
+"""Set up a neighbourhood on a v2 community: its households, their meters, the relayer.
 
-Each household gets an Ethereum key (to sign orders) and a P-256 meter key (its meter signs
-readings); the community manager admits both on-chain and mints each household its starting
-credits, which the household deposits into the market's escrow.
+Each household gets an Ethereum key (to sign schedules) and a P-256 meter key (its meter signs
+period batches); the community manager admits both on QuartierCommunity and mints each
+household its starting credits, which the household deposits into QuartierExchange's escrow.
+The relayer (posts schedules, settles periods) gets gas money. Everything is pre-signed and
+sent in bulk: onboarding is not part of the trading day's gas.
 """
 
 from __future__ import annotations
@@ -26,12 +28,18 @@ from metering.keys import MeterIdentity
 
 @dataclass(frozen=True)
 class Household:
-    """A demo household: its account and its meter."""
+    """A demo household: its account (signs schedules) and its meter (signs batches)."""
 
     name: str
     account: LocalAccount
     meter_key: ec.EllipticCurvePrivateKey
     meter: MeterIdentity
+
+
+def make_relayer_account(seed: int) -> LocalAccount:
+    """The service's relayer key, derived from the seed (never a household's)."""
+    account: LocalAccount = Account.from_key(random.Random(f"relayer:{seed}").randbytes(32))
+    return account
 
 
 def make_households(count: int, seed: int) -> list[Household]:
@@ -52,6 +60,8 @@ def make_households(count: int, seed: int) -> list[Household]:
 
 #: Gas money for a household's approve + deposit (Anvil's dev accounts hold 10,000 ETH).
 GAS_MONEY_WEI = 10**18
+#: The relayer pays for every posting and settlement of the day.
+RELAYER_GAS_MONEY_WEI = 100 * 10**18
 #: Gas limit of each onboarding transaction (only the gas used is paid).
 ONBOARDING_GAS = 400_000
 #: Fee cap, far above Anvil's base fee.
@@ -94,32 +104,36 @@ def onboard_households(
     households: list[Household],
     minted_units: int,
     deposit_units: int,
+    relayer: str,
 ) -> None:
     """Admit every household and its meter, give it gas money and `minted_units` credits;
-    each household then approves the market and deposits `deposit_units` into escrow.
+    each household then approves the exchange and deposits `deposit_units` into escrow.
+    The relayer gets gas money too.
 
     The manager's transactions come first (admission before funding), then the households'.
+    Nonces are the accounts' pending ones, so a node that has seen these keys before (the
+    same seed on `--rpc`) onboards them again in a new community.
     """
     w3, chain_id = manager.w3, deployment.chain_id
-    registry = w3.eth.contract(
-        address=Web3.to_checksum_address(deployment.address("CommunityRegistry")),
-        abi=artifact("CommunityRegistry").abi,
+    community = w3.eth.contract(
+        address=Web3.to_checksum_address(deployment.address("QuartierCommunity")),
+        abi=artifact("QuartierCommunity").abi,
     )
     token = w3.eth.contract(
         address=Web3.to_checksum_address(deployment.address("QuartierToken")),
         abi=artifact("QuartierToken").abi,
     )
-    market = w3.eth.contract(
-        address=Web3.to_checksum_address(deployment.address("QuartierMarket")),
-        abi=artifact("QuartierMarket").abi,
+    exchange = w3.eth.contract(
+        address=Web3.to_checksum_address(deployment.address("QuartierExchange")),
+        abi=artifact("QuartierExchange").abi,
     )
     nonce = int(w3.eth.get_transaction_count(manager.account.address, "pending"))
     by_manager: list[tuple[str, Sender, TxParams]] = []
     for household in households:
         address, key = household.account.address, household.meter.public_key
         calls = [
-            ("admitHousehold", registry, registry.functions.admitHousehold(address)),
-            ("admitMeter", registry, registry.functions.admitMeter(address, key.x, key.y)),
+            ("admitHousehold", community, community.functions.admitHousehold(address)),
+            ("admitMeter", community, community.functions.admitMeter(address, key.x, key.y)),
             ("mint", token, token.functions.mint(address, minted_units)),
         ]
         for what, contract, call in calls:
@@ -129,14 +143,17 @@ def onboard_households(
         gas_money = _transaction(nonce, chain_id, address, value=GAS_MONEY_WEI)
         by_manager.append((f"gas money of {household.name}", manager, gas_money))
         nonce += 1
+    relayer_money = _transaction(nonce, chain_id, relayer, value=RELAYER_GAS_MONEY_WEI)
+    by_manager.append(("gas money of the relayer", manager, relayer_money))
     _send_all(w3, by_manager)
-    approve = encode_call(token.functions.approve(market.address, deposit_units))
-    deposit = encode_call(market.functions.deposit(deposit_units))
+    approve = encode_call(token.functions.approve(exchange.address, deposit_units))
+    deposit = encode_call(exchange.functions.deposit(deposit_units))
     by_households: list[tuple[str, Sender, TxParams]] = []
     for household in households:
         sender = Sender(w3, household.account)
-        approving = _transaction(0, chain_id, token.address, approve)
-        depositing = _transaction(1, chain_id, market.address, deposit)
+        first = int(w3.eth.get_transaction_count(household.account.address, "pending"))
+        approving = _transaction(first, chain_id, token.address, approve)
+        depositing = _transaction(first + 1, chain_id, exchange.address, deposit)
         by_households.append((f"approve by {household.name}", sender, approving))
         by_households.append((f"deposit by {household.name}", sender, depositing))
     _send_all(w3, by_households)

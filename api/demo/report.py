@@ -44,8 +44,8 @@ def render(summary: Summary, title: str) -> str:
         "Wh",
         labels,
         [
-            Series("traded (committed)", "#8ae234", [r.traded_wh for r in rows]),
-            Series("delivered (settled)", "#4e9a06", [r.settled_wh for r in rows]),
+            Series("traded (cleared)", "#8ae234", [r.traded_wh for r in rows]),
+            Series("delivered (netted)", "#4e9a06", [r.settled_wh for r in rows]),
         ],
     )
 
@@ -87,10 +87,12 @@ svg{{width:100%;height:auto;margin:1em 0}}table{{border-collapse:collapse;font-s
 td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}</style></head><body>
 <h1>{escape(title)}</h1>
 <p>{summary.households} households, {summary.intervals} quarter-hours: {summary.trades} trades,
-{summary.traded_wh} Wh traded and {summary.settled_wh} Wh delivered between neighbours.
+{summary.traded_wh} Wh traded and {summary.settled_wh} Wh delivered between neighbours
+({summary.delivered_share:.1%} of what they could exchange).
 Self-consumption {summary.self_consumption:.1%} (PV surplus consumed by neighbours),
 self-sufficiency {summary.self_sufficiency:.1%} (imports met locally). The community saved
-{euros(summary.savings_units)} in total. Gas: {summary.gas_per_trade} per trade,
+{euros(summary.savings_units)} in total. Gas: {summary.gas_per_household_day} per household-day,
+{summary.gas_per_trade} per trade,
 {summary.gas_per_reading} per reading. Audit ({escape(summary.audit_source)}): {escape(audit)}.
 </p>
 {flows}

@@ -1,16 +1,18 @@
 """The demo's physical world: what each meter measures and what each household forecasts.
 
 Meter registers come from `metering.adapters.simulated.SimulatedFleet` (seeded pvlib clear-sky
-PV in Wallonia, demandlib H0 load), computed for the whole fleet at once. A household's
-forecast of its next interval is the truth with a seeded error, so some trades are delivered
-only in part and the settlement's pro-rata rule has work to do. Integers throughout: Wh.
+PV in Wallonia, demandlib H0 load), computed for the whole fleet at once. Meters run all day:
+the registers cover every boundary of the whole UTC days (= settlement periods of the demo's
+community) that the traded window touches, because a meter signs its whole period. A
+household's forecast of an interval is the truth with a seeded error, so sizes are off and
+the netting against meters has work to do. Integers throughout: Wh.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 from metering.adapters.simulated import LATITUDE_DEG, LONGITUDE_DEG, SimulatedFleet
@@ -18,8 +20,9 @@ from metering.reading import INTERVAL_SECONDS
 
 #: Relative error of a household's forecast of its own import or export, drawn per interval.
 FORECAST_ERROR = 0.15
-#: Below this sun elevation nobody's panels produce: buyers do not bother posting orders.
+#: Below this sun elevation nobody's panels produce: buyers do not bid.
 MIN_SUN_ELEVATION_DEG = 3.0
+SLOTS_PER_DAY = 86_400 // INTERVAL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -32,44 +35,70 @@ class Forecast:
 
 @dataclass(frozen=True)
 class DaySimulation:
-    """Registers of N meters at each interval boundary of the demo, and the forecasts.
+    """Registers of N meters at every boundary of whole days, the traded window, forecasts.
 
-    `import_wh[h][j]` is meter h's import register at unix time (first_interval_id + j) * 900,
-    so column j >= 1 is the reading of interval first_interval_id + j - 1 and column 0 the
-    baseline reading of the interval before the demo.
+    `import_wh[h][j]` is meter h's import register at the start of interval base_interval_id
+    + j; the columns run from the start of the window's first day to the end of its last day.
+    The window is intervals [first_interval_id, first_interval_id + intervals). Interval ids
+    are the chain's; `shifted` moves the same meters to a later day (a node whose clock is
+    past the simulated day), so daylight is stored, not recomputed from the id.
     """
 
     first_interval_id: int
     intervals: int
+    base_interval_id: int
     pv_kwp: tuple[float, ...]
     annual_load_kwh: tuple[float, ...]
     import_wh: tuple[tuple[int, ...], ...]
     export_wh: tuple[tuple[int, ...], ...]
-    forecasts: tuple[tuple[Forecast, ...], ...]  # [household][interval index]
+    forecasts: tuple[tuple[Forecast, ...], ...]  # [household][window index]
+    daylight: tuple[bool, ...]  # [window index]
 
     @property
     def households(self) -> int:
         return len(self.import_wh)
 
     def interval_ids(self) -> range:
-        """The demo's intervals."""
+        """The traded window."""
         return range(self.first_interval_id, self.first_interval_id + self.intervals)
+
+    def boundary(self, household: int, interval_id: int) -> tuple[int, int]:
+        """(import, export) registers at the START of `interval_id`."""
+        column = interval_id - self.base_interval_id
+        if not 0 <= column < len(self.import_wh[household]):
+            raise IndexError(f"interval {interval_id} is outside the simulated days")
+        return self.import_wh[household][column], self.export_wh[household][column]
 
     def registers(self, household: int, interval_id: int) -> tuple[int, int]:
         """(import, export) registers at the END of `interval_id` (its reading)."""
-        column = interval_id - self.first_interval_id + 1
-        return self.import_wh[household][column], self.export_wh[household][column]
+        return self.boundary(household, interval_id + 1)
 
     def metered(self, household: int, interval_id: int) -> tuple[int, int]:
         """(imported, exported) Wh of `interval_id`: the difference of its boundary readings."""
-        column = interval_id - self.first_interval_id + 1
-        imported = self.import_wh[household][column] - self.import_wh[household][column - 1]
-        exported = self.export_wh[household][column] - self.export_wh[household][column - 1]
-        return imported, exported
+        start, end = self.boundary(household, interval_id), self.registers(household, interval_id)
+        return end[0] - start[0], end[1] - start[1]
+
+    def window_metered(self, household: int) -> tuple[int, int]:
+        """(imported, exported) Wh over the whole traded window."""
+        start = self.boundary(household, self.first_interval_id)
+        end = self.registers(household, self.first_interval_id + self.intervals - 1)
+        return end[0] - start[0], end[1] - start[1]
 
     def forecast(self, household: int, interval_id: int) -> Forecast:
         """The household's own forecast for `interval_id`."""
         return self.forecasts[household][interval_id - self.first_interval_id]
+
+    def is_daylight(self, interval_id: int) -> bool:
+        return self.daylight[interval_id - self.first_interval_id]
+
+    def shifted(self, days: int) -> DaySimulation:
+        """The same meters and forecasts, `days` later on the chain."""
+        offset = days * SLOTS_PER_DAY
+        return replace(
+            self,
+            first_interval_id=self.first_interval_id + offset,
+            base_interval_id=self.base_interval_id + offset,
+        )
 
 
 def sun_elevation_deg(unix_seconds: int) -> float:
@@ -87,7 +116,7 @@ def sun_elevation_deg(unix_seconds: int) -> float:
 
 
 def sun_is_up(interval_id: int) -> bool:
-    """Whether panels can produce during `interval_id` (at its midpoint)."""
+    """Whether panels can produce during `interval_id` (at its midpoint), simulated time."""
     midpoint = interval_id * INTERVAL_SECONDS + INTERVAL_SECONDS // 2
     return sun_elevation_deg(midpoint) >= MIN_SUN_ELEVATION_DEG
 
@@ -99,39 +128,38 @@ def _noisy(value_wh: int, rng: random.Random) -> int:
 def simulate_day(
     households: int, day: date, intervals: int, seed: int, start_slot: int = 0
 ) -> DaySimulation:
-    """Simulate `households` meters for `intervals` quarter-hours of `day` (UTC), starting with
-    its quarter-hour `start_slot` (0 = 00:00-00:15)."""
+    """Simulate `households` meters; the traded window is `intervals` quarter-hours from
+    quarter-hour `start_slot` of `day` (UTC; 0 = 00:00-00:15), the registers cover the whole
+    days it touches."""
     fleet = SimulatedFleet(households, seed)
-    registers = fleet.day_registers(day)
-    first = registers.first_interval_id + start_slot
-    # The fleet gives the day's 96 intervals plus the baseline: a longer demo runs into the
-    # next day, so ask for the following days too.
-    imports = [list(row) for row in registers.import_wh]
-    exports = [list(row) for row in registers.export_wh]
-    extra_day = day
-    while len(imports[0]) < start_slot + intervals + 1:
-        extra_day = date.fromordinal(extra_day.toordinal() + 1)
-        more = fleet.day_registers(extra_day)
+    days = (start_slot + intervals + SLOTS_PER_DAY - 1) // SLOTS_PER_DAY
+    first_day = fleet.day_registers(day)
+    imports = [list(row) for row in first_day.import_wh]
+    exports = [list(row) for row in first_day.export_wh]
+    for extra in range(1, days):
+        more = fleet.day_registers(date.fromordinal(day.toordinal() + extra))
         for h in range(households):
             imports[h].extend(more.import_wh[h][1:])
             exports[h].extend(more.export_wh[h][1:])
-    imports = [row[start_slot:] for row in imports]
-    exports = [row[start_slot:] for row in exports]
+    base = first_day.first_interval_id
     rng = random.Random(f"forecast:{seed}")
     forecasts = []
     for h in range(households):
         row = []
-        for j in range(intervals):
+        for j in range(start_slot, start_slot + intervals):
             imported = imports[h][j + 1] - imports[h][j]
             exported = exports[h][j + 1] - exports[h][j]
             row.append(Forecast(_noisy(exported, rng), _noisy(imported, rng)))
         forecasts.append(tuple(row))
+    first = base + start_slot
     return DaySimulation(
         first_interval_id=first,
         intervals=intervals,
+        base_interval_id=base,
         pv_kwp=tuple(m.pv_kwp for m in fleet.members),
         annual_load_kwh=tuple(m.annual_load_kwh for m in fleet.members),
-        import_wh=tuple(tuple(row[: intervals + 1]) for row in imports),
-        export_wh=tuple(tuple(row[: intervals + 1]) for row in exports),
+        import_wh=tuple(tuple(row) for row in imports),
+        export_wh=tuple(tuple(row) for row in exports),
         forecasts=tuple(forecasts),
+        daylight=tuple(sun_is_up(k) for k in range(first, first + intervals)),
     )

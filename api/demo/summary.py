@@ -1,16 +1,24 @@
-"""The day's figures: trades, energy, prices, bills with and without the community.
+"""The day's figures: trades, energy, prices, gas, bills with and without the community.
 
 Energy and money are integers (Wh, token base units); only ratios are floats. Meters see net
-flows, so the neighbourhood's figures are at the meter: `exported_wh` is the PV surplus fed
-into the grid, `imported_wh` what households took from it.
+flows, so the neighbourhood's figures are at the meter over the traded window: `exported_wh`
+is the PV surplus fed into the grid, `imported_wh` what households took from it. The grid's
+prices are the community's on-chain floor (feed-in) and ceiling (retail).
 
-- self-consumption: share of the neighbourhood's PV surplus consumed by neighbours
-  (settled_wh / exported_wh);
-- self-sufficiency: share of the neighbourhood's imports met locally
-  (settled_wh / imported_wh);
+- trades: schedule entries that traded in clearing (a household's sell or buy of one
+  interval); settled_wh: energy delivered after netting against the meters;
+- delivered_share: settled_wh / Σ over traded intervals of min(community export, import),
+  the energy neighbours could have exchanged at all;
+- self-consumption: settled_wh / exported_wh; self-sufficiency: settled_wh / imported_wh;
+- gas: every transaction of the trading day (schedules, meter batches, settlements;
+  onboarding excluded). gas_per_household_day = that / households / days traded (a day =
+  a period of 96 quarter-hours; a shorter window counts as one day);
+  gas_per_trade = that / trades; gas_per_reading = postMeterBatches of the day's batches
+  (estimated just before settlement, where they go inline) / boundary values signed;
 - a bill without the community: imports at retail minus exports at feed-in; with it: the
-  same for what the grid still carried, plus payments to neighbours minus payments from them.
-  Bills are rounded once per household and day (imports up, exports down).
+  same for what the grid still carried, minus the household's settlement change (what it
+  received from neighbours, less what it paid them). Rounded once per household and day
+  (imports up, exports down).
 """
 
 from __future__ import annotations
@@ -34,8 +42,7 @@ class HouseholdBill:
     exported_wh: int
     bought_wh: int
     sold_wh: int
-    paid_units: int
-    received_units: int
+    change_units: int
     bill_without_units: int
     bill_with_units: int
 
@@ -62,11 +69,19 @@ class Summary:
 
     households: int
     intervals: int
-    orders: int
+    periods: tuple[int, ...]
+    periods_settled: tuple[int, ...]
+    mechanism: str
+    gate_lead_seconds: int
+    schedules: int
+    entries: int
     readings: int
+    meter_batches: int
     trades: int
     traded_wh: int
     settled_wh: int
+    possible_wh: int
+    delivered_share: float
     imported_wh: int
     exported_wh: int
     average_price_per_kwh: int | None
@@ -75,6 +90,9 @@ class Summary:
     self_consumption: float
     self_sufficiency: float
     savings_units: int
+    gas_total: int
+    gas: dict[str, int]
+    gas_per_household_day: int
     gas_per_trade: int
     gas_per_reading: int
     audit_ok: bool
@@ -84,6 +102,8 @@ class Summary:
     timings: dict[str, float]
     bills: tuple[HouseholdBill, ...]
     series: tuple[IntervalFigures, ...]
+    rpc_url: str | None = None
+    deployment_file: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The summary as JSON-ready values (integers for energy and money)."""
@@ -92,7 +112,11 @@ class Summary:
             {**asdict(bill), "savings_units": bill.savings_units} for bill in self.bills
         ]
         data["audit_problems"] = list(self.audit_problems)
+        data["periods"] = list(self.periods)
+        data["periods_settled"] = list(self.periods_settled)
         del data["series"]
+        if self.rpc_url is None:
+            del data["rpc_url"], data["deployment_file"]
         return data
 
 
@@ -112,22 +136,19 @@ def _ratio(part: int, whole: int) -> float:
 
 
 def _bills(run: DayRun, facts: ChainFacts) -> tuple[HouseholdBill, ...]:
-    sim, prices = run.simulation, run.config.prices
+    sim = run.simulation
+    retail, feed_in = run.rules.price_ceiling_per_kwh, run.rules.price_floor_per_kwh
     bought: dict[str, int] = defaultdict(int)
     sold: dict[str, int] = defaultdict(int)
-    paid: dict[str, int] = defaultdict(int)
-    received: dict[str, int] = defaultdict(int)
-    for trade in facts.settled:
-        bought[trade.buyer] += trade.delivered_wh
-        sold[trade.seller] += trade.delivered_wh
-        paid[trade.buyer] += trade.payment_units
-        received[trade.seller] += trade.payment_units
+    change: dict[str, int] = defaultdict(int)
+    for settled in facts.settled_households:
+        sold[settled.household] += settled.delivered_wh
+        bought[settled.household] += settled.received_wh
+        change[settled.household] += settled.change_units
     bills = []
     for index, household in enumerate(run.households):
         address = household.account.address
-        imported = sim.import_wh[index][-1] - sim.import_wh[index][0]
-        exported = sim.export_wh[index][-1] - sim.export_wh[index][0]
-        retail, feed_in = prices.retail_per_kwh, prices.feed_in_per_kwh
+        imported, exported = sim.window_metered(index)
         grid_bill = bill_units(
             imported - bought[address], exported - sold[address], retail, feed_in
         )
@@ -140,10 +161,9 @@ def _bills(run: DayRun, facts: ChainFacts) -> tuple[HouseholdBill, ...]:
                 exported_wh=exported,
                 bought_wh=bought[address],
                 sold_wh=sold[address],
-                paid_units=paid[address],
-                received_units=received[address],
+                change_units=change[address],
                 bill_without_units=bill_units(imported, exported, retail, feed_in),
-                bill_with_units=grid_bill + paid[address] - received[address],
+                bill_with_units=grid_bill - change[address],
             )
         )
     return tuple(bills)
@@ -151,25 +171,20 @@ def _bills(run: DayRun, facts: ChainFacts) -> tuple[HouseholdBill, ...]:
 
 def _series(run: DayRun, facts: ChainFacts) -> tuple[IntervalFigures, ...]:
     sim = run.simulation
-    traded: dict[int, int] = defaultdict(int)
-    settled: dict[int, int] = defaultdict(int)
-    price: dict[int, int] = {}
-    for committed in facts.committed:
-        traded[committed.interval_id] += committed.energy_wh
-        price[committed.interval_id] = committed.price_per_kwh
-    for done in facts.settled:
-        settled[done.interval_id] += done.delivered_wh
     rows = []
     for interval_id in sim.interval_ids():
         flows = [sim.metered(h, interval_id) for h in range(sim.households)]
+        line = facts.cleared.get(interval_id)
         rows.append(
             IntervalFigures(
                 interval_id=interval_id,
                 imported_wh=sum(f[0] for f in flows),
                 exported_wh=sum(f[1] for f in flows),
-                traded_wh=traded[interval_id],
-                settled_wh=settled[interval_id],
-                clearing_price_per_kwh=price.get(interval_id),
+                traded_wh=0 if line is None else line.traded_wh,
+                settled_wh=0 if line is None else line.delivered_wh,
+                clearing_price_per_kwh=(
+                    line.price_per_kwh if line is not None and line.traded_wh else None
+                ),
             )
         )
     return tuple(rows)
@@ -186,31 +201,52 @@ def summarise(
     facts = run.facts
     bills = _bills(run, facts)
     series = _series(run, facts)
-    traded_wh = sum(t.energy_wh for t in facts.committed)
-    settled_wh = sum(t.delivered_wh for t in facts.settled)
-    imported_wh = sum(b.imported_wh for b in bills)
-    exported_wh = sum(b.exported_wh for b in bills)
-    value_milli = sum(t.energy_wh * t.price_per_kwh for t in facts.committed)
-    trades = len(facts.committed)
-    readings = len(facts.readings)
+    traded_wh = sum(row.traded_wh for row in series)
+    settled_wh = sum(row.settled_wh for row in series)
+    possible_wh = sum(min(row.exported_wh, row.imported_wh) for row in series)
+    priced = [row for row in series if row.clearing_price_per_kwh is not None]
+    value_milli = sum(row.traded_wh * (row.clearing_price_per_kwh or 0) for row in priced)
+    priced_wh = sum(row.traded_wh for row in priced)
+    readings = len(facts.batches) * (run.grid.period_intervals + 1)
+    gas_total = facts.gas.total
+    households = len(run.households)
+    days = max(1, -(-run.config.intervals // run.grid.period_intervals))
     return Summary(
-        households=len(run.households),
+        households=households,
         intervals=run.config.intervals,
-        orders=run.orders_posted,
-        readings=run.readings_posted,
-        trades=trades,
+        periods=run.periods,
+        periods_settled=tuple(sorted(p.period_id for p in facts.settled_periods)),
+        mechanism=run.rules.mechanism.name.lower(),
+        gate_lead_seconds=run.rules.gate_lead_seconds,
+        schedules=len(facts.postings),
+        entries=facts.entries,
+        readings=readings,
+        meter_batches=len(facts.batches),
+        trades=facts.fills,
         traded_wh=traded_wh,
         settled_wh=settled_wh,
-        imported_wh=imported_wh,
-        exported_wh=exported_wh,
-        average_price_per_kwh=value_milli // traded_wh if traded_wh else None,
-        retail_per_kwh=run.config.prices.retail_per_kwh,
-        feed_in_per_kwh=run.config.prices.feed_in_per_kwh,
-        self_consumption=_ratio(settled_wh, exported_wh),
-        self_sufficiency=_ratio(settled_wh, imported_wh),
+        possible_wh=possible_wh,
+        delivered_share=_ratio(settled_wh, possible_wh),
+        imported_wh=sum(b.imported_wh for b in bills),
+        exported_wh=sum(b.exported_wh for b in bills),
+        average_price_per_kwh=value_milli // priced_wh if priced_wh else None,
+        retail_per_kwh=run.rules.price_ceiling_per_kwh,
+        feed_in_per_kwh=run.rules.price_floor_per_kwh,
+        self_consumption=_ratio(settled_wh, sum(b.exported_wh for b in bills)),
+        self_sufficiency=_ratio(settled_wh, sum(b.imported_wh for b in bills)),
         savings_units=sum(b.savings_units for b in bills),
-        gas_per_trade=(facts.commit_gas + facts.settle_gas) // trades if trades else 0,
-        gas_per_reading=facts.readings_gas // readings if readings else 0,
+        gas_total=gas_total,
+        gas={
+            "schedules": facts.gas.schedules,
+            "schedule_transactions": facts.gas.schedule_transactions,
+            "meter_batches": facts.gas.meter_batches,
+            "settlement": facts.gas.settlement,
+            "settlement_transactions": facts.gas.settlement_transactions,
+            "meter_batches_estimate": run.batch_gas_estimate,
+        },
+        gas_per_household_day=gas_total // (households * days),
+        gas_per_trade=gas_total // facts.fills if facts.fills else 0,
+        gas_per_reading=run.batch_gas_estimate // readings if readings else 0,
         audit_ok=audit_ok,
         audit_source=audit_source,
         audit_problems=audit_problems,
@@ -218,4 +254,6 @@ def summarise(
         timings=run.timings.as_dict(),
         bills=bills,
         series=series,
+        rpc_url=run.rpc_url,
+        deployment_file=None if run.deployment_file is None else str(run.deployment_file),
     )

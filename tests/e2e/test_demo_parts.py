@@ -1,4 +1,5 @@
-"""The demo's pure parts (no chain): the simulated day, the agents' policy, bills, charts.
+"""The demo's pure parts (no chain): the simulated day, the agents' schedules and batches,
+bills, charts.
 
 They live beside the e2e test because they exist only for it; each runs in milliseconds once
 the (cached) year of pvlib/demandlib profiles is computed.
@@ -11,17 +12,26 @@ from datetime import date
 
 import pytest
 
-from api.demo.agents import MIN_ORDER_WH, Prices, draw_limits, household_orders
+from api.demo.agents import (
+    MIN_ENTRY_WH,
+    draw_limits,
+    entry_size,
+    household_schedule,
+    meter_batch,
+)
 from api.demo.neighbourhood import make_households
 from api.demo.report import euros
-from api.demo.simulation import DaySimulation, simulate_day, sun_is_up
+from api.demo.simulation import FORECAST_ERROR, SLOTS_PER_DAY, DaySimulation, simulate_day
 from api.demo.summary import bill_units
 from ledger.charts import Series, bar_chart, line_chart
-from ledger.orders import Order, Side, recover_signer
-from ledger.orders import SignedOrder as LedgerSignedOrder
+from ledger.deploy_v2 import DEFAULT_RULES
+from ledger.rules import TimeGrid
+from ledger.schedules import EntrySide, SignedSchedule, sign_schedule, verify_schedule
+from metering.period import verify_meter_period
 
 DAY = date(2026, 6, 21)
-MARKET = "0x" + "ab" * 20
+EXCHANGE = "0x" + "ab" * 20
+GRID = TimeGrid()
 
 
 @pytest.fixture(scope="module")
@@ -36,59 +46,104 @@ def test_the_same_seed_gives_the_same_day_and_another_seed_another(
     assert simulate_day(4, DAY, 96, seed=4).import_wh != day.import_wh
 
 
-def test_a_later_start_is_the_same_meters_shifted(day: DaySimulation) -> None:
+def test_a_later_start_is_the_same_meters_over_the_same_whole_day(day: DaySimulation) -> None:
     noon = simulate_day(4, DAY, 8, seed=3, start_slot=48)
     assert noon.first_interval_id == day.first_interval_id + 48
+    assert (
+        noon.base_interval_id
+        == day.base_interval_id
+        == GRID.first_interval(GRID.period_of_interval(day.first_interval_id))
+    )
+    # meters run all day, whatever the traded window
+    assert noon.import_wh == day.import_wh
     for k in noon.interval_ids():
         for h in range(4):
             assert noon.registers(h, k) == day.registers(h, k)
             assert noon.metered(h, k) == day.metered(h, k)
 
 
-def test_registers_never_decrease_and_a_long_run_crosses_midnight() -> None:
+def test_registers_never_decrease_and_a_window_over_midnight_covers_two_days() -> None:
     late = simulate_day(2, DAY, 8, seed=3, start_slot=92)  # 23:00 to 01:00
     for h in range(2):
         assert list(late.import_wh[h]) == sorted(late.import_wh[h])
         assert list(late.export_wh[h]) == sorted(late.export_wh[h])
-    assert len(late.import_wh[0]) == 9
+    assert len(late.import_wh[0]) == 2 * SLOTS_PER_DAY + 1
+    last = late.first_interval_id + 7
+    assert GRID.period_of_interval(last) == GRID.period_of_interval(late.first_interval_id) + 1
+    late.metered(0, last)  # inside the simulated days
+    with pytest.raises(IndexError):
+        late.boundary(0, late.base_interval_id + 2 * SLOTS_PER_DAY + 1)
 
 
-def test_the_sun_is_up_at_noon_and_down_at_midnight_in_june(day: DaySimulation) -> None:
-    first = day.first_interval_id
-    assert sun_is_up(first + 48)
-    assert not sun_is_up(first)
-    # nobody's meter exports in the dark
+def test_a_shifted_day_is_the_same_meters_whole_days_later(day: DaySimulation) -> None:
+    later = day.shifted(3)
+    assert later.first_interval_id == day.first_interval_id + 3 * SLOTS_PER_DAY
     for k in day.interval_ids():
-        if not sun_is_up(k):
+        assert later.metered(1, k + 3 * SLOTS_PER_DAY) == day.metered(1, k)
+        assert later.is_daylight(k + 3 * SLOTS_PER_DAY) == day.is_daylight(k)
+    # nobody's meter exports in the dark, and June has daylight at noon only
+    assert day.is_daylight(day.first_interval_id + 48)
+    assert not day.is_daylight(day.first_interval_id)
+    for k in day.interval_ids():
+        if not day.is_daylight(k):
             assert all(day.metered(h, k)[1] == 0 for h in range(day.households))
 
 
-def test_agents_post_one_signed_order_from_their_own_forecast(day: DaySimulation) -> None:
+def test_entry_sizes_cover_the_worst_forecast_error() -> None:
+    for truth in (5, 37, 400, 2_500):
+        lowest_forecast = int(truth * (1 - FORECAST_ERROR))
+        assert entry_size(lowest_forecast) >= truth
+        assert entry_size(truth) <= truth * 1.25 + 3  # no more than the margin asks
+
+
+def test_schedules_follow_the_forecast_within_the_chains_band(day: DaySimulation) -> None:
     households = make_households(4, seed=3)
-    index_of = {h.account.address: i for i, h in enumerate(households)}
-    prices = Prices(40_000, 300_000)
-    limits = draw_limits(4, prices, seed=3)
+    limits = draw_limits(4, DEFAULT_RULES, seed=3)
+    period = GRID.period_of_interval(day.first_interval_id)
     posted = 0
-    for k in day.interval_ids():
-        bodies = household_orders(households, limits, day, k, 31337, MARKET)
-        assert len({body["household"] for body in bodies}) == len(bodies)
-        if not sun_is_up(k):
-            assert all(body["side"] == "sell" for body in bodies)
-        for body in bodies:
-            forecast = day.forecast(index_of[body["household"]], k)
-            wanted = forecast.export_wh if body["side"] == "sell" else forecast.import_wh
-            assert body["energy_wh"] == wanted >= MIN_ORDER_WH
-            assert prices.feed_in_per_kwh < body["price_per_kwh"] < prices.retail_per_kwh
-            assert body["nonce"] == body["interval_id"] == k
-            side = Side.SELL if body["side"] == "sell" else Side.BUY
-            order = Order(body["household"], side, k, body["energy_wh"], body["price_per_kwh"], k)
-            signature = body["signature"]
-            signed = LedgerSignedOrder(
-                order, signature["v"], int(signature["r"], 16), int(signature["s"], 16)
-            )
-            assert recover_signer(signed, 31337, MARKET) == body["household"]
-            posted += 1
-    assert posted > 0
+    for index, household in enumerate(households):
+        schedule = household_schedule(
+            household, index, limits[index], day, period, day.interval_ids()
+        )
+        if schedule is None:
+            continue
+        posted += 1
+        assert schedule.household == household.account.address
+        assert schedule.entries[0].side is not EntrySide.NONE  # trimmed
+        assert schedule.entries[-1].side is not EntrySide.NONE
+        for k, entry in zip(schedule.interval_ids(), schedule.entries, strict=True):
+            forecast = day.forecast(index, k)
+            if entry.side is EntrySide.SELL:
+                assert forecast.export_wh >= MIN_ENTRY_WH
+                assert entry.energy_wh == entry_size(forecast.export_wh)
+                assert (
+                    DEFAULT_RULES.price_floor_per_kwh
+                    < entry.price_per_kwh
+                    < (DEFAULT_RULES.price_floor_per_kwh + DEFAULT_RULES.price_ceiling_per_kwh) // 2
+                )
+            elif entry.side is EntrySide.BUY:
+                assert day.is_daylight(k)
+                assert entry.energy_wh == entry_size(forecast.import_wh)
+                assert entry.price_per_kwh < DEFAULT_RULES.price_ceiling_per_kwh
+                assert entry.price_per_kwh > limits[index].ask_per_kwh
+        signed = sign_schedule(household.account.key, schedule, 31337, EXCHANGE)
+        assert verify_schedule(signed, 31337, EXCHANGE)
+        forged = SignedSchedule(schedule, signed.signature[:-1] + bytes([signed.signature[-1] ^ 1]))
+        assert not verify_schedule(forged, 31337, EXCHANGE)
+    assert posted >= 2
+
+
+def test_a_meter_batch_signs_its_whole_period(day: DaySimulation) -> None:
+    household = make_households(4, seed=3)[2]
+    period = GRID.period_of_interval(day.first_interval_id)
+    signed = meter_batch(household, 2, day, GRID, period, 31337, EXCHANGE)
+    assert verify_meter_period(signed, household.meter.public_key, 31337, EXCHANGE)
+    assert not verify_meter_period(signed, household.meter.public_key, 31337, "0x" + "cd" * 20)
+    batch = signed.period
+    assert batch.interval_count == GRID.period_intervals
+    assert batch.boundaries() == [
+        day.boundary(2, k) for k in range(day.base_interval_id, day.base_interval_id + 97)
+    ]
 
 
 def test_bills_round_imports_up_and_exports_down() -> None:

@@ -238,7 +238,7 @@ def test_altered_payment_in_a_fork_of_the_state_is_named(community: Community) -
 
 
 def _cli(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["audit", *args])
+    result = CliRunner().invoke(app, ["audit-v1", *args])
     return result.exit_code, result.stdout, result.stderr
 
 
