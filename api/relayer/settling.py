@@ -4,8 +4,10 @@ For period P the settlement's input is gathered from what the service itself rel
 
 - postings: the DB rows posted for P, per household in version order. They are exactly the
   chain's postings unless someone posted directly; the count is checked against
-  `postingHouseholds(P)` and each household's hash chain against `scheduleRecord`, and a
-  mismatch fails the period with PostingsMismatchError (named, retried, never guessed);
+  `postingHouseholds(P)` and each household's hash chain against `scheduleRecord`. On a
+  mismatch (a forced inclusion) the postings are read back from the chain's calldata
+  (`ledger.postings`) and checked the same way; if that fails too, the period fails with
+  PostingsMismatchError (named, retried, never guessed);
 - meters: `metersOf(household)` in order, each with its batch: Posted if one was posted on
   chain (it must be the stored one), Inline from the DB if the meter's chain still lets it in,
   None if the meter counts for no interval of P. A counting meter without usable data makes
@@ -33,6 +35,7 @@ from api.schedules.models import ScheduleRow, ScheduleStatus
 from ledger.community import MeterInfo, Window
 from ledger.errors import LedgerError
 from ledger.exchange import HouseholdPeriod, MeterData, SettlePeriodResult
+from ledger.postings import read_postings
 from ledger.rules import Rules, TimeGrid
 from ledger.schedules import Schedule, posting_chain_head, schedule_struct_hash
 
@@ -204,7 +207,14 @@ def settle_one(engine: Engine, chain: V2Chain, period_id: int, now: int) -> Sett
     if exchange.is_settled(period_id):
         return Settled(period_id, None)
     postings = postings_of(engine, period_id)
-    check_postings(chain, period_id, postings)
+    try:
+        check_postings(chain, period_id, postings)
+    except PostingsMismatchError as error:
+        # A forced inclusion (a household posting its own schedule): the chain's postings,
+        # read back from calldata, are the book; they must pass the same check.
+        log.warning("relayer: period %d postings rebuilt from the chain: %s", period_id, error)
+        postings = read_postings(exchange, period_id, chain.deployment.deploy_block)
+        check_postings(chain, period_id, postings)
     rules = chain.rules(period_id)
     deadline = grid.settlement_deadline(period_id, rules)
     past_deadline = now >= deadline

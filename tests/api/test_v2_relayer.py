@@ -19,6 +19,7 @@ from api.relayer.settling import engine_grid, engine_rules
 from ledger.anvil import AnvilNode
 from ledger.chain import Sender
 from ledger.schedules import NO_ENTRY, Entry, EntrySide, Schedule, SignedSchedule, sign_schedule
+from metering.period import MeterPeriod, sign_meter_period
 
 pytestmark = pytest.mark.integration
 
@@ -201,33 +202,76 @@ def test_a_crash_between_mining_and_recording_is_reconciled(world: V2World) -> N
     assert _schedule(world, schedule_hash)["status"] == "posted"
 
 
-def test_a_period_that_cannot_settle_does_not_block_the_next(world: V2World) -> None:
-    direct, buyer, seller = (world.member(FUNDS_UNITS, meters=0) for _ in range(3))
+def test_a_forced_inclusion_is_read_back_from_the_chain(
+    world: V2World, caplog: pytest.LogCaptureFixture
+) -> None:
+    seller, buyer = world.member(FUNDS_UNITS), world.member(FUNDS_UNITS)
     period = world.open_period()
-    _post(world, direct, period, [SELL])
+    _post(world, seller, period, [SELL])
     _post(world, buyer, period, [BUY])
     world.relayer.run_once()
-    # A forced inclusion the service never saw: the DB cannot rebuild this period's postings.
-    version_2 = Schedule(direct.address, period, 2, GRID.first_interval(period) + 1, (SELL,))
-    direct.exchange.post_schedules(
-        [sign_schedule(direct.account.key, version_2, world.chain_id, world.exchange.address)]
+    # The seller withdraws its offer itself (version 2, no entry from the first interval
+    # on), straight to the exchange: the service never sees it.
+    first = GRID.first_interval(period)
+    cancel = Schedule(seller.address, period, 2, first, ())
+    seller.exchange.post_schedules(
+        [sign_schedule(seller.account.key, cancel, world.chain_id, world.exchange.address)]
     )
-    world.warp(GRID.period_start(period))  # the next period opens
-    _post(world, buyer, period + 1, [BUY])
-    _post(world, seller, period + 1, [SELL])
-    world.relayer.run_once()
+    world.warp(GRID.period_end(period))
+    _batch(world, seller, period, [(0, 800), (0, 0), (0, 0), (0, 0)])
+    _batch(world, buyer, period, [(600, 0), (0, 0), (0, 0), (0, 0)])
+    with caplog.at_level(logging.WARNING, logger="quartier.relayer"):
+        report = world.relayer.run_once()
+    assert report.settled == [period]
+    assert "postings rebuilt from the chain" in caplog.text
+    with Session(world.relayer.engine) as session:
+        settled = session.get(PeriodRow, period)
+        assert settled is not None
+        # Without the chain's version 2, 600 Wh would have been delivered.
+        assert (settled.status, settled.delivered_wh) == (PeriodStatus.SETTLED, 0)
+    for member in (seller, buyer):
+        escrow = world.exchange.escrow_of(member.address)
+        assert (escrow.free_units, escrow.locked_units) == (FUNDS_UNITS, 0)
 
+
+def test_a_period_that_cannot_settle_does_not_block_the_next(world: V2World) -> None:
+    seller, buyer = world.member(FUNDS_UNITS), world.member(FUNDS_UNITS)
+    period = world.open_period()
+    _post(world, seller, period, [SELL])
+    _post(world, buyer, period, [BUY])
+    world.relayer.run_once()
+    world.warp(GRID.period_start(period))  # the next period opens
+    _post(world, seller, period + 1, [SELL])
+    _post(world, buyer, period + 1, [BUY])
+    world.relayer.run_once()
     world.warp(GRID.settlement_deadline(period + 1, RULES))
+    # The buyer's meter agent posts its batch of `period` straight to the exchange: the
+    # settlement of `period` must re-supply exactly that batch, which the DB does not hold.
+    period_batch = MeterPeriod(
+        buyer.meters[0].meter_id, period, *START, ((600, 0), (0, 0), (0, 0), (0, 0))
+    )
+    buyer.exchange.post_meter_batches(
+        [
+            sign_meter_period(
+                buyer.meters[0].key, period_batch, world.chain_id, world.exchange.address
+            )
+        ]
+    )
+
     report = world.relayer.run_once()
-    assert report.failed == {period: "PostingsMismatchError"}
+    assert report.failed == {period: "PostedBatchUnknownError"}
     assert report.settled == [period + 1]
     assert world.exchange.is_settled(period + 1)
     assert not world.exchange.is_settled(period)
     with Session(world.relayer.engine) as session:
         failing = session.get(PeriodRow, period)
         assert failing is not None
-        assert failing.status == PeriodStatus.FAILING
+        assert (failing.status, failing.attempts) == (PeriodStatus.FAILING, 1)
         assert failing.last_error is not None
-        assert failing.last_error.startswith("PostingsMismatchError")
-    # Retried at every pass, still named, still not blocking.
-    assert world.relayer.run_once().failed == {period: "PostingsMismatchError"}
+        assert failing.last_error.startswith("PostedBatchUnknownError")
+    # Retried at every pass, still named; once the batch reaches the service too (the same
+    # signed batch the chain holds), the period settles.
+    assert world.relayer.run_once().failed == {period: "PostedBatchUnknownError"}
+    resent = world.batch_body(buyer.meters[0], period, START, list(period_batch.deltas))
+    assert world.client.post("/meter-batches", json=resent).status_code == 201
+    assert world.relayer.run_once().settled == [period]
