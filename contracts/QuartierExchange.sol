@@ -490,8 +490,15 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         // 16 bytes more than the event needs: each interval is written as a 32-byte word.
         bytes memory intervals = new bytes(16 * intervalCount + 16);
         uint256 cursor;
+        bool hinted = rules.mechanism != Mechanism.CommunityPrice;
         for (uint256 i; i < intervalCount; ++i) {
             (book.index, book.intervalId) = (i, book.intervalId + (i == 0 ? 0 : 1));
+            // Fast path: an interval whose hints list no entry (0 sells, 0 buys) clears to
+            // nothing (its PeriodCleared word stays zero); completeness is checked at the end.
+            if (hinted && _emptyHint(hints, cursor)) {
+                cursor += 4;
+                continue;
+            }
             uint256 pricePerKwh;
             uint256 tradedWh;
             (cursor, pricePerKwh, tradedWh) = Clearing.clear(book, hints, cursor);
@@ -511,6 +518,14 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
             mstore(intervals, mul(intervalCount, 16))
         }
         emit PeriodCleared(periodId, intervals);
+    }
+
+    /// @dev Whether the hints at `cursor` are a complete (0 sells, 0 buys) pair.
+    function _emptyHint(bytes calldata hints, uint256 cursor) private pure returns (bool empty) {
+        if (hints.length < cursor + 4) return false;
+        assembly ("memory-safe") {
+            empty := iszero(shr(224, calldataload(add(hints.offset, cursor))))
+        }
     }
 
     function _intervalBook(HouseholdBook[] memory books, Rules memory rules, uint64 periodId)
