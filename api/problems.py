@@ -26,7 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from web3.exceptions import BadFunctionCallOutput, Web3Exception
 
 from api.errors import PROBLEM_TYPE_PREFIX, ApiError, status_of
@@ -263,22 +263,19 @@ class CatchAllMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, send)
         except Exception as error:
             incident = _log_incident(scope, error)
-            if started:
-                raise  # too late for a problem: the server closes the connection
-            await send_problem(
-                scope, send, 500, "internal", "Internal error", _detail(incident), id=incident
-            )
+            try:
+                await send_problem(
+                    scope, send, 500, "internal", "Internal error", _detail(incident), id=incident
+                )
+            except Exception:
+                # The response had started (the server refuses a second start): too late for
+                # a problem, the server closes the connection. Not wrapping `send` to know it
+                # saves every request a closure.
+                raise error from None
 
 
 #: The JSON schema of every problem body (RFC 9457 members; extension members allowed).

@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, cast
@@ -61,17 +61,32 @@ RPC_TIMEOUT_SECONDS = 10.0
 _DEADLINE: ContextVar[float | None] = ContextVar("quartier_chain_deadline", default=None)
 
 
-@contextmanager
-def chain_deadline(seconds: float) -> Iterator[None]:
-    """Every JSON-RPC request made inside the block (and in threads started with a copy of
-    this context) ends within `seconds` from now; a nested deadline can only shorten it."""
+#: What `start_deadline` returns and `end_deadline` takes back.
+DeadlineToken = Token[float | None]
+
+
+def start_deadline(seconds: float) -> DeadlineToken:
+    """From now on in this context (and in threads started with a copy of it), every
+    JSON-RPC request ends within `seconds`; a nested deadline can only shorten it. Pair with
+    `end_deadline` (or use `chain_deadline`)."""
     deadline = time.monotonic() + seconds
     outer = _DEADLINE.get()
-    token = _DEADLINE.set(deadline if outer is None else min(outer, deadline))
+    return _DEADLINE.set(deadline if outer is None else min(outer, deadline))
+
+
+def end_deadline(token: DeadlineToken) -> None:
+    """Restore the deadline in force before `start_deadline` returned `token`."""
+    _DEADLINE.reset(token)
+
+
+@contextmanager
+def chain_deadline(seconds: float) -> Iterator[None]:
+    """Every JSON-RPC request made inside the block ends within `seconds` from now."""
+    token = start_deadline(seconds)
     try:
         yield
     finally:
-        _DEADLINE.reset(token)
+        end_deadline(token)
 
 
 def deadline_remaining() -> float | None:

@@ -64,7 +64,7 @@ def _serve(environment: dict[str, str], log: Path, *arguments: str) -> Served:
             stderr=stderr,
         )
     served = Served(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and served.alive():
         try:
             if httpx.get(f"{served.url}/openapi.json", timeout=1).status_code == 200:
