@@ -10,9 +10,9 @@ meters' period batches (`metering.period.domain_separator_v2`), with its secp256
 65 bytes r || s || v, v in {27, 28}, low s (what eth-account produces and OpenZeppelin's
 ECDSA requires). `entries` packs 8 bytes per interval from `firstIntervalId` on: byte 0 the
 side (0 none, 1 sell, 2 buy), bytes 1-3 energy Wh (uint24), bytes 4-7 price per kWh (uint32),
-big-endian. This module is the ONE codec of those bytes: `api.settlement` imports it
-(DESIGN: api -> ledger, never the reverse). The normative text is IQuartierExchange,
-"Schedules (the book)".
+big-endian; their codec is `ledger.entries` (re-exported here), which has no chain
+dependency so the pure rule in `api.settlement` can share it (DESIGN: api -> ledger). The
+normative text is IQuartierExchange, "Schedules (the book)".
 
 Money rule mirrored here: a posting locks ceil(Σ over its buy entries energy_wh *
 price_per_kwh / 1000) units of the household's free escrow.
@@ -20,9 +20,8 @@ price_per_kwh / 1000) units of the household's free escrow.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
@@ -31,7 +30,21 @@ from eth_keys.datatypes import Signature
 from eth_utils.address import is_address, to_canonical_address, to_checksum_address
 from eth_utils.crypto import keccak
 
-from ledger.errors import LedgerError
+from ledger.entries import (
+    ENERGY_WH_MAX,
+    ENTRY_BYTES,
+    NO_ENTRY,
+    PRICE_PER_KWH_MAX,
+    EntriesFormatError,
+    Entry,
+    EntrySide,
+    ScheduleFormatError,
+    check_uint,
+    decode_entries,
+    encode_entries,
+    first_small_entry,
+    lock_units,
+)
 from ledger.signatures import SignatureRuleError, check_signature
 from metering.period import DOMAIN_VERSION_V2, domain_separator_v2
 from metering.reading import DOMAIN_NAME
@@ -41,112 +54,34 @@ SCHEDULE_TYPE = (
     "bytes entries)"
 )
 SCHEDULE_TYPEHASH = keccak(text=SCHEDULE_TYPE)
-#: Bytes of one interval's entry: side, uint24 energy Wh, uint32 price per kWh.
-ENTRY_BYTES = 8
-ENERGY_WH_MAX = 2**24 - 1
-PRICE_PER_KWH_MAX = 2**32 - 1
 _UINT32_MAX = 2**32 - 1
 _UINT64_MAX = 2**64 - 1
 
-
-class ScheduleFormatError(LedgerError, ValueError):
-    """A schedule or its entries that the exchange's format cannot carry."""
-
-
-class EntriesFormatError(ScheduleFormatError):
-    """Malformed `entries` bytes; `entry_index` names the 8-byte entry, -1 the length.
-
-    The exchange refuses the same with ExchangeBadEntries(index, entryIndex).
-    """
-
-    def __init__(self, entry_index: int, reason: str) -> None:
-        super().__init__(f"entry {entry_index}: {reason}" if entry_index >= 0 else reason)
-        self.entry_index = entry_index
-        self.reason = reason
-
-
-def _uint(name: str, value: object, maximum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
-        raise ScheduleFormatError(f"{name} must be an integer in [0, {maximum}], got {value!r}")
-    return value
-
-
-class EntrySide(IntEnum):
-    """Byte 0 of an entry (v2; v1's `ledger.orders.Side` numbers differ)."""
-
-    NONE = 0
-    SELL = 1
-    BUY = 2
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One interval's entry: sell at >= `price_per_kwh` or buy at <= it, up to `energy_wh`."""
-
-    side: EntrySide
-    energy_wh: int
-    price_per_kwh: int
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "side", EntrySide(self.side))
-        _uint("energy_wh", self.energy_wh, ENERGY_WH_MAX)
-        _uint("price_per_kwh", self.price_per_kwh, PRICE_PER_KWH_MAX)
-        if self.side is EntrySide.NONE and (self.energy_wh or self.price_per_kwh):
-            raise ScheduleFormatError("a none entry is all zeros")
-        if self.side is not EntrySide.NONE and self.energy_wh == 0:
-            raise ScheduleFormatError("a sell or buy entry has energy_wh >= 1")
-
-    def to_bytes(self) -> bytes:
-        return (
-            bytes([self.side])
-            + self.energy_wh.to_bytes(3, "big")
-            + self.price_per_kwh.to_bytes(4, "big")
-        )
-
-
-#: The entry of an interval with nothing to sell or buy.
-NO_ENTRY = Entry(EntrySide.NONE, 0, 0)
-
-
-def encode_entries(entries: Iterable[Entry]) -> bytes:
-    """The `entries` bytes of a schedule, 8 per interval."""
-    return b"".join(entry.to_bytes() for entry in entries)
-
-
-def decode_entries(data: bytes) -> tuple[Entry, ...]:
-    """The entries of `entries` bytes; malformed bytes raise EntriesFormatError.
-
-    Checked: length a multiple of 8, side in {0, 1, 2}, a none entry all zeros, a sell or
-    buy entry with energy >= 1. The community's minEntryWh is `first_small_entry`'s.
-    """
-    if len(data) % ENTRY_BYTES:
-        raise EntriesFormatError(-1, f"entries must be 8 bytes each, got {len(data)} bytes")
-    entries = []
-    for index, at in enumerate(range(0, len(data), ENTRY_BYTES)):
-        side = data[at]
-        if side > EntrySide.BUY:
-            raise EntriesFormatError(index, f"side {side} is not 0 (none), 1 (sell) or 2 (buy)")
-        energy_wh = int.from_bytes(data[at + 1 : at + 4], "big")
-        price_per_kwh = int.from_bytes(data[at + 4 : at + 8], "big")
-        try:
-            entries.append(Entry(EntrySide(side), energy_wh, price_per_kwh))
-        except ScheduleFormatError as error:
-            raise EntriesFormatError(index, str(error)) from error
-    return tuple(entries)
-
-
-def first_small_entry(entries: Sequence[Entry], min_entry_wh: int) -> int | None:
-    """Index of the first sell/buy entry below the community's minEntryWh, or None."""
-    for index, entry in enumerate(entries):
-        if entry.side is not EntrySide.NONE and entry.energy_wh < min_entry_wh:
-            return index
-    return None
-
-
-def lock_units(entries: Iterable[Entry]) -> int:
-    """What a posting locks: ceil(Σ over buy entries energy_wh * price_per_kwh / 1000)."""
-    milli_units = sum(e.energy_wh * e.price_per_kwh for e in entries if e.side is EntrySide.BUY)
-    return -(-milli_units // 1000)
+__all__ = [
+    "ENERGY_WH_MAX",
+    "ENTRY_BYTES",
+    "NO_ENTRY",
+    "PRICE_PER_KWH_MAX",
+    "SCHEDULE_TYPE",
+    "SCHEDULE_TYPEHASH",
+    "EntriesFormatError",
+    "Entry",
+    "EntrySide",
+    "Schedule",
+    "ScheduleFormatError",
+    "SignedSchedule",
+    "decode_entries",
+    "encode_entries",
+    "first_small_entry",
+    "lock_units",
+    "posting_chain_head",
+    "schedule_digest",
+    "schedule_signer",
+    "schedule_struct_hash",
+    "schedule_typed_data",
+    "sign_schedule",
+    "verify_schedule",
+]
 
 
 @dataclass(frozen=True)
@@ -163,9 +98,9 @@ class Schedule:
         if not isinstance(self.household, str) or not is_address(self.household):
             raise ScheduleFormatError(f"household is not an address: {self.household!r}")
         object.__setattr__(self, "household", to_checksum_address(self.household))
-        _uint("period_id", self.period_id, _UINT64_MAX)
-        _uint("version", self.version, _UINT32_MAX)
-        _uint("first_interval_id", self.first_interval_id, _UINT64_MAX)
+        check_uint("period_id", self.period_id, _UINT64_MAX)
+        check_uint("version", self.version, _UINT32_MAX)
+        check_uint("first_interval_id", self.first_interval_id, _UINT64_MAX)
         object.__setattr__(self, "entries", tuple(self.entries))
         if not all(isinstance(entry, Entry) for entry in self.entries):
             raise ScheduleFormatError("entries must be Entry values")

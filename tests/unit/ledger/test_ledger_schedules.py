@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -12,6 +14,8 @@ from eth_utils.crypto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger import entries as entries_module
+from ledger import schedules as schedules_module
 from ledger.errors import LedgerError
 from ledger.schedules import (
     NO_ENTRY,
@@ -256,3 +260,18 @@ def test_verification_takes_exactly_the_canonical_signature_of_the_household() -
     other = sign_schedule(HOUSEHOLD.key, _schedule(version=9), CHAIN_ID, EXCHANGE)
     assert not verify_schedule(SignedSchedule(_schedule(), other.signature), CHAIN_ID, EXCHANGE)
     assert not verify_schedule(_twin(signed, 0, v), CHAIN_ID, EXCHANGE)
+
+
+def test_the_entry_codec_imports_no_chain_library() -> None:
+    # api.settlement (the pure rule) may share it only if it drags in no chain code.
+    probe = (
+        "import sys, ledger.entries; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'eth_abi', 'eth_account', 'eth_keys', 'eth_utils', 'web3', 'cryptography'}))"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert answer.stdout.strip() == "[]"
+    assert schedules_module.Entry is entries_module.Entry
+    assert schedules_module.decode_entries is entries_module.decode_entries
