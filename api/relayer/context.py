@@ -74,7 +74,9 @@ class V2Settings:
     relayer_poll_seconds: int = 5
     #: Gas limit of every relayer transaction (no estimation round trip).
     relayer_gas_limit: int = 25_000_000
-    membership_cache_seconds: int = 5
+    #: Memberships and meters are re-read after this; a removal noticed late only costs the
+    #: removed household its pending schedules (the contract refuses them at posting).
+    membership_cache_seconds: int = 30
     #: How long a read of the chain head (time, block number) is reused; 0 reads every time.
     head_cache_milliseconds: int = 500
 
@@ -133,12 +135,17 @@ class _Ttl:
         hit = self._values.get(key)
         return hit is not None and time.monotonic() - hit[0] < self.seconds
 
-    def get(self, key: Any, load: Callable[[], _T]) -> _T:
+    def get(
+        self, key: Any, load: Callable[[], _T], keep: Callable[[_T], bool] = lambda _: True
+    ) -> _T:
+        """The cached value, else `load()`'s (remembered if `keep` says so)."""
         now = time.monotonic()
         hit = self._values.get(key)
         if hit is not None and now - hit[0] < self.seconds:
             return cast(_T, hit[1])
         value = load()
+        if not keep(value):
+            return value
         if len(self._values) > 100_000:  # bounded: a flood of unknown keys cannot grow it
             self._values.clear()
         self._values[key] = (now, value)
@@ -236,8 +243,13 @@ class V2Chain:
         return rules
 
     def membership(self, household: str) -> Window:
-        """The household's membership, cached briefly."""
-        return self._memberships.get(household, lambda: self.community.membership(household))
+        """The household's membership, cached briefly (a never-admitted answer is not kept:
+        a household admitted a moment ago is served at once)."""
+        return self._memberships.get(
+            household,
+            lambda: self.community.membership(household),
+            keep=lambda window: window.admitted_at != 0,
+        )
 
     def is_member(self, household: str) -> bool:
         """A member now, as postSchedules requires (admitted, not removed)."""
@@ -245,8 +257,12 @@ class V2Chain:
         return window.admitted_at != 0 and window.removed_at == 0
 
     def meter(self, meter_id: bytes) -> MeterInfo:
-        """The community's record of a meter, cached briefly."""
-        return self._meters.get(meter_id, lambda: self.community.meter(meter_id))
+        """The community's record of a meter, cached briefly (unknown meters are not kept)."""
+        return self._meters.get(
+            meter_id,
+            lambda: self.community.meter(meter_id),
+            keep=lambda info: info.window.admitted_at != 0,
+        )
 
     def is_warm(self, household: str, period_id: int) -> bool:
         """Whether an intake for (household, period) can run without a chain call (then it
