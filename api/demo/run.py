@@ -78,7 +78,8 @@ BATCH_DELAY_SECONDS = 60
 SETUP_LEAD_SECONDS = 3600
 #: Block gas limit of the demo's own node: a 100-household day settles in one transaction.
 BLOCK_GAS_LIMIT = 100_000_000
-#: The relayer's gas limit per transaction (settlement grows with the households).
+#: The relayer's gas limit per transaction (settlement grows with the households), capped
+#: by the node's block gas limit (a --rpc node may keep Anvil's default 30 M).
 RELAYER_GAS_LIMIT = 90_000_000
 #: The demo's grid: quarter-hours, one UTC day per settlement period (the simulation's days).
 GRID = TimeGrid(interval_seconds=900, period_intervals=SLOTS_PER_DAY)
@@ -253,7 +254,10 @@ def _set_up(w3: Web3, config: DemoConfig, first_period: int) -> _Community:
     chain = V2Chain.of(
         Sender(w3, relayer_account),
         deployment,
-        V2Settings(relayer_gas_limit=RELAYER_GAS_LIMIT, head_cache_milliseconds=0),
+        V2Settings(
+            relayer_gas_limit=min(RELAYER_GAS_LIMIT, int(w3.eth.get_block("latest")["gasLimit"])),
+            head_cache_milliseconds=0,
+        ),
     )
     rpc_url = str(getattr(w3.provider, "endpoint_uri", ""))
     settings = Settings(rpc_url=rpc_url, database_url="sqlite://", run_worker=False)

@@ -50,8 +50,9 @@ def _quartier(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str
 @pytest.fixture(scope="module")
 def node() -> Iterator[AnvilNode]:
     # Anvil's clock starts at the wall clock, months after the demo's June day: the demo
-    # moves its day to the node's future (whole days later).
-    running = AnvilNode(extra_args=("--gas-limit", "100000000")).start()
+    # moves its day to the node's future (whole days later). Default settings (30 M block
+    # gas limit), as `quartier chain up` leaves them.
+    running = AnvilNode().start()
     try:
         yield running
     finally:
