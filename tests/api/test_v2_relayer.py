@@ -5,6 +5,7 @@ missing meter batch, a period the DB cannot rebuild, a crash between mining and 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from v2_api_world import GRID, RULES, Member, V2World, v2_world
 
 from api import settlement
 from api.relayer.models import PeriodRow, PeriodStatus
+from api.relayer.runner import RelayerLoop
 from api.relayer.settling import engine_grid, engine_rules
 from ledger.anvil import AnvilNode
 from ledger.chain import Sender
@@ -275,3 +277,19 @@ def test_a_period_that_cannot_settle_does_not_block_the_next(world: V2World) -> 
     resent = world.batch_body(buyer.meters[0], period, START, list(period_batch.deltas))
     assert world.client.post("/meter-batches", json=resent).status_code == 201
     assert world.relayer.run_once().settled == [period]
+
+
+def test_the_relayer_loop_posts_in_the_background(world: V2World) -> None:
+    buyer = world.member(FUNDS_UNITS, meters=0)
+    period = world.open_period()
+    loop = RelayerLoop(world.relayer, poll_seconds=0.2).start()
+    try:
+        schedule_hash = _post(world, buyer, period, [BUY])
+        deadline = time.monotonic() + 20
+        while _schedule(world, schedule_hash)["status"] == "pending":
+            assert time.monotonic() < deadline, "the loop never posted the schedule"
+            time.sleep(0.1)
+    finally:
+        loop.stop()
+    assert _schedule(world, schedule_hash)["status"] == "posted"
+    assert world.exchange.posting_households(period) == 1

@@ -251,3 +251,16 @@ def test_two_schedules_racing_for_the_same_free_escrow_one_wins(world: V2World) 
         assert sorted(statuses) == [201, 409], statuses
         mine = [s for s in _book(world, period) if s["household"] == racer.address]
         assert len(mine) == 1
+
+
+def test_the_intake_bodies_are_documented(world: V2World) -> None:
+    # The hot path parses its raw body; the OpenAPI document still states the exact shape
+    # (fuzzers and clients generate requests from it).
+    paths = world.client.get("/openapi.json").json()["paths"]
+    schema = paths["/schedules"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["additionalProperties"] is False
+    entry = schema["properties"]["entries"]["items"]
+    assert set(entry["properties"]["side"]["enum"]) == {"sell", "buy", "none"}
+    assert entry["properties"]["energy_wh"]["maximum"] == 2**24 - 1
+    assert "/meter-batches" in paths
+    assert "/periods/{period_id}/schedules" in paths
