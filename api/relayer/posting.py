@@ -99,20 +99,38 @@ def _mark(
         connection.commit()
 
 
+def _schedule_posted_topic(chain: V2Chain) -> bytes:
+    abi: Any = next(
+        item
+        for item in chain.exchange.contract.abi
+        if item["type"] == "event" and item["name"] == "SchedulePosted"
+    )
+    return bytes(event_abi_to_log_topic(abi))
+
+
+def posting_periods(chain: V2Chain, from_block: int, to_block: int) -> set[int]:
+    """The periods with a SchedulePosted event in [from_block, to_block], whoever posted."""
+    params: FilterParams = {
+        "address": chain.exchange.contract.address,
+        "fromBlock": from_block,
+        "toBlock": to_block,
+        "topics": [HexBytes(_schedule_posted_topic(chain))],
+    }
+    return {
+        int.from_bytes(bytes(entry["topics"][1]), "big")
+        for entry in chain.sender.w3.eth.get_logs(params)
+    }
+
+
 def posted_on_chain(chain: V2Chain, period_id: int, household: str) -> dict[str, tuple[str, int]]:
     """The household's SchedulePosted events of a period: struct hash -> (tx hash, block)."""
     exchange = chain.exchange
-    abi: Any = next(
-        item
-        for item in exchange.contract.abi
-        if item["type"] == "event" and item["name"] == "SchedulePosted"
-    )
     params: FilterParams = {
         "address": exchange.contract.address,
         "fromBlock": chain.deployment.deploy_block,
         "toBlock": "latest",
         "topics": [
-            HexBytes(event_abi_to_log_topic(abi)),
+            HexBytes(_schedule_posted_topic(chain)),
             HexBytes(abi_encode(["uint64"], [period_id])),
             HexBytes(abi_encode(["address"], [household])),
         ],

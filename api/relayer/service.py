@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from api.readings.store import write_transaction
 from api.relayer.context import V2Chain
 from api.relayer.models import PeriodRow, PeriodStatus
-from api.relayer.posting import PostingReport, post_pending
+from api.relayer.posting import PostingReport, post_pending, posting_periods
 from api.relayer.settling import Settled, Waiting, posted_periods, settle_one
 from api.settlement import SettlementError
 from ledger.errors import LedgerError
@@ -71,6 +71,9 @@ class Relayer:
         self.engine = engine
         self.chain = chain
         self._lock = threading.Lock()
+        #: Periods anyone posted for (SchedulePosted events), scanned up to `_scanned`.
+        self._chain_periods: set[int] = set()
+        self._scanned: int | None = None
 
     def chain_now(self) -> int:
         """The latest block's timestamp (read fresh)."""
@@ -90,10 +93,26 @@ class Relayer:
             self._settle_due(report)
             return report
 
+    def _periods_posted_on_chain(self) -> set[int]:
+        # Households may post their own schedules (forced inclusion): their periods must be
+        # settled too, or their locks would stay. Scanned incrementally (from the deployment
+        # block after a restart).
+        latest = self.chain.head().number
+        start = self.chain.deployment.deploy_block if self._scanned is None else self._scanned + 1
+        if start <= latest:
+            self._chain_periods |= posting_periods(self.chain, start, latest)
+            self._scanned = latest
+        return self._chain_periods
+
     def _settle_due(self, report: PassReport) -> None:
         grid = self.chain.grid
         done = settled_periods(self.engine)
-        for period_id in posted_periods(self.engine):
+        try:
+            candidates = set(posted_periods(self.engine)) | self._periods_posted_on_chain()
+        except LedgerError as error:
+            log.warning("relayer: cannot list the periods to settle: %s", error)
+            return
+        for period_id in sorted(candidates):
             if period_id in done or grid.period_end(period_id) > report.now:
                 continue
             try:

@@ -293,3 +293,22 @@ def test_the_relayer_loop_posts_in_the_background(world: V2World) -> None:
         loop.stop()
     assert _schedule(world, schedule_hash)["status"] == "posted"
     assert world.exchange.posting_households(period) == 1
+
+
+def test_a_period_posted_only_by_households_themselves_is_settled(world: V2World) -> None:
+    seller, buyer = world.member(FUNDS_UNITS), world.member(FUNDS_UNITS)
+    period = world.open_period()
+    first = GRID.first_interval(period)
+    for member, entry in ((seller, SELL), (buyer, BUY)):
+        schedule = Schedule(member.address, period, 1, first, (entry,))
+        member.exchange.post_schedules(
+            [sign_schedule(member.account.key, schedule, world.chain_id, world.exchange.address)]
+        )
+    assert world.exchange.escrow_of(buyer.address).locked_units == 120_000
+    assert world.client.get(f"/periods/{period}/schedules").json()["schedules"] == []
+    world.warp(GRID.period_end(period))
+    waiting = world.relayer.run_once()  # the meters' data may still come until the deadline
+    assert (waiting.settled, [w.period_id for w in waiting.waiting]) == ([], [period])
+    world.warp(GRID.settlement_deadline(period, RULES))
+    assert world.relayer.run_once().settled == [period]
+    assert world.exchange.escrow_of(buyer.address).locked_units == 0
