@@ -23,6 +23,7 @@ methods) in a community of its own, and the node is left running.
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -176,8 +177,13 @@ def _move_chain_clock(w3: Web3, now: int) -> None:
     # Forward only; the mined block makes `now` the latest block's time, which calls and gas
     # estimation execute at.
     if now > _latest_time(w3):
-        w3.provider.make_request("evm_setNextBlockTimestamp", [now])  # type: ignore[arg-type]
-        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        for method, params in (("evm_setNextBlockTimestamp", [now]), ("evm_mine", [])):
+            answer = w3.provider.make_request(method, params)  # type: ignore[arg-type]
+            if "error" in answer:
+                raise DemoError(
+                    f"the node does not let the demo move its clock ({method}: "
+                    f"{answer['error']}): run the demo on an Anvil node"
+                )
 
 
 def _days_later(simulation: DaySimulation, node_time: int) -> int:
@@ -234,7 +240,8 @@ class _Community:
 
 
 def _set_up(w3: Web3, config: DemoConfig, first_period: int) -> _Community:
-    manager = Sender(w3, default_deployer(w3.eth.chain_id, None))
+    # The community's manager: QUARTIER_DEPLOYER_KEY, or Anvil's public dev key on Anvil.
+    manager = Sender(w3, default_deployer(w3.eth.chain_id, os.environ.get("QUARTIER_DEPLOYER_KEY")))
     deployment = deploy_community_v2(manager, rules=config.rules, grid=GRID)
     community = CommunityClient(manager, deployment.address("QuartierCommunity"))
     grid = community.time_grid()
