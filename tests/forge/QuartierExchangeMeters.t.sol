@@ -289,3 +289,82 @@ contract QuartierExchangeLateMeterTest is ExchangeBase {
         assertEq(_free(buyer), 990, "charged for interval 1 only");
     }
 }
+
+/// A household removed during interval 1 of P: its entries count for interval 0 only (a
+/// membership counts for k iff it lasts until end(k)); its whole lock is still released.
+contract QuartierExchangeRemovedMemberTest is ExchangeBase {
+    function test_settle_RemovedMemberCountsOnlyForWholeIntervals() public {
+        address seller = _admit(0x51);
+        address buyer = _admit(0xB1);
+        bytes32 sellerMeter = _admitMeter(seller, 0x1051);
+        bytes32 buyerMeter = _admitMeter(buyer, 0x10B1);
+        _fund(buyer, 1_000);
+        uint64 first = _firstInterval(P);
+        IQuartierExchange.Posting memory sell = _post(seller, 1, first, _repeat(SELL, 100, 100, 4));
+        IQuartierExchange.Posting memory buy = _post(buyer, 1, first, _repeat(BUY, 100, 100, 4));
+        assertEq(_locked(buyer), 40, "4 x 100 Wh at 100");
+        vm.warp(_periodStart(P) + INTERVAL_SECONDS + 1);
+        vm.prank(MANAGER);
+        community.removeHousehold(buyer);
+        IQuartierExchange.HouseholdPeriod[] memory list = new IQuartierExchange.HouseholdPeriod[](2);
+        list[0] = _household(
+            seller, _postings(sell), _meters(_inline(_batch(sellerMeter, P, 0, 0, _flat(0, 100))))
+        );
+        list[1] = _household(
+            buyer, _postings(buy), _meters(_inline(_batch(buyerMeter, P, 0, 0, _flat(100, 0))))
+        );
+        list = _sorted(list);
+        uint16 s = uint16(_indexOf(list, seller));
+        uint16 b = uint16(_indexOf(list, buyer));
+        bytes memory hints = abi.encodePacked(uint16(1), uint16(1), s, b);
+        for (uint256 i = 1; i < 4; ++i) {
+            hints = bytes.concat(hints, abi.encodePacked(uint16(1), uint16(0), s));
+        }
+        _warpToSettle(P);
+        // Listing the removed buyer in interval 1 is refused: it has no counting entry there.
+        bytes memory stale = bytes.concat(
+            abi.encodePacked(uint16(1), uint16(1), s, b, uint16(1), uint16(1), s, b),
+            abi.encodePacked(uint16(1), uint16(0), s, uint16(1), uint16(0), s)
+        );
+        vm.expectRevert(
+            abi.encodeWithSelector(IQuartierExchange.ExchangeBadHint.selector, first + 1, 1)
+        );
+        exchange.settlePeriod(P, list, stale);
+        vm.prank(SETTLER);
+        exchange.settlePeriod(P, list, hints);
+        assertEq(_free(seller), 10, "paid for interval 0 only");
+        assertEq(_free(buyer), 990, "charged for interval 0, the whole lock released");
+        assertEq(_locked(buyer), 0, "nothing locked");
+    }
+}
+
+/// A meter revoked during interval 2 of P counts for intervals 0 and 1 only (revokedAt >=
+/// end(k)): its seller is paid for those two, though its batch shows exports in all four.
+contract QuartierExchangeRevokedMeterTest is ExchangeBase {
+    function test_settle_RevokedMeterStopsCountingMidPeriod() public {
+        address seller = _admit(0x51);
+        address buyer = _admit(0xB1);
+        bytes32 sellerMeter = _admitMeter(seller, 0x1051);
+        bytes32 buyerMeter = _admitMeter(buyer, 0x10B1);
+        _fund(buyer, 1_000);
+        uint64 first = _firstInterval(P);
+        IQuartierExchange.Posting memory sell = _post(seller, 1, first, _repeat(SELL, 100, 100, 4));
+        IQuartierExchange.Posting memory buy = _post(buyer, 1, first, _repeat(BUY, 100, 100, 4));
+        vm.warp(_periodStart(P) + 2 * INTERVAL_SECONDS + 1);
+        vm.prank(MANAGER);
+        community.revokeMeter(sellerMeter);
+        IQuartierExchange.HouseholdPeriod[] memory list = new IQuartierExchange.HouseholdPeriod[](2);
+        list[0] = _household(
+            seller, _postings(sell), _meters(_inline(_batch(sellerMeter, P, 0, 0, _flat(0, 100))))
+        );
+        list[1] = _household(
+            buyer, _postings(buy), _meters(_inline(_batch(buyerMeter, P, 0, 0, _flat(100, 0))))
+        );
+        list = _sorted(list);
+        _warpToSettle(P);
+        _settle(list);
+        assertEq(_free(seller), 20, "paid for intervals 0 and 1");
+        assertEq(_free(buyer), 980, "charged for those two only");
+        assertEq(_locked(buyer), 0, "nothing locked");
+    }
+}
