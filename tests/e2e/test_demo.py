@@ -292,6 +292,38 @@ def test_the_json_figures_follow_from_the_chains_own_record(
     assert rpc_day["gate_lead_seconds"] == rules[1]
 
 
+def test_a_second_demo_on_the_same_node_gets_its_own_community_and_day(
+    rpc_day: dict[str, Any], node: AnvilNode, tmp_path: Path
+) -> None:
+    # The same seed, so the same household keys, now with nonces in use on this node; the
+    # node's clock is past the first day, so this day lands on a later one.
+    result = _quartier(
+        "demo",
+        "--rpc",
+        node.url,
+        "--deployment-dir",
+        str(tmp_path),
+        "--json",
+        "--households",
+        "3",
+        "--intervals",
+        "4",
+        "--start",
+        "12:00",
+    )
+    assert result.returncode == 0, result.stderr
+    second = json.loads(result.stdout)
+    assert second["audit_ok"] is True
+    assert second["periods"][0] > rpc_day["periods"][0]
+    assert second["deployment_file"] != rpc_day["deployment_file"]
+    for summary in (rpc_day, second):
+        audit = _quartier(
+            "audit", "--rpc", node.url, "--deployment", summary["deployment_file"], "--json"
+        )
+        assert audit.returncode == 0, audit.stderr
+        assert json.loads(audit.stdout)["ok"] is True
+
+
 # ------------------------------------------------------------------ days on a fresh Anvil
 
 
