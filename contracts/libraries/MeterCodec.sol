@@ -81,22 +81,4 @@ library MeterCodec {
         }
         ref = (offset << 64) | (fromIndex << 32) | toIndex;
     }
-
-    /// @notice Σ over `meters` counting for interval index i of its importWh or exportWh.
-    function flowAt(uint256[] memory meters, uint256 i, bool exported)
-        internal
-        pure
-        returns (uint256 energyWh)
-    {
-        uint256 count = meters.length;
-        for (uint256 j; j < count; ++j) {
-            uint256 ref = meters[j];
-            if (i < ((ref >> 32) & 0xffffffff) || i >= (ref & 0xffffffff)) continue;
-            uint256 word;
-            assembly ("memory-safe") {
-                word := calldataload(add(shr(64, ref), mul(i, 8)))
-            }
-            energyWh += exported ? (word >> 192) & 0xffffffff : word >> 224;
-        }
-    }
 }

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
-import {Entry, SIDE_NONE, SIDE_BUY} from "../types/Entry.sol";
-
 /// @title ScheduleCodec
 /// @notice The 8-byte entries of a schedule: validation and escrow lock at posting, the
 /// period's book at settlement (IQuartierExchange, "Schedules").
@@ -92,24 +90,6 @@ library ScheduleCodec {
             switch eq(badIndex, not(0))
             case 1 { lockUnits := div(add(lockMilli, 999), 1000) }
             default { lockUnits := 0 }
-        }
-    }
-
-    /// @notice Entry i of a calldata entries array (bounds are the caller's).
-    function calldataEntryAt(bytes calldata entries, uint256 i)
-        internal
-        pure
-        returns (Entry entry)
-    {
-        assembly ("memory-safe") {
-            entry := shr(192, calldataload(add(entries.offset, mul(i, 8))))
-        }
-    }
-
-    /// @notice Entry i of a book built by `applyPosting` (bounds are the caller's).
-    function entryAt(bytes memory book, uint256 i) internal pure returns (Entry entry) {
-        assembly ("memory-safe") {
-            entry := shr(192, mload(add(add(book, 32), mul(i, 8))))
         }
     }
 
