@@ -171,23 +171,28 @@ class _Stored:
     posted_block: int | None
 
 
+_C = SCHEDULE.c
+# Built once (SQLAlchemy then reuses its compiled form): the rows of (household, period) for
+# the version rules, and the rows that still promise escrow (pending, or posted after the
+# block the escrow was read at) for the escrow rule.
+_HOUSEHOLD_ROWS = select(
+    _C.schedule_hash, _C.period_id, _C.version, _C.status, _C.lock_units, _C.posted_block
+).where(
+    _C.household == bindparam("household"),
+    or_(
+        _C.period_id == bindparam("period_id"),
+        _C.status == ScheduleStatus.PENDING,
+        (_C.status == ScheduleStatus.POSTED) & (_C.posted_block > bindparam("block_number")),
+    ),
+)
+
+
 def _household_rows(
     connection: Connection, household: str, period_id: int, block_number: int
 ) -> list[_Stored]:
-    # One query: the rows of (household, period) for the version rules, and the rows that
-    # still promise escrow (pending, or posted after `block_number`) for the escrow rule.
-    c = SCHEDULE.c
     found = connection.execute(
-        select(
-            c.schedule_hash, c.period_id, c.version, c.status, c.lock_units, c.posted_block
-        ).where(
-            c.household == household,
-            or_(
-                c.period_id == period_id,
-                c.status == ScheduleStatus.PENDING,
-                (c.status == ScheduleStatus.POSTED) & (c.posted_block > block_number),
-            ),
-        )
+        _HOUSEHOLD_ROWS,
+        {"household": household, "period_id": period_id, "block_number": block_number},
     )
     return [_Stored(*row) for row in found]
 
