@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 from web3 import Web3
+from web3.exceptions import ContractLogicError
 
 from api.app import create_app
 from api.audit_v2_cli import settlement_rule
@@ -316,7 +317,11 @@ def _batch_gas(community: _Community, batches: list[SignedMeterPeriod]) -> int:
         community.chain.sender, community.deployment.address("QuartierExchange")
     )
     fn = exchange.contract.functions.postMeterBatches([signed.as_abi() for signed in batches])
-    return int(fn.estimate_gas({"from": community.chain.sender.address}))
+    try:
+        return int(fn.estimate_gas({"from": community.chain.sender.address}))
+    except ContractLogicError as error:
+        # The same batches must then fail at settlement too: say which rule first.
+        raise DemoError(f"the meter batches would not be accepted: {error}") from None
 
 
 def _trade_day(
