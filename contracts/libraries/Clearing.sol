@@ -15,6 +15,9 @@ import {Mechanism, Rules} from "../types/Rules.sol";
 library Clearing {
     /// @dev Buy keys sort bids descending: BID_FLIP - bid' grows as bid' falls.
     uint256 private constant BID_FLIP = 1 << 64;
+    /// @dev A listed word is energyWh << 128 | key << 16 | h, key = price' << 16 | rank with
+    /// price' <= 2^64: (word >> 32) & PRICE_MASK is price'.
+    uint256 private constant PRICE_MASK = (1 << 72) - 1;
 
     /// @notice Lists and clears the interval: `book.listed`, the side counts and, per
     /// position, t in `book.energyWh`.
@@ -92,7 +95,7 @@ library Clearing {
     }
 
     /// @dev Checks `total` uint16 indices at calldata offset `from` and fills `book.listed`
-    /// (key << 16 | h) and zeroes `book.energyWh`; returns the first bad position, or
+    /// (energyWh << 128 | key << 16 | h); returns the first bad position, or
     /// type(uint256).max. A key is (ask' + 1) << 16 | rank for a sell, (BID_FLIP - bid') << 16
     /// | rank for a buy: keys ascend in priority on both sides and are never 0 ("none yet").
     function _scan(IntervalBook memory book, uint256 from, uint256 sellCount, uint256 total)
@@ -106,10 +109,11 @@ library Clearing {
         // intervalId 0x80, listed 0xa0, sellCount 0xc0, buyCount 0xe0, energyWh 0x100.
         assembly ("memory-safe") {
             // The key of household h's entry as a sell (or a buy), 0 if it is not one.
-            function keyOf(b, h, isSell, priceBounds) -> key {
+            function keyOf(b, h, isSell, priceBounds) -> key, energy {
                 let at := mload(add(mload(add(b, 0x20)), shl(5, add(h, 1))))
                 let entry := shr(192, mload(add(at, shl(3, mload(add(b, 0x60))))))
                 let price := and(entry, 0xffffffff)
+                energy := and(shr(32, entry), 0xffffff)
                 switch isSell
                 case 1 {
                     if eq(shr(56, entry), 1) {
@@ -138,7 +142,7 @@ library Clearing {
                     bad := p
                     break
                 }
-                let key := keyOf(book, h, lt(p, sellCount), bounds)
+                let key, energy := keyOf(book, h, lt(p, sellCount), bounds)
                 // rank = (h + k) mod H; h < H and rankBase < H.
                 let rank := add(h, rankBase)
                 if iszero(lt(rank, householdCount)) { rank := sub(rank, householdCount) }
@@ -148,7 +152,7 @@ library Clearing {
                     break
                 }
                 previous := key
-                mstore(add(listedData, shl(5, p)), or(shl(16, key), h))
+                mstore(add(listedData, shl(5, p)), or(shl(128, energy), or(shl(16, key), h)))
             }
         }
     }
@@ -165,9 +169,7 @@ library Clearing {
         assembly ("memory-safe") {
             // The energy of the entry at listed position p.
             function energyAt(b, p) -> e {
-                let h := and(mload(add(mload(add(b, 0xa0)), shl(5, add(p, 1)))), 0xffff)
-                let at := mload(add(mload(add(b, 0x20)), shl(5, add(h, 1))))
-                e := and(shr(224, mload(add(at, shl(3, mload(add(b, 0x60)))))), 0xffffff)
+                e := shr(128, mload(add(mload(add(b, 0xa0)), shl(5, add(p, 1)))))
             }
             function credit(energyData, p, q) {
                 let at := add(energyData, shl(5, p))
@@ -184,8 +186,9 @@ library Clearing {
                 let sellLeft := energyAt(book, s)
                 let buyLeft := energyAt(book, b)
                 for {} 1 {} {
-                    let ask := sub(shr(32, mload(add(listedData, shl(5, s)))), 1)
-                    let bid := sub(BID_FLIP, shr(32, mload(add(listedData, shl(5, b)))))
+                    let ask := sub(and(shr(32, mload(add(listedData, shl(5, s)))), PRICE_MASK), 1)
+                    let bid :=
+                        sub(BID_FLIP, and(shr(32, mload(add(listedData, shl(5, b)))), PRICE_MASK))
                     if gt(ask, bid) { break }
                     let q := sellLeft
                     if lt(buyLeft, q) { q := buyLeft }

@@ -27,8 +27,8 @@ struct IntervalBook {
     uint256 index;
     uint64 intervalId;
     /// The interval's entries as clearing lists them, sells at positions [0, sellCount), buys
-    /// at [sellCount, sellCount + buyCount): per position key << 16 | h, where key is the
-    /// priority key plus one (under CommunityPrice, 0: the lists are in h order).
+    /// at [sellCount, sellCount + buyCount): per position energyWh << 128 | key << 16 | h,
+    /// key the priority key (Clearing); under CommunityPrice just h (the lists in h order).
     uint256[] listed;
     uint256 sellCount;
     uint256 buyCount;
