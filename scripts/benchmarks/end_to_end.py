@@ -1,5 +1,6 @@
-"""End-to-end seconds per simulated interval: the whole demo day (orders and readings through
-the API, the worker clearing, committing and settling on Anvil, then the audit), by size.
+"""End-to-end seconds per simulated interval: the whole demo day (protocol v2: schedules and
+meter batches through the API, the relayer posting and settling on Anvil, then the audit),
+by size.
 
 The baseline is the real time an interval lasts, 900 s: the ratio says how many times faster
 than real time one machine runs a community of that size.
@@ -31,7 +32,9 @@ def measure_end_to_end(sizes: tuple[int, ...], intervals: int) -> list[EndToEndF
         run = run_day(config)
         timings = run.timings.as_dict()
         wall = sum(timings.values())
-        trading = sum(timings[k] for k in ("sign", "http_orders", "http_readings", "worker"))
+        trading = sum(
+            timings[k] for k in ("sign", "http_schedules", "http_batches", "relayer", "clock")
+        )
         figures.append(
             EndToEndFigure(
                 households, intervals, round(wall, 2), wall / intervals, trading / intervals
