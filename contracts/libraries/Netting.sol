@@ -169,45 +169,32 @@ library Netting {
         pure
     {
         assembly ("memory-safe") {
-            // Adds `amount` to money[h] (int256, two's complement: `negative` subtracts) and
-            // `d` to volumes[h].
-            function book(money, volumes, offset, amount, negative, d) {
-                let m := add(money, offset)
-                switch negative
-                case 1 { mstore(m, sub(mload(m), amount)) }
-                default { mstore(m, add(mload(m), amount)) }
-                let v := add(volumes, offset)
-                mstore(v, add(mload(v), d))
-            }
             let listed := mload(lists)
             let energyWh := mload(add(lists, 0x20))
             let sellCount := mload(add(lists, 0x40))
             let money := add(mload(totals), 32)
-            for { let p := 0 } lt(p, mload(add(lists, 0x60))) { p := add(p, 1) } {
+            // Sellers gain, into deliveredWh.
+            let volumes := add(mload(add(totals, 0x20)), 32)
+            for { let p := 0 } lt(p, sellCount) { p := add(p, 1) } {
                 let d := mload(add(energyWh, shl(5, p)))
                 if d {
                     let offset := shl(5, and(mload(add(listed, shl(5, p))), 0xffff))
-                    switch lt(p, sellCount)
-                    case 1 {
-                        book(
-                            money,
-                            add(mload(add(totals, 0x20)), 32),
-                            offset,
-                            mul(d, pricePerKwh),
-                            0,
-                            d
-                        )
-                    }
-                    default {
-                        book(
-                            money,
-                            add(mload(add(totals, 0x40)), 32),
-                            offset,
-                            mul(d, pricePerKwh),
-                            1,
-                            d
-                        )
-                    }
+                    let m := add(money, offset)
+                    mstore(m, add(mload(m), mul(d, pricePerKwh)))
+                    let v := add(volumes, offset)
+                    mstore(v, add(mload(v), d))
+                }
+            }
+            // Buyers pay (money is int256: two's complement), into receivedWh.
+            volumes := add(mload(add(totals, 0x40)), 32)
+            for { let p := sellCount } lt(p, mload(add(lists, 0x60))) { p := add(p, 1) } {
+                let d := mload(add(energyWh, shl(5, p)))
+                if d {
+                    let offset := shl(5, and(mload(add(listed, shl(5, p))), 0xffff))
+                    let m := add(money, offset)
+                    mstore(m, sub(mload(m), mul(d, pricePerKwh)))
+                    let v := add(volumes, offset)
+                    mstore(v, add(mload(v), d))
                 }
             }
         }
