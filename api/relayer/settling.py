@@ -9,8 +9,9 @@ For period P the settlement's input is gathered from what the service itself rel
   (`ledger.postings`) and checked the same way; if that fails too, the period fails with
   PostingsMismatchError (named, retried, never guessed);
 - meters: `metersOf(household)` in order, each with its batch: Posted if one was posted on
-  chain (it must be the stored one), Inline from the DB if the meter's chain still lets it in,
-  None if the meter counts for no interval of P. A counting meter without usable data makes
+  chain (the stored one, else read back from its postMeterBatches calldata), Inline from
+  the DB if the meter's chain still lets it in, None if the meter counts for no interval of
+  P. A counting meter without usable data makes
   the period wait until its settlement deadline, and from then on measures 0 Wh (None).
 
 `api.settlement.settle_period` then gives the hints and the expected outcome; the contract's
@@ -29,6 +30,7 @@ from sqlalchemy import Engine, Table, select
 
 from api import settlement
 from api.meter_batches.service import batches_of, signed_of
+from api.relayer.batches import posted_batch
 from api.relayer.context import V2Chain
 from api.relayer.posting import signed_schedule_of
 from api.schedules.models import ScheduleRow, ScheduleStatus
@@ -38,6 +40,7 @@ from ledger.exchange import HouseholdPeriod, MeterData, SettlePeriodResult
 from ledger.postings import read_postings
 from ledger.rules import Rules, TimeGrid
 from ledger.schedules import Schedule, posting_chain_head, schedule_struct_hash
+from metering.period import MeterPeriod
 
 log = logging.getLogger("quartier.relayer")
 
@@ -55,8 +58,8 @@ class PostingsMismatchError(RelayerError):
 
 
 class PostedBatchUnknownError(RelayerError):
-    """A meter batch was posted on chain that the DB does not hold (settlement must re-supply
-    exactly that batch)."""
+    """A meter batch was posted on chain that neither the DB holds nor a direct
+    postMeterBatches call carries (settlement must re-supply exactly that batch)."""
 
 
 @dataclass(frozen=True)
@@ -177,11 +180,15 @@ def _meter_data(
     row = batches_of(engine, [meter_hex], period_id).get(meter_hex)
     posted = exchange.posted_batch_hash(meter_id, period_id)
     if posted != _ZERO_HASH:
-        if row is None or row.batch_hash != "0x" + posted.hex():
+        if row is not None and row.batch_hash == "0x" + posted.hex():
+            batch: MeterPeriod | None = signed_of(row).period
+        else:  # a forced inclusion the service never received
+            batch = posted_batch(chain, meter_id, period_id, posted)
+        if batch is None:
             raise PostedBatchUnknownError(
-                f"period {period_id}: meter {meter_hex} has a posted batch the DB does not hold"
+                f"period {period_id}: meter {meter_hex} has a posted batch that is neither in"
+                " the DB nor readable from a direct postMeterBatches call"
             )
-        batch = signed_of(row).period
         return MeterData.posted(batch), batch.deltas_bytes
     if not _counts(chain.grid, info.window, period_id):
         return MeterData.none(), None
@@ -213,7 +220,12 @@ def settle_one(engine: Engine, chain: V2Chain, period_id: int, now: int) -> Sett
         # A forced inclusion (a household posting its own schedule): the chain's postings,
         # read back from calldata, are the book; they must pass the same check.
         log.warning("relayer: period %d postings rebuilt from the chain: %s", period_id, error)
-        postings = read_postings(exchange, period_id, chain.deployment.deploy_block)
+        try:
+            postings = read_postings(exchange, period_id, chain.deployment.deploy_block)
+        except LedgerError as unreadable:  # e.g. posted through another contract
+            raise PostingsMismatchError(
+                f"{error}; the chain's postings cannot be read back: {unreadable}"
+            ) from unreadable
         check_postings(chain, period_id, postings)
     rules = chain.rules(period_id)
     deadline = grid.settlement_deadline(period_id, rules)

@@ -11,15 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_typing import HexStr
 from sqlmodel import Session
 from v2_api_world import GRID, RULES, Member, V2World, v2_world
+from web3 import Web3
+from web3.types import Nonce, Wei
 
 from api import settlement
 from api.relayer.models import PeriodRow, PeriodStatus
 from api.relayer.runner import RelayerLoop
 from api.relayer.settling import engine_grid, engine_rules
 from ledger.anvil import AnvilNode
-from ledger.chain import Sender
+from ledger.chain import Sender, encode_call
 from ledger.schedules import NO_ENTRY, Entry, EntrySide, Schedule, SignedSchedule, sign_schedule
 from metering.period import MeterPeriod, sign_meter_period
 
@@ -236,32 +239,54 @@ def test_a_forced_inclusion_is_read_back_from_the_chain(
         assert (escrow.free_units, escrow.locked_units) == (FUNDS_UNITS, 0)
 
 
+def _forwarder(world: V2World) -> str:
+    """An account whose code forwards any call to the exchange (a relay contract)."""
+    target = bytes.fromhex(world.exchange.address[2:])
+    code = (
+        bytes.fromhex("365f5f37" + "5f5f365f5f" + "73")  # calldatacopy; call's arguments
+        + target
+        + bytes.fromhex("5af1" + "602657" + "5f5ffd" + "5b00")  # call; jumpi; revert; stop
+    )
+    address = "0x" + "f0" * 20
+    world.manager.w3.provider.make_request("anvil_setCode", [address, "0x" + code.hex()])  # type: ignore[arg-type]
+    return Web3.to_checksum_address(address)
+
+
 def test_a_period_that_cannot_settle_does_not_block_the_next(world: V2World) -> None:
-    seller, buyer = world.member(FUNDS_UNITS), world.member(FUNDS_UNITS)
+    seller, buyer = world.member(FUNDS_UNITS, meters=0), world.member(FUNDS_UNITS, meters=0)
+    hidden = world.member(FUNDS_UNITS, meters=0)
     period = world.open_period()
     _post(world, seller, period, [SELL])
     _post(world, buyer, period, [BUY])
     world.relayer.run_once()
+    # A household's schedule posted through a relay contract: valid on chain, but its
+    # entries are in no calldata of the exchange, so nobody can re-supply them.
+    schedule = Schedule(hidden.address, period, 1, GRID.first_interval(period), (SELL,))
+    signed = sign_schedule(hidden.account.key, schedule, world.chain_id, world.exchange.address)
+    call = world.exchange.contract.functions.postSchedules([signed.as_abi()])
+    w3 = world.manager.w3
+    Sender(w3, hidden.account).send_signed(
+        {
+            "to": _forwarder(world),
+            "data": HexStr("0x" + encode_call(call).hex()),
+            "value": Wei(0),
+            "gas": 3_000_000,
+            "nonce": Nonce(w3.eth.get_transaction_count(hidden.address)),
+            "chainId": world.chain_id,
+            "type": 2,
+            "maxFeePerGas": Wei(10**11),
+            "maxPriorityFeePerGas": Wei(10**9),
+        }
+    )
+    assert world.exchange.posting_households(period) == 3
     world.warp(GRID.period_start(period))  # the next period opens
     _post(world, seller, period + 1, [SELL])
     _post(world, buyer, period + 1, [BUY])
     world.relayer.run_once()
-    world.warp(GRID.settlement_deadline(period + 1, RULES))
-    # The buyer's meter agent posts its batch of `period` straight to the exchange: the
-    # settlement of `period` must re-supply exactly that batch, which the DB does not hold.
-    period_batch = MeterPeriod(
-        buyer.meters[0].meter_id, period, *START, ((600, 0), (0, 0), (0, 0), (0, 0))
-    )
-    buyer.exchange.post_meter_batches(
-        [
-            sign_meter_period(
-                buyer.meters[0].key, period_batch, world.chain_id, world.exchange.address
-            )
-        ]
-    )
 
+    world.warp(GRID.settlement_deadline(period + 1, RULES))
     report = world.relayer.run_once()
-    assert report.failed == {period: "PostedBatchUnknownError"}
+    assert report.failed == {period: "PostingsMismatchError"}
     assert report.settled == [period + 1]
     assert world.exchange.is_settled(period + 1)
     assert not world.exchange.is_settled(period)
@@ -270,13 +295,34 @@ def test_a_period_that_cannot_settle_does_not_block_the_next(world: V2World) -> 
         assert failing is not None
         assert (failing.status, failing.attempts) == (PeriodStatus.FAILING, 1)
         assert failing.last_error is not None
-        assert failing.last_error.startswith("PostedBatchUnknownError")
-    # Retried at every pass, still named; once the batch reaches the service too (the same
-    # signed batch the chain holds), the period settles.
-    assert world.relayer.run_once().failed == {period: "PostedBatchUnknownError"}
-    resent = world.batch_body(buyer.meters[0], period, START, list(period_batch.deltas))
-    assert world.client.post("/meter-batches", json=resent).status_code == 201
-    assert world.relayer.run_once().settled == [period]
+        assert "cannot be read back" in failing.last_error
+    # Retried at every pass, still named, still not blocking.
+    again = world.relayer.run_once()
+    assert (again.failed, again.settled) == ({period: "PostingsMismatchError"}, [])
+
+
+def test_a_batch_posted_straight_to_the_exchange_is_read_back(world: V2World) -> None:
+    seller, buyer = world.member(FUNDS_UNITS), world.member(FUNDS_UNITS)
+    period = world.open_period()
+    _post(world, seller, period, [SELL])
+    _post(world, buyer, period, [BUY])
+    world.relayer.run_once()
+    world.warp(GRID.period_end(period))
+    _batch(world, seller, period, [(0, 800), (0, 0), (0, 0), (0, 0)])
+    # The buyer's meter agent posts its batch to the exchange, not to the service: the
+    # settlement must re-supply exactly that batch, from the posting's calldata.
+    deltas = ((600, 0), (0, 0), (0, 0), (0, 0))
+    batch = MeterPeriod(buyer.meters[0].meter_id, period, *START, deltas)
+    buyer.exchange.post_meter_batches(
+        [sign_meter_period(buyer.meters[0].key, batch, world.chain_id, world.exchange.address)]
+    )
+    report = world.relayer.run_once()
+    assert report.settled == [period]
+    with Session(world.relayer.engine) as session:
+        settled = session.get(PeriodRow, period)
+        assert settled is not None
+        assert settled.delivered_wh == 600
+    assert world.exchange.escrow_of(buyer.address).free_units == FUNDS_UNITS - 90_000
 
 
 def test_the_relayer_loop_posts_in_the_background(world: V2World) -> None:
