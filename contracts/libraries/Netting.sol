@@ -108,7 +108,21 @@ library Netting {
                     let h := and(mload(add(mload(lists), shl(5, p))), 0xffff)
                     let isSell := lt(p, mload(add(lists, 0x40)))
                     // HouseholdBook is (bytes entries, uint256[] meters).
-                    let m := flow(mload(add(mload(add(households, shl(5, h))), 0x20)), i, isSell)
+                    let meters := mload(add(mload(add(households, shl(5, h))), 0x20))
+                    let m := 0
+                    // One meter (the usual case) without the helper's call.
+                    switch mload(meters)
+                    case 1 {
+                        let ref := mload(add(meters, 32))
+                        if and(
+                            iszero(lt(i, and(shr(32, ref), 0xffffffff))),
+                            lt(i, and(ref, 0xffffffff))
+                        ) {
+                            let word := calldataload(add(shr(64, ref), shl(3, i)))
+                            m := and(shr(sub(224, mul(isSell, 32)), word), 0xffffffff)
+                        }
+                    }
+                    default { m := flow(meters, i, isSell) }
                     if lt(m, t) { t := m }
                     mstore(at, t)
                     switch isSell

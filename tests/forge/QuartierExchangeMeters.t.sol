@@ -368,3 +368,32 @@ contract QuartierExchangeRevokedMeterTest is ExchangeBase {
         assertEq(_locked(buyer), 0, "nothing locked");
     }
 }
+
+/// A seller with two meters: its flow is their sum (m_h = Σ over its counting meters).
+contract QuartierExchangeTwoMetersTest is ExchangeBase {
+    function test_settle_SumsAHouseholdsMeters() public {
+        address seller = _admit(0x51);
+        address buyer = _admit(0xB1);
+        bytes32 roof = _admitMeter(seller, 0x1051);
+        bytes32 shed = _admitMeter(seller, 0x1052);
+        bytes32 buyerMeter = _admitMeter(buyer, 0x10B1);
+        _fund(buyer, 1_000);
+        uint64 first = _firstInterval(P);
+        IQuartierExchange.Posting memory sell = _post(seller, 1, first, _entry(SELL, 100, 100));
+        IQuartierExchange.Posting memory buy = _post(buyer, 1, first, _entry(BUY, 100, 100));
+        IQuartierExchange.MeterData[] memory meters = new IQuartierExchange.MeterData[](2);
+        meters[0] = _inline(_batch(roof, P, 0, 0, _flat(0, 60)));
+        meters[1] = _inline(_batch(shed, P, 0, 0, _flat(0, 30)));
+        IQuartierExchange.HouseholdPeriod[] memory list = new IQuartierExchange.HouseholdPeriod[](2);
+        list[0] = _household(seller, _postings(sell), meters);
+        list[1] = _household(
+            buyer, _postings(buy), _meters(_inline(_batch(buyerMeter, P, 0, 0, _flat(100, 0))))
+        );
+        list = _sorted(list);
+        _warpToSettle(P);
+        _settle(list);
+        // o = min(100, 60 + 30) = 90 Wh at p = 100: 9 units.
+        assertEq(_free(seller), 9, "both meters count");
+        assertEq(_free(buyer), 991, "buyer pays for 90 Wh");
+    }
+}
