@@ -358,3 +358,22 @@ def test_a_period_posted_only_by_households_themselves_is_settled(world: V2World
     world.warp(GRID.settlement_deadline(period, RULES))
     assert world.relayer.run_once().settled == [period]
     assert world.exchange.escrow_of(buyer.address).locked_units == 0
+
+
+def test_a_schedule_whose_gate_passed_before_posting_is_refused_without_a_transaction(
+    world: V2World,
+) -> None:
+    buyer = world.member(FUNDS_UNITS, meters=0)
+    period = world.open_period()
+    big = Entry(EntrySide.BUY, 4_000, 200_000)  # promises 800_000 of 1_000_000
+    late = _post(world, buyer, period, [big])
+    # The relayer was down until after the first gate.
+    world.warp(GRID.interval_start(GRID.first_interval(period)) - RULES.gate_lead_seconds)
+    report = world.relayer.run_once()
+    assert report.posting.refused == {late: "ExchangeGateClosed"}
+    assert report.posting.transactions == 0
+    # Its promise is released: a schedule for a later interval may use the escrow again.
+    again = world.schedule_body(
+        buyer, period, [big], version=2, first_interval_id=GRID.first_interval(period) + 3
+    )
+    assert world.client.post("/schedules", json=again).status_code == 201
