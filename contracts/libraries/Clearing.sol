@@ -171,10 +171,6 @@ library Clearing {
             function energyAt(b, p) -> e {
                 e := shr(128, mload(add(mload(add(b, 0xa0)), shl(5, add(p, 1)))))
             }
-            function credit(energyData, p, q) {
-                let at := add(energyData, shl(5, p))
-                mstore(at, add(mload(at), q))
-            }
             let energyData := add(mload(add(book, 0x100)), 32)
             for { let p := 0 } lt(p, end) { p := add(p, 1) } {
                 mstore(add(energyData, shl(5, p)), 0)
@@ -192,8 +188,14 @@ library Clearing {
                     if gt(ask, bid) { break }
                     let q := sellLeft
                     if lt(buyLeft, q) { q := buyLeft }
-                    credit(energyData, s, q)
-                    credit(energyData, b, q)
+                    {
+                        let at := add(energyData, shl(5, s))
+                        mstore(at, add(mload(at), q))
+                    }
+                    {
+                        let at := add(energyData, shl(5, b))
+                        mstore(at, add(mload(at), q))
+                    }
                     tradedWh := add(tradedWh, q)
                     lastAsk := ask
                     lastBid := bid
@@ -202,12 +204,12 @@ library Clearing {
                     if iszero(sellLeft) {
                         s := add(s, 1)
                         if eq(s, sellCount) { break }
-                        sellLeft := energyAt(book, s)
+                        sellLeft := shr(128, mload(add(listedData, shl(5, s))))
                     }
                     if iszero(buyLeft) {
                         b := add(b, 1)
                         if eq(b, end) { break }
-                        buyLeft := energyAt(book, b)
+                        buyLeft := shr(128, mload(add(listedData, shl(5, b))))
                     }
                 }
             }
