@@ -39,6 +39,7 @@ from eth_utils.crypto import keccak
 from web3 import HTTPProvider, Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
+from web3.providers.rpc.utils import ExceptionRetryConfiguration
 from web3.types import Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
 
 from ledger.errors import ChainUnreachableError, ContractRevertError, revert_class
@@ -119,9 +120,15 @@ def connect(rpc_url: str, timeout_seconds: float = RPC_TIMEOUT_SECONDS) -> Web3:
     """A Web3 connected to `rpc_url`; raises ChainUnreachableError when nothing answers.
 
     Each request waits at most `timeout_seconds` (and never past the context's
-    `chain_deadline`).
+    `chain_deadline`). A timed-out request is not retried: web3.py's default retried timeouts
+    5 times, so a node that accepts connections but never answers held a caller for a minute.
     """
-    w3 = Web3(BoundedHTTPProvider(rpc_url, request_kwargs={"timeout": timeout_seconds}))
+    provider = BoundedHTTPProvider(
+        rpc_url,
+        request_kwargs={"timeout": timeout_seconds},
+        exception_retry_configuration=ExceptionRetryConfiguration(errors=(requests.HTTPError,)),
+    )
+    w3 = Web3(provider)
     try:
         w3.eth.chain_id  # noqa: B018 - the cheapest call that proves a node answers
     except (requests.RequestException, Web3Exception, OSError, ValueError) as error:
