@@ -18,6 +18,7 @@ library Clearing {
     /// @dev A listed word is energyWh << 128 | key << 16 | h, key = price' << 16 | rank with
     /// price' <= 2^64: (word >> 32) & PRICE_MASK is price'.
     uint256 private constant PRICE_MASK = (1 << 72) - 1;
+    uint256 private constant KEY_MASK = (1 << 128) - 1;
 
     /// @notice Lists and clears the interval: `book.listed`, the side counts and, per
     /// position, t in `book.energyWh`.
@@ -108,28 +109,6 @@ library Clearing {
         // IntervalBook's words: households 0x00, entriesAt 0x20, rules 0x40, index 0x60,
         // intervalId 0x80, listed 0xa0, sellCount 0xc0, buyCount 0xe0, energyWh 0x100.
         assembly ("memory-safe") {
-            // The key of household h's entry as a sell (or a buy), 0 if it is not one.
-            function keyOf(b, h, isSell, priceBounds) -> key, energy {
-                let at := mload(add(mload(add(b, 0x20)), shl(5, add(h, 1))))
-                let entry := shr(192, mload(add(at, shl(3, mload(add(b, 0x60))))))
-                let price := and(entry, 0xffffffff)
-                energy := and(shr(32, entry), 0xffffff)
-                switch isSell
-                case 1 {
-                    if eq(shr(56, entry), 1) {
-                        let low := shr(128, priceBounds)
-                        if lt(price, low) { price := low }
-                        key := add(price, 1)
-                    }
-                }
-                default {
-                    if eq(shr(56, entry), 2) {
-                        let high := and(priceBounds, 0xffffffffffffffffffffffffffffffff)
-                        if gt(price, high) { price := high }
-                        key := sub(BID_FLIP, price)
-                    }
-                }
-            }
             let householdCount := mload(mload(book))
             let rankBase := mod(mload(add(book, 0x80)), householdCount)
             let listedData := add(mload(add(book, 0xa0)), 32)
@@ -142,17 +121,46 @@ library Clearing {
                     bad := p
                     break
                 }
-                let key, energy := keyOf(book, h, lt(p, sellCount), bounds)
-                // rank = (h + k) mod H; h < H and rankBase < H.
-                let rank := add(h, rankBase)
-                if iszero(lt(rank, householdCount)) { rank := sub(rank, householdCount) }
-                key := or(shl(16, key), rank)
-                if or(iszero(shr(16, key)), iszero(gt(key, previous))) {
+                // word: energyWh << 128 | price' << 16, price' 0 if h's entry is not of the side.
+                let word := 0
+                {
+                    let at := mload(add(mload(add(book, 0x20)), shl(5, add(h, 1))))
+                    let entry := shr(192, mload(add(at, shl(3, mload(add(book, 0x60))))))
+                    let price := and(entry, 0xffffffff)
+                    switch lt(p, sellCount)
+                    case 1 {
+                        if eq(shr(56, entry), 1) {
+                            if lt(price, shr(128, bounds)) { price := shr(128, bounds) }
+                            word := add(price, 1)
+                        }
+                    }
+                    default {
+                        if eq(shr(56, entry), 2) {
+                            if gt(price, and(bounds, KEY_MASK)) { price := and(bounds, KEY_MASK) }
+                            word := sub(BID_FLIP, price)
+                        }
+                    }
+                    word := or(shl(128, and(shr(32, entry), 0xffffff)), shl(16, word))
+                }
+                if iszero(and(word, KEY_MASK)) {
+                    bad := p
+                    break
+                }
+                {
+                    // rank = (h + k) mod H; h < H and rankBase < H.
+                    let rank := add(h, rankBase)
+                    if iszero(lt(rank, householdCount)) {
+                        rank := sub(rank, householdCount)
+                    }
+                    word := or(word, rank)
+                }
+                let key := and(word, KEY_MASK)
+                if iszero(gt(key, previous)) {
                     bad := p
                     break
                 }
                 previous := key
-                mstore(add(listedData, shl(5, p)), or(shl(128, energy), or(shl(16, key), h)))
+                mstore(add(listedData, shl(5, p)), or(sub(word, key), or(shl(16, key), h)))
             }
         }
     }
