@@ -1,237 +1,256 @@
-"""Signed readings ingested per second by the API over loopback, from a second process.
+"""Signed schedules and signed readings accepted per second by the served API, over loopback.
 
-The API runs under uvicorn (`quartier serve`, its own process) against a real Anvil and a
-SQLite file; this process is the load: `concurrency` clients, each owning a disjoint set of
-meters and posting their readings in seq order (a meter never races itself), each on its own
-keep-alive connection. The load shares the machine's cores with the server, so it is kept
-cheap: requests are serialised to bytes before the clock starts and responses are read with a
-minimal HTTP/1.1 reader (~0.1 ms of CPU a request; httpx took ~1.1 ms and was the limit).
-Every request is timed from write to the last byte of its response. The baseline
-is the same load on a request that touches the database but verifies nothing: the public
-order book of an interval.
+The API (`served_app`: api.app with the v2 routers) runs under uvicorn in its own process
+against a fresh Anvil holding a v2 community (QuartierCommunity, QuartierExchange) and a
+SQLite file; this process is the load (`loopback`). The households are onboarded as the
+demo does (admitted with their meters, funded, escrow deposited).
+
+Schedules: each household signs day-ahead schedules of the next period (48 entries, sells and
+buys), versions 1, 2, 3, ... (a later version replaces the earlier; at most 24 per household
+and period), all posted by one client in version order. The first version of every
+household is the cold pass (the service reads its membership and escrow from the chain);
+it is reported on its own, and the timed figure is the steady state after it, as for the
+readings. Nothing posts them on chain meanwhile (no relayer runs in the served app), so every
+version stays pending and promises escrow: the deposit covers them all.
+
+Readings: the same number of signed per-interval readings to POST /readings, by the same
+clients, after an untimed first reading per meter (its registry look-up). Their baseline
+is the same load on a GET that reads one stored schedule from the database and verifies
+nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
+import functools
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-from cryptography.hazmat.primitives.asymmetric import ec
+from loopback import LoadFigure, Server, request, run_load
 from web3 import Web3
 
+from api.demo.agents import schedule_json
+from api.demo.neighbourhood import Household, make_households, onboard_households
+from api.ledger_gateway import LedgerGateway
+from api.settings import Settings
 from ledger.accounts import default_deployer
 from ledger.anvil import AnvilNode, free_port
 from ledger.chain import Sender, connect
-from ledger.deploy import deploy_community
-from ledger.deployment import save_deployment
-from ledger.registry import RegistryClient
-from metering.reading import PublicKey, Reading, meter_id_of, sign_reading
+from ledger.deploy_v2 import DEFAULT_RULES, deploy_community_v2
+from ledger.deployment import Deployment, save_deployment
+from ledger.rules import TimeGrid
+from ledger.schedules import Entry, EntrySide, Schedule, schedule_struct_hash
+from metering.reading import Reading, sign_reading
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-@dataclass(frozen=True)
-class LoadFigure:
-    """Throughput and latency percentiles of one load run."""
-
-    requests: int
-    per_second: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
+#: Households posting schedules; each posts count / HOUSEHOLDS versions (+1 cold).
+HOUSEHOLDS = 150
+#: Meters posting readings (each posts count / METERS readings, +1 untimed).
+METERS = 40
+ENTRIES = 48
+#: Credits per household: far more than every pending version's lock together.
+FUNDS_UNITS = 10**10
 
 
 @dataclass(frozen=True)
-class IngestFigures:
+class IntakeFigures:
+    schedules: LoadFigure
+    schedules_cold: LoadFigure
     readings: LoadFigure
     baseline: LoadFigure
     concurrency: int
+    households: int
+    meters: int
 
 
-def measure_ingest(
-    total_readings: int, meters: int = 40, concurrency: int = 8, processes: int = 1
-) -> IngestFigures:
-    """Start Anvil and the API (`processes` uvicorn workers), pre-sign readings, then post
-    them and the baseline."""
-    with AnvilNode() as node, tempfile.TemporaryDirectory() as workdir:
-        w3 = connect(node.url)
-        manager = Sender(w3, default_deployer(w3.eth.chain_id, None))
-        deployment = deploy_community(manager)
-        deployment_file = save_deployment(deployment, Path(workdir))
-        keys = _admit_meters(manager, deployment.address("CommunityRegistry"), meters)
-        payloads = _signed_payloads(
-            keys, total_readings, w3.eth.chain_id, deployment.address("QuartierMarket")
+def _schedules(
+    household: Household, index: int, period_id: int, grid: TimeGrid, versions: int
+) -> list[Schedule]:
+    # From 10:00 of the period on: every gate stays open for hours whatever the time of day.
+    first = grid.first_interval(period_id) + 40
+    floor, ceiling = DEFAULT_RULES.price_floor_per_kwh, DEFAULT_RULES.price_ceiling_per_kwh
+    schedules = []
+    for version in range(1, versions + 1):
+        entries = tuple(
+            Entry(EntrySide.SELL, 100 + (index * 7 + i + version) % 700, floor + 10_000 + i * 100)
+            if (index + i) % 3 == 0
+            else Entry(EntrySide.BUY, 100 + (index * 5 + i) % 700, ceiling - 10_000 - i * 100)
+            for i in range(ENTRIES)
         )
-        port = free_port()
-        server = _start_api(node.url, deployment_file, Path(workdir) / "bench.db", port, processes)
-        try:
-            # Untimed warm-up: each meter's first reading makes the API look the meter up in
-            # the registry (two eth_calls); later readings hit its meter cache. The figure is
-            # the steady state a meter agent sees every quarter-hour.
-            asyncio.run(_post_all(port, [per_meter[:1] for per_meter in payloads], concurrency))
-            timed = [per_meter[1:] for per_meter in payloads]
-            readings = asyncio.run(_post_all(port, timed, concurrency))
-            interval = int(time.time()) // 900
-            baseline = asyncio.run(
-                _get_all(port, f"/intervals/{interval}/orders", total_readings, concurrency)
-            )
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
-    return IngestFigures(readings, baseline, concurrency)
+        schedules.append(Schedule(household.account.address, period_id, version, first, entries))
+    return schedules
 
 
-def _admit_meters(
-    manager: Sender, registry_address: str, count: int
-) -> list[ec.EllipticCurvePrivateKey]:
-    registry = RegistryClient(manager, registry_address)
-    keys = []
-    for index in range(count):
-        household = Web3.to_checksum_address(f"0x{index + 1:040x}")
-        registry.admit_household(household)
-        key = ec.generate_private_key(ec.SECP256R1())
-        public = PublicKey.from_cryptography(key.public_key())
-        registry.admit_meter(household, public.x, public.y)
-        keys.append(key)
-    return keys
+def _lanes(per_owner: list[list[bytes]], concurrency: int) -> list[list[bytes]]:
+    """Owners spread over the lanes; inside a lane, owners interleaved, each in its order."""
+    lanes: list[list[list[bytes]]] = [[] for _ in range(concurrency)]
+    for index, owned in enumerate(per_owner):
+        lanes[index % concurrency].append(owned)
+    result = []
+    for owners in lanes:
+        depth = max((len(owned) for owned in owners), default=0)
+        result.append([owned[n] for n in range(depth) for owned in owners if n < len(owned)])
+    return result
 
 
-def _signed_payloads(
-    keys: list[ec.EllipticCurvePrivateKey], total: int, chain_id: int, market: str
-) -> list[list[dict[str, object]]]:
-    """Per meter, its readings in seq order over past intervals."""
-    per_meter = 1 + -(-total // len(keys))  # one more each for the warm-up
+def _readings_deployment(
+    manager: Sender, deployment: Deployment, households: list[Household]
+) -> Deployment:
+    """What POST /readings checks readings against, beside the v2 contracts.
+
+    Until POST /readings moves to v2, api.ledger_gateway looks meters up in the contract it
+    names REGISTRY_CONTRACT (v1's CommunityRegistry) and verifies readings under the EIP-712
+    domain of the address it names MARKET_CONTRACT (only the address is read, never called).
+    When the gateway still names contracts the v2 deployment lacks, the registry is deployed
+    and the meters admitted in it, and the domain address is the exchange's; otherwise the
+    v2 deployment is used as it is.
+    """
+    import api.ledger_gateway as gateway
+    from ledger.compiler import artifact
+    from ledger.deploy import deploy_contract
+
+    contracts = dict(deployment.contracts)
+    registry_name = getattr(gateway, "REGISTRY_CONTRACT", None)
+    if registry_name and registry_name not in contracts:
+        address, _block = deploy_contract(manager, registry_name, manager.address)
+        registry = manager.w3.eth.contract(
+            address=Web3.to_checksum_address(address), abi=artifact(registry_name).abi
+        )
+        for household in households:
+            key = household.meter.public_key
+            manager.transact(registry.functions.admitHousehold(household.account.address))
+            manager.transact(registry.functions.admitMeter(household.account.address, key.x, key.y))
+        contracts[registry_name] = address
+    market_name = getattr(gateway, "MARKET_CONTRACT", None)
+    if market_name and market_name not in contracts:
+        contracts[market_name] = deployment.address("QuartierExchange")
+    return dataclasses.replace(deployment, contracts=contracts)
+
+
+def _reading_bodies(
+    households: list[Household], total: int, deployment: Deployment, settings: Settings
+) -> list[list[bytes]]:
+    """Per meter, its signed readings in seq order over past intervals (+1 for warm-up)."""
+    domain = LedgerGateway(settings, deployment).domain
+    per_meter = 1 + -(-total // len(households))
     first_interval = int(time.time()) // 900 - per_meter - 1
-    payloads: list[list[dict[str, object]]] = []
-    for key in keys:
-        meter_id = meter_id_of(PublicKey.from_cryptography(key.public_key()))
-        payloads.append(
+
+    bodies = []
+    for household in households:
+        meter_id = household.meter.meter_id
+        bodies.append(
             [
-                sign_reading(
-                    key,
-                    Reading(meter_id, first_interval + n, 1_000 + 90 * n, 500 + 40 * n, n + 1),
-                    chain_id,
-                    market,
-                ).to_json()
+                json.dumps(
+                    sign_reading(
+                        household.meter_key,
+                        Reading(meter_id, first_interval + n, 1_000 + 90 * n, 500 + 40 * n, n + 1),
+                        domain.chain_id,
+                        domain.market_address,
+                    ).to_json()
+                ).encode()
                 for n in range(per_meter)
             ]
         )
-    return payloads
+    return bodies
 
 
-def _start_api(
-    rpc_url: str, deployment: Path, database: Path, port: int, processes: int = 1
-) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "QUARTIER_RPC_URL": rpc_url,
-        "QUARTIER_DEPLOYMENT": str(deployment),
-        "QUARTIER_DATABASE_URL": f"sqlite:///{database}",
-        "QUARTIER_WORKER": "0",
-    }
-    command = [
-        sys.executable,
-        "-c",
-        "from api.cli import main; main()",
-        "serve",
-        "--port",
-        str(port),
-        "--processes",
-        str(processes),
-    ]
-    server = subprocess.Popen(
-        command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the API did not start: {server.stderr.read().decode()[-500:]}")  # type: ignore[union-attr]
+def measure_intake(count: int, concurrency: int = 8) -> IntakeFigures:
+    """Set up chain and server, then time `count` schedules and `count` readings."""
+    with (
+        AnvilNode() as node,
+        tempfile.TemporaryDirectory() as workdir,
+        open(Path(workdir) / "server.log", "w+b") as log,
+    ):
+        w3 = connect(node.url)
+        manager = Sender(w3, default_deployer(w3.eth.chain_id, None))
+        grid = TimeGrid()
+        deployment = deploy_community_v2(manager, grid=grid)
+        households = make_households(HOUSEHOLDS, seed=11)
+        onboard_households(
+            manager, deployment, households, FUNDS_UNITS, FUNDS_UNITS, manager.address
+        )
+        meters = households[:METERS]
+        deployment = _readings_deployment(manager, deployment, meters)
+        deployment_file = save_deployment(deployment, Path(workdir))
+        database = Path(workdir) / "bench.db"
+        settings = Settings(
+            rpc_url=node.url, database_url=f"sqlite:///{database}", run_worker=False
+        )
+        period_id = grid.period_at(int(w3.eth.get_block("latest")["timestamp"])) + 1
+        versions = 1 + -(-count // HOUSEHOLDS)
+        exchange = deployment.address("QuartierExchange")
+        plans = [_schedules(h, i, period_id, grid, versions) for i, h in enumerate(households)]
+        schedules = [
+            [json.dumps(schedule_json(h, s, deployment.chain_id, exchange)).encode() for s in plan]
+            for h, plan in zip(households, plans, strict=True)
+        ]
+        stored = "0x" + schedule_struct_hash(plans[0][0]).hex()
+        readings = _reading_bodies(meters, count, deployment, settings)
+        server = Server(
+            {
+                "QUARTIER_RPC_URL": node.url,
+                "QUARTIER_DEPLOYMENT": str(deployment_file),
+                "QUARTIER_DATABASE_URL": settings.database_url,
+                "QUARTIER_WORKER": "0",
+            },
+            free_port(),
+            log,
+        )
+        port = server.port
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.terminate()
-    raise RuntimeError("the API did not answer within 30 s")
-
-
-def _request(method: str, path: str, port: int, body: bytes = b"") -> bytes:
-    """One HTTP/1.1 keep-alive request, serialised once before the clock starts."""
-    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-    if body:
-        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-    return head.encode() + b"\r\n" + body
-
-
-async def _exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> int:
-    """Send one request and read its whole response (status line, headers, body)."""
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    if length:
-        await reader.readexactly(length)
-    return int(head[9:12])
-
-
-async def _post_all(
-    port: int, payloads: list[list[dict[str, object]]], concurrency: int
-) -> LoadFigure:
-    lanes: list[list[dict[str, object]]] = [[] for _ in range(concurrency)]
-    for index, meter_readings in enumerate(payloads):
-        lanes[index % concurrency].extend(meter_readings)
-    # Interleave meters inside a lane by interval, so each meter's readings stay in seq order.
-    for lane in lanes:
-        lane.sort(key=lambda payload: int(payload["interval_id"]))  # type: ignore[call-overload]
-    requests = [
-        [_request("POST", "/readings", port, json.dumps(payload).encode()) for payload in lane]
-        for lane in lanes
-    ]
-    return await _timed(port, requests, 201)
-
-
-async def _get_all(port: int, path: str, total: int, concurrency: int) -> LoadFigure:
-    request = _request("GET", path, port)
-    return await _timed(port, [[request] * (total // concurrency)] * concurrency, 200)
-
-
-async def _timed(port: int, lanes: list[list[bytes]], expected_status: int) -> LoadFigure:
-    """Run each lane on its own keep-alive connection; every request is timed."""
-
-    async def run(lane: list[bytes]) -> list[tuple[float, bool]]:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        results = []
-        try:
-            for request in lane:
-                start = time.perf_counter()
-                status = await _exchange(reader, writer, request)
-                results.append((time.perf_counter() - start, status == expected_status))
+            server.wait_ready()
+            as_schedule = functools.partial(request, "POST", "/schedules", port)
+            as_reading = functools.partial(request, "POST", "/readings", port)
+            _until_accepted(port, as_schedule(schedules[0][0]))
+            cold = run_load(
+                port,
+                _lanes([[as_schedule(s[0])] for s in schedules[1:]], concurrency),
+                (201,),
+            )
+            timed = [[as_schedule(b) for b in s[1:]] for s in schedules]
+            warm = run_load(port, _lanes(_trim(timed, count), concurrency), (201,))
+            run_load(port, _lanes([[as_reading(r[0])] for r in readings], concurrency), (201,))
+            timed_readings = [[as_reading(b) for b in r[1:]] for r in readings]
+            readings_figure = run_load(
+                port, _lanes(_trim(timed_readings, count), concurrency), (201,)
+            )
+            get = request("GET", f"/schedules/{stored}", port)
+            baseline = run_load(port, [[get] * (count // concurrency)] * concurrency, (200,))
         finally:
-            writer.close()
-        return results
-
-    start = time.perf_counter()
-    per_lane = await asyncio.gather(*(run(lane) for lane in lanes))
-    elapsed = time.perf_counter() - start
-    results = [result for lane in per_lane for result in lane]
-    latencies = sorted(latency for latency, _ok in results)
-    return LoadFigure(
-        requests=len(results),
-        per_second=round(len(results) / elapsed, 1),
-        p50_ms=round(latencies[len(latencies) // 2] * 1000, 2),
-        p99_ms=round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 2),
-        errors=sum(1 for _latency, ok in results if not ok),
+            server.stop()
+    for what, figure in (("schedules", cold), ("schedules", warm), ("readings", readings_figure)):
+        if figure.errors:
+            raise RuntimeError(
+                f"{figure.errors} {what} were refused during the load; first: {figure.first_error}"
+            )
+    return IntakeFigures(
+        warm, cold, readings_figure, baseline, concurrency, len(households), len(meters)
     )
+
+
+def _until_accepted(port: int, message: bytes, seconds: float = 60) -> None:
+    """Post one schedule until the service takes it: the v2 chain view warms up in the
+    background at start-up (contract clients, rules), and the cold pass starts after it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = run_load(port, [[message]], (200, 201))
+        if not answer.errors:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the service never took a schedule: {answer.first_error}")
+        time.sleep(0.5)
+
+
+def _trim(per_owner: list[list[bytes]], count: int) -> list[list[bytes]]:
+    """Exactly `count` requests, taken round-robin (each owner keeps its order)."""
+    kept: list[list[bytes]] = [[] for _ in per_owner]
+    taken = 0
+    depth = max(len(owned) for owned in per_owner)
+    for n in range(depth):
+        for index, owned in enumerate(per_owner):
+            if taken < count and n < len(owned):
+                kept[index].append(owned[n])
+                taken += 1
+    return kept

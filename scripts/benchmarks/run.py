@@ -1,5 +1,12 @@
-"""`scripts/bench [--quick] [--json]`: Quartier's headline figures, each measured side by side
-with a baseline in the same run, on this machine.
+"""`scripts/bench [--quick] [--json]`: Quartier's headline figures (protocol v2), each next to
+a baseline, in the same run on this machine.
+
+Baselines are measured live where one can run here (the clearing reference, the readings
+intake's plain GET, real time); where the baseline is v1's figure, v1 is gone from the
+product and its last measured figures are recorded constants (`figures.V1_SOURCE`).
+`--json` gives every figure a stable `id` with value, unit, baseline, baseline name, ratio
+(value / baseline), target and whether it is met; the machine's load is recorded per
+section, since the machine may be shared.
 """
 
 from __future__ import annotations
@@ -8,128 +15,197 @@ import argparse
 import json
 import os
 import platform
-import sys
+import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from clearing import measure_clearing
-from end_to_end import measure_end_to_end, real_time_ratio
-from gas import measure_gas
-from ingest import measure_ingest
+from demo_day import DemoDay, run_demo
+from figures import (
+    V1_DELIVERED_SHARE,
+    V1_GAS_PER_HOUSEHOLD_DAY,
+    V1_GAS_PER_READING,
+    V1_GAS_PER_TRADE,
+    V1_ORDER_P99_MS,
+    V1_ORDERS_PER_SECOND,
+    V1_SOURCE,
+    Figure,
+    at_least,
+    at_most,
+)
+from ingest import measure_intake
 from rich.console import Console
 from rich.table import Table
 
-
-@dataclass(frozen=True)
-class Row:
-    """One figure: what, the measured value, its baseline and their ratio."""
-
-    section: str
-    figure: str
-    value: float
-    unit: str
-    baseline: float | None
-    baseline_name: str
-    ratio: float | None
+#: Quick mode: a short demo day (from 10:00, when the sun is up) and smaller loads.
+QUICK_INTERVALS = 8
+QUICK_START = "10:00"
 
 
-def _ratio(baseline: float, value: float) -> float:
-    return round(baseline / value, 2) if value else 0.0
-
-
-def gas_rows(quick: bool) -> list[Row]:
-    rows = []
-    for figure in measure_gas((1, 10, 100)):
-        rows.append(
-            Row(
-                "gas",
-                f"gas per verified {figure.what}, batch {figure.batch}",
-                figure.quartier_gas_per_item,
-                "gas",
-                figure.naive_gas_per_item,
-                "naive: a storage struct per item",
-                _ratio(figure.naive_gas_per_item, figure.quartier_gas_per_item),
-            )
-        )
-    return rows
-
-
-def clearing_rows(quick: bool) -> list[Row]:
-    sizes = (1_000, 10_000) if quick else (1_000, 10_000, 100_000)
+def _gas_figures(day: DemoDay) -> list[Figure]:
+    summary = day.summary
+    size = f"{day.households} households x {day.intervals}"
+    if day.intervals < 96:
+        size += f" from {day.start} (a short day counts as one)"
+    per_day = summary["gas_per_household_day"]
+    share = summary["delivered_share"]
+    v1 = f"{V1_SOURCE}, default day"
     return [
-        Row(
-            "clearing",
-            f"clear {figure.n_orders:,} orders ({figure.trades:,} trades)",
-            round(figure.engine_ms, 2),
-            "ms",
-            round(figure.reference_ms, 2),
-            "reference: literal O(n²) rescan",
-            _ratio(figure.reference_ms, figure.engine_ms),
-        )
-        for figure in measure_clearing(sizes)
-    ]
-
-
-def ingest_rows(quick: bool) -> list[Row]:
-    figures = measure_ingest(2_000 if quick else 10_000)
-    readings, baseline = figures.readings, figures.baseline
-    lanes = f"{figures.concurrency} concurrent clients"
-    rows = [
-        Row(
-            "ingest",
-            f"signed readings accepted per second ({readings.requests:,}, {lanes})",
-            readings.per_second,
-            "/s",
-            baseline.per_second,
-            "baseline: empty order-book GET, same load",
-            round(readings.per_second / baseline.per_second, 2),
+        Figure(
+            "gas.household_day",
+            f"gas per household-day, all-in ({size}); aim <= 60,000",
+            per_day,
+            "gas",
+            V1_GAS_PER_HOUSEHOLD_DAY,
+            v1,
+            *at_most(per_day, 150_000),
+        ),
+        Figure(
+            "gas.trade",
+            f"gas per trade: the day's gas / trades ({summary['trades']} trades)",
+            summary["gas_per_trade"],
+            "gas",
+            V1_GAS_PER_TRADE,
+            f"{v1}: 34,500 commit + 43,000 settle",
+        ),
+        Figure(
+            "gas.reading",
+            f"gas per reading: meter batches / boundary values ({summary['readings']})",
+            summary["gas_per_reading"],
+            "gas",
+            V1_GAS_PER_READING,
+            v1,
+        ),
+        Figure(
+            "delivered.share",
+            f"delivered share: delivered / possible Wh ({summary['settled_wh']:,} of "
+            f"{summary['possible_wh']:,} Wh)",
+            share,
+            "",
+            V1_DELIVERED_SHARE,
+            v1,
+            *at_least(share, 0.95),
         ),
     ]
-    for name in ("p50_ms", "p99_ms"):
-        rows.append(
-            Row(
-                "ingest",
-                f"reading POST latency {name[:3]}",
-                getattr(readings, name),
+
+
+def _demo_figure(day: DemoDay, limit: float) -> Figure:
+    real = day.intervals * 900
+    profile = ", ".join(f"{k} {v:.1f}" for k, v in day.summary["timings"].items())
+    return Figure(
+        f"demo.day_{day.households}",
+        f"`quartier demo --households {day.households} --intervals {day.intervals}"
+        f"{'' if day.start == '00:00' else ' --start ' + day.start}`, wall s of the whole "
+        f"command (the demo's profile: {profile})",
+        day.wall_seconds,
+        "s",
+        real,
+        "real time the traded window lasts",
+        *(at_most(day.wall_seconds, limit) if day.intervals == 96 else (None, None)),
+    )
+
+
+def demo_figures(quick: bool) -> list[Figure]:
+    if quick:
+        short = run_demo(20, QUICK_INTERVALS, QUICK_START)
+        return [*_gas_figures(short), _demo_figure(short, 30)]
+    day_20 = run_demo(20, 96)
+    figures = [*_gas_figures(day_20), _demo_figure(day_20, 30)]
+    day_100 = run_demo(100, 96)
+    return [*figures, _demo_figure(day_100, 120)]
+
+
+def intake_figures(quick: bool) -> list[Figure]:
+    count = 500 if quick else 3_000
+    got = measure_intake(count)
+    lanes = f"{got.concurrency} clients over loopback"
+    v1 = f"{V1_SOURCE}: POST /orders"
+    s, cold, r, base = got.schedules, got.schedules_cold, got.readings, got.baseline
+    get = "GET of one stored schedule (a DB read, nothing verified), same load"
+    return [
+        Figure(
+            "intake.schedules",
+            f"signed schedules accepted ({s.requests:,} of 48 entries, {got.households} "
+            f"households, {lanes}, steady state)",
+            s.per_second,
+            "/s",
+            V1_ORDERS_PER_SECOND,
+            v1,
+            *at_least(s.per_second, 300),
+        ),
+        Figure("intake.schedules.p50", "schedule POST latency p50", s.p50_ms, "ms", None, "-"),
+        Figure(
+            "intake.schedules.p99",
+            "schedule POST latency p99",
+            s.p99_ms,
+            "ms",
+            V1_ORDER_P99_MS,
+            v1,
+            *at_most(s.p99_ms, 100),
+        ),
+        Figure(
+            "intake.schedules.cold",
+            f"first schedule of each household ({cold.requests}: membership and escrow read "
+            f"from the chain), p99 {cold.p99_ms} ms",
+            cold.per_second,
+            "/s",
+            V1_ORDERS_PER_SECOND,
+            v1,
+        ),
+        Figure(
+            "intake.readings",
+            f"signed readings accepted ({r.requests:,}, {got.meters} meters, {lanes})",
+            r.per_second,
+            "/s",
+            base.per_second,
+            get,
+            *at_least(r.per_second, 1_000),
+        ),
+        Figure("intake.readings.p50", "reading POST latency p50", r.p50_ms, "ms", base.p50_ms, get),
+        Figure("intake.readings.p99", "reading POST latency p99", r.p99_ms, "ms", base.p99_ms, get),
+    ]
+
+
+def clearing_figures(quick: bool) -> list[Figure]:
+    sizes = (1_000, 10_000) if quick else (1_000, 10_000, 100_000)
+    figures = []
+    for got in measure_clearing(sizes):
+        books = (
+            "one book"
+            if got.intervals == 1
+            else f"{got.intervals} books of {got.entries // got.intervals:,}"
+        )
+        ratio = got.engine_ms / got.reference_ms
+        figures.append(
+            Figure(
+                f"clearing.{got.entries // 1000}k",
+                f"clear {got.entries:,} entries ({books}; {got.traded_wh:,} Wh traded), "
+                "api.settlement rank + walk",
+                round(got.engine_ms, 3),
                 "ms",
-                getattr(baseline, name),
-                "baseline: empty order-book GET",
-                _ratio(getattr(baseline, name), getattr(readings, name)),
+                round(got.reference_ms, 3),
+                "plain sorted two-pointer reference (tuple sorts), same books",
+                "ratio <= 2",
+                ratio <= 2,
             )
         )
-    if readings.errors:
-        raise RuntimeError(f"{readings.errors} readings were refused during the load")
-    return rows
+    return figures
 
 
-def end_to_end_rows(quick: bool) -> list[Row]:
-    intervals = 8 if quick else 32
-    rows = []
-    for figure in measure_end_to_end((10, 50, 100), intervals):
-        rows.append(
-            Row(
-                "end-to-end",
-                f"seconds per interval, {figure.households} households "
-                f"({intervals} intervals incl. set-up and audit; trading alone "
-                f"{figure.trading_seconds_per_interval:.2f} s)",
-                round(figure.seconds_per_interval, 3),
-                "s",
-                900,
-                "real time: an interval lasts 900 s",
-                real_time_ratio(figure.seconds_per_interval),
-            )
-        )
-    return rows
-
-
-SECTIONS: list[tuple[str, Callable[[bool], list[Row]]]] = [
-    ("clearing", clearing_rows),
-    ("gas", gas_rows),
-    ("ingest", ingest_rows),
-    ("end-to-end", end_to_end_rows),
+SECTIONS: list[tuple[str, Callable[[bool], list[Figure]]]] = [
+    ("clearing", clearing_figures),
+    ("intake", intake_figures),
+    ("demo (gas, delivered share, wall time)", demo_figures),
 ]
+
+
+def _uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def machine() -> dict[str, Any]:
@@ -142,42 +218,54 @@ def machine() -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, under 2 minutes")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, under 3 minutes")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     command = "scripts/bench" + (" --quick" if args.quick else "")
     console = Console(stderr=True)
     started = time.monotonic()
-    rows: list[Row] = []
+    figures: list[Figure] = []
+    load: list[dict[str, str]] = []
     for name, section in SECTIONS:
-        console.print(f"[bold]measuring {name}…[/bold]")
-        rows.extend(section(args.quick))
-    report = {
+        load.append({"before": name, "uptime": _uptime()})
+        console.print(f"[bold]measuring {name}…[/bold] ({load[-1]['uptime']})")
+        figures.extend(section(args.quick))
+    load.append({"before": "end", "uptime": _uptime()})
+    report: dict[str, Any] = {
         "command": command,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
+        "load": load,
         "wall_seconds": round(time.monotonic() - started, 1),
-        "figures": [asdict(row) for row in rows],
+        "ratio": "value / baseline",
+        "figures": [figure.as_json() for figure in figures],
     }
     if args.json:
         print(json.dumps(report, indent=2))
         return
     info = report["machine"]
     table = Table(
-        title=f"Quartier benchmarks — `{command}` on {info['cores']} cores ({info['machine']}), "
-        f"{report['wall_seconds']} s"
+        title=f"Quartier benchmarks — `{command}`, {report['date']}, {info['cores']} cores "
+        f"({info['machine']}), {report['wall_seconds']} s"
     )
-    for column in ("figure", "value", "baseline", "ratio (baseline/value)"):
-        table.add_column(column, justify="left" if column == "figure" else "right")
-    for row in rows:
-        baseline = "—" if row.baseline is None else f"{row.baseline:,} {row.unit}"
+    for column in ("id", "figure", "value", "baseline", "value/baseline", "target"):
+        table.add_column(column, justify="left" if column in ("id", "figure") else "right")
+    for figure in figures:
+        baseline = "—" if figure.baseline is None else f"{figure.baseline:,} {figure.unit}"
+        target = "—" if figure.target is None else f"{figure.target} {'✓' if figure.met else '✗'}"
         table.add_row(
-            row.figure,
-            f"{row.value:,} {row.unit}",
-            f"{baseline}\n[dim]{row.baseline_name}[/dim]",
-            "—" if row.ratio is None else f"{row.ratio}x",
+            figure.id,
+            figure.name,
+            f"{figure.value:,} {figure.unit}",
+            f"{baseline}\n[dim]{figure.baseline_name}[/dim]",
+            "—" if figure.ratio is None else f"{figure.ratio:g}",
+            target,
         )
-    Console(width=140).print(table)
+    out = Console(width=160)
+    out.print(table)
+    for entry in load:
+        out.print(f"[dim]load before {entry['before']}: {entry['uptime']}[/dim]")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
