@@ -35,7 +35,8 @@ class Book:
 def entry_at(postings: Sequence[Posting], interval_id: int) -> Entry:
     """The entry in force for one interval: the literal rule, for callers and tests.
 
-    `postings` in posting order; entries are decoded without the min-entry check.
+    `postings` in posting order; the entry is decoded without the community's min-entry
+    check (a sell or buy entry still has >= 1 Wh).
     """
     for posting in reversed(postings):
         if posting.first_interval_id <= interval_id:
@@ -43,10 +44,11 @@ def entry_at(postings: Sequence[Posting], interval_id: int) -> Entry:
             raw = posting.entries[offset * 8 : offset * 8 + 8]
             if len(raw) < 8:
                 return NO_ENTRY
-            head = int.from_bytes(raw[:4], "big")
-            if head >> 24 > Side.BUY:
-                raise InvalidEntriesError(offset, f"side byte {head >> 24} is not 0, 1 or 2")
-            return Entry(Side(head >> 24), head & 0xFFFFFF, int.from_bytes(raw[4:], "big"))
+            try:
+                (side,), (energy_wh,), (price_per_kwh,) = unpack_entries(raw)
+            except InvalidEntriesError as error:
+                raise InvalidEntriesError(offset, error.reason) from error
+            return Entry(Side(side), energy_wh, price_per_kwh)
     return NO_ENTRY
 
 

@@ -22,50 +22,25 @@ from api.settlement.errors import (
     InvalidHintsError,
     InvalidMeterDataError,
 )
-from api.settlement.model import (
-    UINT16_MAX,
-    UINT32_MAX,
-    UINT64_MAX,
-    Entry,
-    Posting,
-    Side,
-)
+from api.settlement.model import UINT16_MAX, UINT32_MAX, UINT64_MAX, Entry, Posting, Side
+from ledger import entries as _entries
 
 _PAIR = struct.Struct(">II")
 _CLEARED = struct.Struct(">QII")
 
-
-def encode_entries(entries: Sequence[Entry]) -> bytes:
-    """The `entries` bytes of a schedule (Entry already checked the field widths)."""
-    return b"".join(
-        _PAIR.pack((entry.side << 24) | entry.energy_wh, entry.price_per_kwh) for entry in entries
-    )
+#: The `entries` bytes of a schedule: `ledger.entries.encode_entries` itself.
+encode_entries = _entries.encode_entries
 
 
 def unpack_entries(data: bytes, min_entry_wh: int = 1) -> tuple[list[int], list[int], list[int]]:
     """(sides, energies, prices) as parallel int lists, checked as the contract checks them.
 
-    The fast path settlement uses; `decode_entries` wraps it in Entry values.
+    `ledger.entries.unpack_entries` (the fast path settlement uses) with this package's error.
     """
-    if len(data) % 8:
-        raise InvalidEntriesError(-1, f"entries length {len(data)} is not a multiple of 8")
-    sides: list[int] = []
-    energies: list[int] = []
-    prices: list[int] = []
-    for index, (head, price) in enumerate(_PAIR.iter_unpack(data)):
-        side = head >> 24
-        energy = head & 0xFFFFFF
-        if side == 0:
-            if energy or price:
-                raise InvalidEntriesError(index, "a none entry must be all zeros")
-        elif side > 2:
-            raise InvalidEntriesError(index, f"side byte {side} is not 0, 1 or 2")
-        elif energy < min_entry_wh:
-            raise InvalidEntriesError(index, f"energy {energy} Wh is below {min_entry_wh} Wh")
-        sides.append(side)
-        energies.append(energy)
-        prices.append(price)
-    return sides, energies, prices
+    try:
+        return _entries.unpack_entries(data, min_entry_wh)
+    except _entries.EntriesFormatError as error:
+        raise InvalidEntriesError(error.entry_index, error.reason) from error
 
 
 def decode_entries(data: bytes, min_entry_wh: int = 1) -> tuple[Entry, ...]:
@@ -79,13 +54,10 @@ def lock_units(data: bytes) -> int:
 
     It uses the signed bid, not the bid clamped to the ceiling: the lock is taken at posting.
     """
-    if len(data) % 8:
-        raise InvalidEntriesError(-1, f"entries length {len(data)} is not a multiple of 8")
-    total_milli = 0
-    for head, price in _PAIR.iter_unpack(data):
-        if head >> 24 == Side.BUY:
-            total_milli += (head & 0xFFFFFF) * price
-    return -(-total_milli // 1000)
+    try:
+        return _entries.entries_lock_units(data)
+    except _entries.EntriesFormatError as error:
+        raise InvalidEntriesError(error.entry_index, error.reason) from error
 
 
 def posting_lock_units(posting: Posting) -> int:

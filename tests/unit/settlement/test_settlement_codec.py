@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -36,6 +39,9 @@ from api.settlement import (
     settle_period,
     unpack_cleared_intervals,
 )
+from ledger.entries import Entry as LedgerEntry
+from ledger.entries import EntrySide
+from ledger.rules import Rules as LedgerRules
 
 RULES = Rules(Mechanism.PAY_AS_CLEAR, 0, 0, 5, 0, 100, 50)
 FIRST = GRID.first_interval(PERIOD)
@@ -246,3 +252,19 @@ def test_posting_fields_outside_their_types_are_refused(
 ) -> None:
     with pytest.raises(InvalidPostingError):
         Posting(version, first, data)  # type: ignore[arg-type]
+
+
+def test_the_rule_imports_no_chain_library() -> None:
+    # The rule shares ledger.entries and ledger.rules only because they drag in no chain code.
+    probe = (
+        "import sys, api.settlement; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'eth_abi', 'eth_account', 'eth_keys', 'eth_utils', 'web3', 'cryptography'}))"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert answer.stdout.strip() == "[]"
+    assert Side is EntrySide
+    assert issubclass(Entry, LedgerEntry)
+    assert issubclass(Rules, LedgerRules)
