@@ -65,6 +65,9 @@ def posting_lock_units(posting: Posting) -> int:
     return lock_units(posting.entries)
 
 
+# The deltas codec stays here, not metering.period's: that module signs and hashes (it
+# imports cryptography, eth_abi, eth_utils), and the rule imports no chain library. It is
+# also another check: exactly periodIntervals * 8 bytes, read as parallel lists.
 def encode_deltas(deltas: Sequence[tuple[int, int]]) -> bytes:
     """A meter batch's `deltas` from (importWh, exportWh) per interval."""
     for index, (import_wh, export_wh) in enumerate(deltas):
