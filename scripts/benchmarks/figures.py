@@ -11,9 +11,12 @@ from dataclasses import dataclass
 
 #: Where the v1 baselines come from: v1 (QuartierMarket, per-interval commit and settle) is
 #: removed from the product, so its figures can no longer be measured live. These are its
-#: last measured figures, as issue 11 records them (default demo day, 20 households x 96
-#: quarter-hours, and the order intake over loopback; the 2026-11-22 bench run).
-V1_SOURCE = "v1, last measured (issue 11 / README bench of 2026-11-22)"
+#: last measured figures as issue 11 ("Targets") records them: the default demo day (20
+#: households x 96 quarter-hours) and the order intake over loopback. (The README's v1 table
+#: of 2026-11-22 measured other things: gas per trade by batch size, readings intake.)
+V1_SOURCE = "v1, last measured (issue 11, Targets)"
+#: v1's clearing engine against its reference, for the record (issue 11): 2.2x / 2.7x.
+V1_CLEARING_NOTE = "v1 engine was 2.2x / 2.7x its reference at 100k"
 V1_GAS_PER_HOUSEHOLD_DAY = 5_600_000
 V1_GAS_PER_TRADE = 77_400  # 34,500 commit + 43,000 settle
 V1_GAS_PER_READING = 29_500

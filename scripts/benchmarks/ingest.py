@@ -210,14 +210,16 @@ def measure_intake(count: int, concurrency: int = 8) -> IntakeFigures:
                 (201,),
             )
             timed = [[as_schedule(b) for b in s[1:]] for s in schedules]
-            warm = run_load(port, _lanes(_trim(timed, count), concurrency), (201,))
+            pid = server.process.pid
+            warm = run_load(port, _lanes(_trim(timed, count), concurrency), (201,), pid)
             run_load(port, _lanes([[as_reading(r[0])] for r in readings], concurrency), (201,))
             timed_readings = [[as_reading(b) for b in r[1:]] for r in readings]
             readings_figure = run_load(
-                port, _lanes(_trim(timed_readings, count), concurrency), (201,)
+                port, _lanes(_trim(timed_readings, count), concurrency), (201,), pid
             )
             get = request("GET", f"/schedules/{stored}", port)
-            baseline = run_load(port, [[get] * (count // concurrency)] * concurrency, (200,))
+            lanes = [[get] * (count // concurrency)] * concurrency
+            baseline = run_load(port, lanes, (200,), pid)
         finally:
             server.stop()
     for what, figure in (("schedules", cold), ("schedules", warm), ("readings", readings_figure)):

@@ -10,6 +10,7 @@ request is timed from write to the last byte of its response.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import subprocess
 import sys
@@ -35,6 +36,9 @@ class LoadFigure:
     errors: int
     #: Status and body of the first unexpected answer, for the error message.
     first_error: str
+    #: CPU time the server process spent per request (user + system): on a shared machine
+    #: the figure that load changes least (None when not measured).
+    server_cpu_ms: float | None = None
 
 
 class Server:
@@ -145,6 +149,20 @@ async def _timed(port: int, lanes: list[list[bytes]], expected: tuple[int, ...])
     )
 
 
-def run_load(port: int, lanes: list[list[bytes]], expected: tuple[int, ...]) -> LoadFigure:
-    """Run every lane concurrently, one keep-alive connection each; time each request."""
-    return asyncio.run(_timed(port, lanes, expected))
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_load(
+    port: int, lanes: list[list[bytes]], expected: tuple[int, ...], server_pid: int | None = None
+) -> LoadFigure:
+    """Run every lane concurrently, one keep-alive connection each; time each request (and
+    the server's CPU time per request when `server_pid` is given)."""
+    before = None if server_pid is None else _cpu_seconds(server_pid)
+    figure = asyncio.run(_timed(port, lanes, expected))
+    if server_pid is None or before is None or not figure.requests:
+        return figure
+    cpu_ms = (_cpu_seconds(server_pid) - before) * 1000 / figure.requests
+    return dataclasses.replace(figure, server_cpu_ms=round(cpu_ms, 2))
