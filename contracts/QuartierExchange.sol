@@ -255,7 +255,7 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         (uint256 fromIndex, uint256 toIndex) =
             _countingRange(info.admittedAt, info.revokedAt, key.periodId);
         if (fromIndex >= toIndex) revert ExchangeMeterOutsidePeriod(key.meterId, key.periodId);
-        _checkChained(key);
+        _checkChained(key, info.admittedAt);
         batchHash = MeterCodec.structHash(
             key.meterId, key.periodId, key.startImportWh, key.startExportWh, deltas
         );
@@ -273,17 +273,32 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
     }
 
     /// @dev A batch for P follows the meter's last accepted one (period Q, end registers E):
-    /// P == Q + 1 starts at E, P > Q + 1 (a gap) at or above E; a first batch anywhere.
-    function _checkChained(BatchKey memory key) private view {
+    /// P == Q + 1 starts at E, P > Q + 1 (a gap) at or above E; a first batch anywhere. Every
+    /// period strictly between Q and P (first batch: from the meter's admission period on) is
+    /// settled or has no posting, so no accepted batch ever shuts an open period's data out.
+    function _checkChained(BatchKey memory key, uint64 admittedAt) private view {
         MeterChain memory chain = _meterChains[key.meterId];
-        if (chain.nextPeriodId == 0) return;
-        uint64 lastPeriodId = chain.nextPeriodId - 1;
-        if (key.periodId == lastPeriodId) revert ExchangeBatchExists(key.meterId, key.periodId);
-        bool chained = key.periodId == lastPeriodId + 1
-            ? key.startImportWh == chain.endImportWh && key.startExportWh == chain.endExportWh
-            : key.periodId > lastPeriodId && key.startImportWh >= chain.endImportWh
-                && key.startExportWh >= chain.endExportWh;
-        if (!chained) revert ExchangeBatchNotChained(key.meterId, key.periodId, lastPeriodId);
+        uint64 fromPeriodId = chain.nextPeriodId;
+        if (fromPeriodId == 0) {
+            fromPeriodId = uint64(admittedAt / (_intervalSeconds * _periodIntervals));
+        } else {
+            uint64 lastPeriodId = fromPeriodId - 1;
+            if (key.periodId == lastPeriodId) {
+                revert ExchangeBatchExists(key.meterId, key.periodId);
+            }
+            bool chained = key.periodId == fromPeriodId
+                ? key.startImportWh == chain.endImportWh && key.startExportWh == chain.endExportWh
+                : key.periodId > fromPeriodId && key.startImportWh >= chain.endImportWh
+                    && key.startExportWh >= chain.endExportWh;
+            if (!chained) revert ExchangeBatchNotChained(key.meterId, key.periodId, lastPeriodId);
+        }
+        // Each of these periods has ended (P has), so its posting count is final.
+        for (uint64 p = fromPeriodId; p < key.periodId; ++p) {
+            PeriodState memory state = _periods[p];
+            if (state.households != 0 && !state.settled) {
+                revert ExchangeEarlierPeriodOpen(key.meterId, p);
+            }
+        }
     }
 
     /// @dev The meter's P-256 signature (r || s, low s) of the batch's EIP-712 digest.

@@ -42,7 +42,14 @@ pragma solidity ^0.8.30;
 /// periodIntervals * 8 bytes. The registers at every boundary of the period follow. A batch
 /// for period P chains from the meter's last accepted batch (period Q, end registers E):
 /// P > Q, and start == E if P == Q + 1, start >= E (both registers) if P > Q + 1 (a gap).
-/// A meter's first batch may start anywhere. A batch enters the chain either inside the
+/// A meter's first batch may start anywhere. A batch for P is accepted only if every period
+/// strictly between Q and P (for a meter's first batch: every period from the one holding
+/// the meter's `admittedAt` up to P, excluded) is settled or has no posting; those periods
+/// have ended, so this is final. Hence no batch of a later period can shut the meter's
+/// batch of a still-open period out of its chain (a household could otherwise erase its own
+/// purchases: its meter would measure 0 Wh there past the deadline); periods settle in
+/// order for each meter that has data in them. The check reads one slot per period skipped.
+/// A batch enters the chain either inside the
 /// settlement of P (the default: no transaction of its own) or by `postMeterBatches` (forced
 /// inclusion by anyone, from end(P) on: the household, its meter agent, a relayer). Per
 /// (meter, P) at most one batch is ever accepted; a posted batch must be the one used at
@@ -103,7 +110,9 @@ pragma solidity ^0.8.30;
 ///   (else ExchangeBadDeltas(meterId, deltas.length, 0)); Posted without a posted batch, or
 ///   Inline/None when one was posted, or Posted with other fields: ExchangePostedBatchMismatch.
 ///   A batch for the meter's last accepted period: ExchangeBatchExists; any other unchained
-///   one: ExchangeBatchNotChained. Registers past uint64 revert (SafeCast).
+///   one: ExchangeBatchNotChained; then, a chained one while an earlier period is open:
+///   ExchangeEarlierPeriodOpen(meterId, the first such period). Registers past uint64 revert
+///   (SafeCast).
 /// - A supplied household with no posting for P: ExchangePostingsMismatch(household, 0, 0).
 ///   More than 65,535 households: ExchangeHouseholdsIncomplete (hints index with uint16).
 /// - Hints: ExchangeBadHint(k, position) names the first index of interval k's list (sells
@@ -118,13 +127,9 @@ pragma solidity ^0.8.30;
 /// Known limits: the settlement of a large community (~60 households with daily periods)
 /// passes a node's transaction-size limit; splitting it is not done yet. The token must be a
 /// plain ERC-20. The audit reads postings and batches from settlement and posting calldata,
-/// so they must be called directly, not through another contract. A meter's chain only moves
-/// forward, so once a batch of a later period is accepted (posted, or inline in a later
-/// period's settlement), the meter's batch of an unsettled earlier period P can no longer
-/// enter: past P's deadline the meter measures 0 Wh in P. A household can use this to drop
-/// its own purchases of P (post its batch of P + 1 while P waits, e.g. for another meter's
-/// deadline); so relayers post every batch of P they hold (`postMeterBatches`) as soon as P
-/// ends when P cannot be settled at once, and settle periods in order.
+/// so they must be called directly, not through another contract. A period P + 1 whose
+/// meters chain from an open P waits for P's settlement: anyone can settle P from its
+/// deadline on (missing meters then measure 0 Wh), so a settler settles periods in order.
 interface IQuartierExchange {
     /// @notice What is signed and posted: one household's plan for (part of) a period.
     struct Schedule {
@@ -227,6 +232,7 @@ interface IQuartierExchange {
     error ExchangeBatchNotChained(bytes32 meterId, uint64 periodId, uint64 lastPeriodId);
     error ExchangeBatchExists(bytes32 meterId, uint64 periodId);
     error ExchangeMeterOutsidePeriod(bytes32 meterId, uint64 periodId);
+    error ExchangeEarlierPeriodOpen(bytes32 meterId, uint64 openPeriodId);
     // Settlement.
     error ExchangePeriodNotOver(uint64 periodId, uint256 endsAt);
     error ExchangeAlreadySettled(uint64 periodId);

@@ -67,6 +67,10 @@ class MeterChains:
     posted: dict[tuple[bytes, int], tuple[Position, Batch]] = field(default_factory=dict)
     #: Batches posted by a transaction whose calldata is unreadable (named once there).
     unverified: dict[tuple[bytes, int], Position] = field(default_factory=dict)
+    #: Periods with a posting, and periods settled, so far in chain order (the checkers of
+    #: postings and settlements fill them): a batch may not skip an open period.
+    posting_periods: set[int] = field(default_factory=set)
+    settled_periods: set[int] = field(default_factory=set)
     signatures_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
 
@@ -116,6 +120,7 @@ class MeterChains:
         ):
             add(Kind.BATCH_METER_NOT_COUNTING, "the meter counts for no interval of the period")
         self._check_chain(batch, add)
+        self._check_none_open(batch, meter.admitted.time, add)
         if batch.signature is not None:
             self._check_signature(batch, meter.public_key, add)
         end = batch.end_registers()
@@ -146,6 +151,20 @@ class MeterChains:
                 Kind.BATCH_NOT_CHAINED,
                 f"starts at {start} after period {last_period} ended at {(end_import, end_export)}",
             )
+
+    def _check_none_open(self, batch: Batch, admitted_at: int, add: _Add) -> None:
+        """Every period strictly between the meter's last accepted one and the batch's (a
+        first batch: from the meter's admission period on) is settled or has no posting;
+        else the batch of an open period could never chain in (IQuartierExchange)."""
+        last = self.last.get(batch.meter_id)
+        first = last[0] + 1 if last is not None else self.grid.period_at(admitted_at)
+        for period_id in range(first, batch.period_id):
+            if period_id in self.posting_periods and period_id not in self.settled_periods:
+                add(
+                    Kind.BATCH_EARLIER_PERIOD_OPEN,
+                    f"accepted while period {period_id} (with postings) was not settled",
+                )
+                return
 
     def _check_signature(self, batch: Batch, public_key: PublicKey, add: _Add) -> None:
         self.signatures_checked += 1

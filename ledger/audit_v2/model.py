@@ -56,6 +56,7 @@ class Kind(StrEnum):
     # Meter batches.
     BATCH_SIGNATURE = "batch_signature"
     BATCH_NOT_CHAINED = "batch_not_chained"
+    BATCH_EARLIER_PERIOD_OPEN = "batch_earlier_period_open"
     BATCH_BAD_DELTAS = "batch_bad_deltas"
     BATCH_METER_NOT_COUNTING = "batch_meter_not_counting"
     BATCH_TOO_EARLY = "batch_too_early"

@@ -66,6 +66,7 @@ def audit_history(history: History, rule: SettlementRule) -> AuditV2Report:
         posted = [e for e in group if isinstance(e.event, SchedulePosted)]
         if posted:
             postings.check(posted, call)
+            meters.posting_periods.update(e.event.period_id for e in posted)
         if any(isinstance(e.event, _SETTLEMENT_EVENTS) for e in group):
             settlements.check(group, call)
         elif any(isinstance(e.event, MeterBatchAccepted) for e in group):

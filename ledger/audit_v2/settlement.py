@@ -79,6 +79,7 @@ class SettlementChecker:
         if period_id in self.settled:
             add(Kind.SETTLEMENT_DUPLICATE, f"period {period_id} is settled a second time")
         else:
+            self.meters.settled_periods.add(period_id)
             self.settled[period_id] = Settled(
                 period_id, block, cleared[0] if cleared else None, households, settled_events[0]
             )

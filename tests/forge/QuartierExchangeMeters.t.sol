@@ -182,6 +182,63 @@ contract QuartierExchangeMetersTest is SettlementScenario {
         assertEq(endExportWh, 51_008, "export");
     }
 
+    /// The erase-your-purchases attack: B1 bought in P; with P still open (waiting, e.g. for
+    /// its deadline), B1 gets a batch of P + 1 accepted first, so that its batch of P could
+    /// never chain in and P would settle with 0 Wh for it. The batch of P + 1 is refused,
+    /// posted or first in the chain, until P is settled; P settles with B1's real data.
+    function test_postMeterBatches_RevertWhen_AnEarlierPeriodIsOpen() public {
+        vm.warp(_periodStart(P + 2));
+        // Chained from the meter's admission (period P0, no posting): P is open.
+        IQuartierExchange.MeterBatch memory skipping =
+            _batch(meterB1, P + 1, 31_400, 70_000, _flat(0, 0));
+        bytes memory open = abi.encodeWithSelector(
+            IQuartierExchange.ExchangeEarlierPeriodOpen.selector, meterB1, P
+        );
+        vm.prank(b1);
+        vm.expectRevert(open);
+        exchange.postMeterBatches(_batches(skipping));
+        // Past P's deadline too (the attacker's aim: P settling without B1's data).
+        _warpPastDeadline(P + 1);
+        vm.expectRevert(open);
+        exchange.postMeterBatches(_batches(skipping));
+        // B1's batch of P still enters, and P settles with it.
+        exchange.postMeterBatches(_batches(_meterOf(b1)));
+        IQuartierExchange.HouseholdPeriod[] memory list = _scenario();
+        list[_indexOf(list, b1)].meters = _meters(_posted(_meterOf(b1)));
+        _settle(list);
+        assertEq(_free(b1), FUND - 157, "B1 pays for the 1400 Wh it imported");
+        // P settled: the batch of P + 1 now chains from P's.
+        exchange.postMeterBatches(_batches(skipping));
+        (uint64 next,,) = exchange.meterChain(meterB1);
+        assertEq(next, P + 2, "chain at P + 1");
+    }
+
+    /// A gap in the chain passes only over settled periods or periods nobody posted for.
+    function test_postMeterBatches_GapOverSettledOrEmptyPeriods() public {
+        // P + 1: a period with a posting, left open; P + 2 has none.
+        vm.warp(_periodStart(P));
+        IQuartierExchange.Schedule memory later =
+            _schedule(b2, P + 1, 1, _firstInterval(P + 1), _entry(BUY, 1000, 130));
+        exchange.postSchedules(_one(_sign(householdKeys[b2], later)));
+        _warpToSettle(P);
+        _settle(_scenario()); // P settled, every meter's chain at P
+        vm.warp(_periodStart(P + 4));
+        // S1 skips P + 1 (open): refused.
+        IQuartierExchange.MeterBatch memory third =
+            _batch(meterS1, P + 3, 10_000, 51_000, _flat(0, 0));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IQuartierExchange.ExchangeEarlierPeriodOpen.selector, meterS1, P + 1
+            )
+        );
+        exchange.postMeterBatches(_batches(third));
+        // Its batch of P + 1 chains (nothing open before it), then P + 3 passes P + 2 (empty).
+        exchange.postMeterBatches(_batches(_batch(meterS1, P + 1, 10_000, 51_000, _flat(0, 0))));
+        exchange.postMeterBatches(_batches(third));
+        (uint64 next,,) = exchange.meterChain(meterS1);
+        assertEq(next, P + 4, "chain at P + 3");
+    }
+
     function test_postMeterBatches_RevertWhen_BadSignature() public {
         _warpToSettle(P);
         bytes memory deltas = _firstOnly(0, 1000);

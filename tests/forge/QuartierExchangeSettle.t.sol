@@ -78,6 +78,7 @@ contract QuartierExchangeSettleTest is SettlementScenario {
 
     function test_settle_PayAsClear_ClampsToFloorAndCeiling() public {
         // A lone pair in interval 1 of the next period: ask 10 counts as 50, bid 1000 as 300.
+        // P (the scenario) settles first: the meters' batches of P + 1 chain from P's.
         vm.warp(_periodStart(P));
         uint64 periodId = P + 1;
         uint64 k = _firstInterval(periodId) + 1;
@@ -94,21 +95,24 @@ contract QuartierExchangeSettleTest is SettlementScenario {
         list[0] = _household(
             s1,
             _postings(IQuartierExchange.Posting(1, k, _entry(SELL, 100, 10))),
-            _meters(_inline(_batch(meterS1, periodId, 0, 0, _deltas(none, flow))))
+            _meters(_inline(_batch(meterS1, periodId, 10_000, 51_000, _deltas(none, flow))))
         );
         list[1] = _household(
             b2,
             _postings(IQuartierExchange.Posting(1, k, _entry(BUY, 100, 1000))),
-            _meters(_inline(_batch(meterB2, periodId, 0, 0, _deltas(flow, none))))
+            _meters(_inline(_batch(meterB2, periodId, 40_500, 80_000, _deltas(flow, none))))
         );
         list = _sorted(list);
+        _warpToSettle(P);
+        _settle(_scenario());
         _warpToSettle(periodId);
         bytes memory hints = _hints(list, periodId);
+        uint256 s1Before = _free(s1);
         uint256 b2Before = _free(b2);
         vm.prank(SETTLER);
         exchange.settlePeriod(periodId, list, hints);
         // p = (50 + 300) / 2 = 175; 100 Wh -> 17.5 units.
-        assertEq(_free(s1), 17, "seller 17.5 rounded down");
+        assertEq(_free(s1) - s1Before, 17, "seller 17.5 rounded down");
         assertEq(_free(b2) - b2Before, 100 - 18, "lock of 100 back, 17.5 paid rounded up");
     }
 

@@ -505,3 +505,41 @@ def test_posting_a_waiting_periods_batches_keeps_a_household_from_dropping_them(
     result = world.exchange.settle_period(period_id, households, expected.hints)
     bought = next(e for e in result.households if e.household == buyer.address)
     assert (bought.received_wh, bought.change_units) == (400, -60_000)
+
+
+def test_a_later_batch_cannot_erase_a_buyers_open_period(manager: Sender) -> None:
+    # The attack IQuartierExchange's meter rule now refuses: with P still open, the buyer gets
+    # a batch of P + 1 accepted first (its meter's first batch), so that its batch of P could
+    # never chain in and P would settle with 0 Wh for it: a purchase paid with nothing. The
+    # later batch is refused by name while P is open; P then settles with its real data.
+    world = World.deploy(manager)
+    seller, buyer = world.member(FUNDS_UNITS), world.member(FUNDS_UNITS)
+    period_id = world.open_period()
+    world.exchange.post_schedules(
+        [
+            world.schedule(seller, period_id, [Entry(EntrySide.SELL, 400, 90_000)]),
+            world.schedule(buyer, period_id, [Entry(EntrySide.BUY, 400, 210_000)]),
+        ]
+    )
+    world.warp(GRID.period_end(period_id + 1))
+    skipping = world.batch(buyer.meters[0], period_id + 1, (1_600, 0), [(0, 0)] * 4)
+    with pytest.raises(revert_class("ExchangeEarlierPeriodOpen")):
+        buyer.exchange.post_meter_batches([skipping])
+    assert world.exchange.meter_chain(skipping.period.meter_id).next_period_id == 0
+    signed = [
+        world.batch(seller.meters[0], period_id, (0, 0), [(0, 400)] + [(0, 0)] * 3),
+        world.batch(buyer.meters[0], period_id, (0, 0), [(400, 0)] * 4),
+    ]
+    batches = {batch.period.meter_id: batch for batch in signed}
+    households = settlement_households(
+        world.community,
+        read_postings(world.exchange, period_id),
+        lambda meter_id: MeterData.inline(batches[meter_id]),
+    )
+    expected = _engine_settlement(world, period_id, households)
+    result = world.exchange.settle_period(period_id, households, expected.hints)
+    bought = next(e for e in result.households if e.household == buyer.address)
+    assert (bought.received_wh, bought.change_units) == (400, -60_000)
+    # P settled: the batch of P + 1 now chains from P's end registers.
+    buyer.exchange.post_meter_batches([skipping])
+    assert world.exchange.meter_chain(skipping.period.meter_id).next_period_id == period_id + 2

@@ -112,3 +112,17 @@ def test_batch_event_mismatch_when_the_event_misstates_the_end_registers() -> No
     logged = edit(history, MeterBatchAccepted)
     edit(history, MeterBatchAccepted, end_import_wh=logged.event.end_import_wh + 1)
     assert kinds(history) == {"batch_event_mismatch"}
+
+
+def test_batch_earlier_period_open_when_a_later_batch_skips_an_unsettled_period() -> None:
+    # The erase-your-purchases attack: the buyer's first batch is of PERIOD + 1 while PERIOD
+    # (with postings) waits for settlement; its batch of PERIOD could then never chain in.
+    def skipping(world: Scenario) -> None:
+        world.builder.warp(GRID.period_end(PERIOD + 1) + 1)
+        b = world.builder
+        b.post_batches([b.batch(world.idle.meters[0], PERIOD + 1, (0, 0), [(0, 0)] * 4)])
+
+    assert kinds(honest(before_settlement=skipping, settle=False)) == {
+        "batch_earlier_period_open",
+        "period_unsettled",
+    }
