@@ -12,7 +12,9 @@ For period P the settlement's input is gathered from what the service itself rel
   chain (the stored one, else read back from its postMeterBatches calldata), Inline from
   the DB if the meter's chain still lets it in, None if the meter counts for no interval of
   P. A counting meter without usable data makes
-  the period wait until its settlement deadline, and from then on measures 0 Wh (None).
+  the period wait until its settlement deadline, and from then on measures 0 Wh (None). A
+  meter whose DB batch waits for an earlier open period (the contract lets no batch skip
+  one) makes P wait, even past its deadline: periods are settled in order, so it is brief.
 
 `api.settlement.settle_period` then gives the hints and the expected outcome; the contract's
 events are compared with it after the transaction (a difference is logged, by name).
@@ -36,7 +38,7 @@ from api.relayer.posting import signed_schedule_of
 from api.schedules.models import ScheduleRow, ScheduleStatus
 from ledger.community import MeterInfo, Window
 from ledger.errors import LedgerError
-from ledger.exchange import HouseholdPeriod, MeterData, SettlePeriodResult
+from ledger.exchange import ExchangeClient, HouseholdPeriod, MeterData, SettlePeriodResult
 from ledger.postings import read_postings
 from ledger.rules import Rules, TimeGrid
 from ledger.schedules import Schedule, posting_chain_head, schedule_struct_hash
@@ -165,6 +167,14 @@ def _counts(grid: TimeGrid, window: Window, period_id: int) -> bool:
     )
 
 
+def _open_between(exchange: ExchangeClient, first: int, period_id: int) -> bool:
+    """Whether a period in [first, period_id) has postings and is not settled."""
+    return any(
+        exchange.posting_households(p) != 0 and not exchange.is_settled(p)
+        for p in range(first, period_id)
+    )
+
+
 def _meter_data(
     engine: Engine,
     chain: V2Chain,
@@ -201,6 +211,12 @@ def _meter_data(
             or (period_id == state.next_period_id and start == end)
             or (period_id > state.next_period_id and start[0] >= end[0] and start[1] >= end[1])
         ):
+            first = state.next_period_id or chain.grid.period_at(info.window.admitted_at)
+            if _open_between(exchange, first, period_id):
+                # The batch enters only once that period settles (IQuartierExchange, meter
+                # batches); it is data, so it is never dropped as None: wait, even past
+                # the deadline (the open period's own deadline is earlier).
+                return Waiting(period_id, meter_hex, deadline)
             signed = signed_of(row)
             return MeterData.inline(signed), signed.period.deltas_bytes
     if not past_deadline:

@@ -377,3 +377,40 @@ def test_a_schedule_whose_gate_passed_before_posting_is_refused_without_a_transa
         buyer, period, [big], version=2, first_interval_id=GRID.first_interval(period) + 3
     )
     assert world.client.post("/schedules", json=again).status_code == 201
+
+
+def test_a_later_period_waits_for_an_open_earlier_one_then_both_settle_in_order(
+    world: V2World,
+) -> None:
+    # A meter's batch may not skip an open period (IQuartierExchange): with the buyer's batch
+    # of P missing, P + 1 (all its batches in) waits too instead of failing on chain; at P's
+    # deadline P settles (the buyer's meter measures 0 Wh there) and then P + 1, in order.
+    seller, buyer = world.member(FUNDS_UNITS), world.member(FUNDS_UNITS)
+    period = world.open_period()
+    _post(world, seller, period, [SELL])
+    _post(world, buyer, period, [BUY])
+    world.relayer.run_once()
+    world.warp(GRID.period_start(period))
+    _post(world, seller, period + 1, [SELL])
+    _post(world, buyer, period + 1, [BUY])
+    world.relayer.run_once()
+    world.warp(GRID.period_end(period + 1))
+    quiet = [(0, 0)] * 3
+    _batch(world, seller, period, [(0, 800), *quiet])
+    seller_next = world.batch_body(
+        seller.meters[0], period + 1, (START[0], START[1] + 800), [(0, 800), *quiet]
+    )
+    assert world.client.post("/meter-batches", json=seller_next).status_code == 201
+    _batch(world, buyer, period + 1, [(600, 0), *quiet])  # its batch of P never comes
+
+    report = world.relayer.run_once()
+    assert (report.failed, report.settled) == ({}, [])
+    assert sorted(w.period_id for w in report.waiting) == [period, period + 1]
+
+    world.warp(GRID.settlement_deadline(period, RULES))
+    report = world.relayer.run_once()
+    assert (report.failed, report.settled) == ({}, [period, period + 1])
+    escrow = world.exchange.escrow_of(buyer.address)
+    # Nothing stays locked; the buyer pays for the 600 Wh of P + 1 only (>= the ask).
+    assert escrow.locked_units == 0
+    assert FUNDS_UNITS - 120_000 <= escrow.free_units <= FUNDS_UNITS - 60_000
