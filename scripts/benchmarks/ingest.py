@@ -133,7 +133,13 @@ def _reading_bodies(
     households: list[Household], total: int, deployment: Deployment, settings: Settings
 ) -> list[list[bytes]]:
     """Per meter, its signed readings in seq order over past intervals (+1 for warm-up)."""
+    # The domain POST /readings verifies under, as the service itself derives it.
     domain = LedgerGateway(settings, deployment).domain
+    verifying = next(
+        str(getattr(domain, name))
+        for name in ("market_address", "exchange_address")
+        if getattr(domain, name, None)
+    )
     per_meter = 1 + -(-total // len(households))
     first_interval = int(time.time()) // 900 - per_meter - 1
 
@@ -147,7 +153,7 @@ def _reading_bodies(
                         household.meter_key,
                         Reading(meter_id, first_interval + n, 1_000 + 90 * n, 500 + 40 * n, n + 1),
                         domain.chain_id,
-                        domain.market_address,
+                        verifying,
                     ).to_json()
                 ).encode()
                 for n in range(per_meter)
