@@ -27,6 +27,8 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
 
     /// @notice Postings per (household, period): bounds what settlement must re-supply.
     uint32 public constant MAX_POSTINGS_PER_PERIOD = 24;
+    /// @notice Households posting per period: keeps PeriodCleared's uint32 volumes exact.
+    uint32 public constant MAX_HOUSEHOLDS_PER_PERIOD = 255;
 
     struct Escrow {
         uint128 freeUnits;
@@ -182,7 +184,13 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         _records[schedule.household][schedule.periodId] = ScheduleRecord(
             ScheduleCodec.chain(record.head, scheduleHash), schedule.version, postings + 1
         );
-        if (postings == 0) ++_periods[schedule.periodId].households;
+        if (postings == 0) {
+            PeriodState storage period = _periods[schedule.periodId];
+            if (period.households >= MAX_HOUSEHOLDS_PER_PERIOD) {
+                revert ExchangeTooManyHouseholds(index, schedule.periodId);
+            }
+            ++period.households;
+        }
         emit SchedulePosted(
             schedule.periodId,
             schedule.household,
@@ -519,6 +527,7 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
             (cursor, pricePerKwh, tradedWh) = Clearing.clear(book, hints, cursor);
             uint256 intervalWh = Netting.settleInterval(book, pricePerKwh, totals);
             deliveredWh += intervalWh;
+            // tradedWh, intervalWh <= MAX_HOUSEHOLDS_PER_PERIOD * (2^24 - 1) < 2^32: they fit.
             uint256 word = (pricePerKwh << 192) | (tradedWh << 160) | (intervalWh << 128);
             assembly ("memory-safe") {
                 mstore(add(add(intervals, 32), mul(i, 16)), word)

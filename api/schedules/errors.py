@@ -23,5 +23,6 @@ class ScheduleRejectedError(_RejectionError):
         "stale-version": 409,
         "version-conflict": 409,
         "too-many-postings": 409,
+        "too-many-households": 409,
         "insufficient-escrow": 409,
     }

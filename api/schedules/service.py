@@ -6,7 +6,8 @@ the period's minEntryWh), its signature is canonical (`ledger.signatures`) and r
 household, the household is a member now, the period is the current or the next one, the
 first interval's gate is still open `relay_margin_seconds` from now (time for the relayer),
 its version is above every version stored for (household, period), fewer than
-MAX_POSTINGS_PER_PERIOD are stored for it, and its lock fits the household's free escrow
+MAX_POSTINGS_PER_PERIOD are stored for it, the household already has one for the period or
+fewer than MAX_HOUSEHOLDS_PER_PERIOD households do, and its lock fits the household's free escrow
 minus what its accepted-but-not-yet-posted schedules promise.
 
 That last rule is serialised per household: the promise is checked and stored in one write
@@ -27,7 +28,7 @@ from typing import Any
 from eth_keys.exceptions import BadSignature
 from eth_keys.main import KeyAPI
 from eth_utils.crypto import keccak
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, or_, select
+from sqlalchemy import Connection, Engine, Table, bindparam, distinct, func, insert, or_, select
 
 from api.readings.store import write_transaction
 from api.relayer.context import V2Chain
@@ -47,6 +48,8 @@ from metering.period import domain_separator_v2
 
 #: IQuartierExchange's MAX_POSTINGS_PER_PERIOD (QuartierExchange.sol).
 MAX_POSTINGS_PER_PERIOD = 24
+#: IQuartierExchange's MAX_HOUSEHOLDS_PER_PERIOD: households posting per period.
+MAX_HOUSEHOLDS_PER_PERIOD = 255
 
 _KEYS = KeyAPI()
 SCHEDULE: Table = ScheduleRow.__table__  # type: ignore[attr-defined]
@@ -187,6 +190,29 @@ _HOUSEHOLD_ROWS = select(
 )
 
 
+# The households with a schedule still going to the chain (or on it) in a period.
+_PERIOD_HOUSEHOLDS = (
+    select(func.count(distinct(_C.household)))
+    .where(_C.period_id == bindparam("period_id"), _C.status != ScheduleStatus.REFUSED)
+    .scalar_subquery()
+)
+
+
+def check_households(connection: Connection, rows: list[_Stored], schedule: Schedule) -> None:
+    """Refuse a household new to the period once MAX_HOUSEHOLDS_PER_PERIOD households hold
+    schedules for it (the exchange would refuse the posting). Racing households are not
+    serialised here: the chain stays the judge, and the relayer isolates its refusals."""
+    if any(r.period_id == schedule.period_id and r.status != ScheduleStatus.REFUSED for r in rows):
+        return
+    count = connection.execute(select(_PERIOD_HOUSEHOLDS), {"period_id": schedule.period_id})
+    if int(count.scalar_one()) >= MAX_HOUSEHOLDS_PER_PERIOD:
+        raise _reject(
+            "too-many-households",
+            f"at most {MAX_HOUSEHOLDS_PER_PERIOD} households may post for a period",
+            schedule,
+        )
+
+
 def _household_rows(
     connection: Connection, household: str, period_id: int, block_number: int
 ) -> list[_Stored]:
@@ -306,6 +332,7 @@ def submit_schedule(
             assert existing is not None  # the same transaction just listed it
             return Accepted(existing, False)
         check_versions(rows, schedule)
+        check_households(connection, rows, schedule)
         if lock:
             promised = promised_units(rows, head.number)
             if promised + lock > free_units:

@@ -23,9 +23,11 @@ pragma solidity ^0.8.30;
 /// accepted iff the household is a member now, periodId <= currentPeriod + 1, now <
 /// gate(firstIntervalId) = start(firstIntervalId) - gateLeadSeconds, `version` is greater than
 /// every earlier posted version of (household, periodId), fewer than MAX_POSTINGS_PER_PERIOD
-/// (24) postings of (household, periodId) exist, and the household's free escrow covers the
-/// posting's lock: ceil(Σ over its buy entries energyWh * pricePerKwh / 1000) units. The lock
-/// moves from free to locked and is released at the period's settlement. A posting
+/// (24) postings of (household, periodId) exist, the household already posted for periodId
+/// or fewer than MAX_HOUSEHOLDS_PER_PERIOD (255) households did, and the household's free
+/// escrow covers the posting's lock: ceil(Σ over its buy entries energyWh * pricePerKwh /
+/// 1000) units. The lock moves from free to locked and is released at the period's
+/// settlement. A posting
 /// replaces, for every interval k >= firstIntervalId, the entries of earlier postings: the
 /// entry of (household, k) is that of the last posting with firstIntervalId <= k. As every
 /// posting's first gate is still open, the book of interval k is fixed when its gate closes.
@@ -104,7 +106,8 @@ pragma solidity ^0.8.30;
 ///   (ExchangeBadSignature; `signer` is address(0) when recovery fails: not 65 bytes, v not
 ///   27/28, s > n/2), horizon, interval range (the first interval outside the period),
 ///   gate, entries (ExchangeBadEntries: the first bad entry; a length not a multiple of 8
-///   names entry entries.length / 8), version, posting count, free escrow.
+///   names entry entries.length / 8), version, posting count, household count
+///   (ExchangeTooManyHouseholds), free escrow.
 /// - A meter batch (posted, or inline in a settlement) for a meter that counts for no
 ///   interval of P: ExchangeMeterOutsidePeriod. MeterData None must have all fields empty
 ///   (else ExchangeBadDeltas(meterId, deltas.length, 0)); Posted without a posted batch, or
@@ -200,7 +203,9 @@ interface IQuartierExchange {
     );
     /// @notice `intervals` packs, per interval of the period, 16 bytes: uint64 pricePerKwh
     /// (PayAsClear: p, 0 if nothing is matched; CommunityPrice: c; PayAsBid: 0), uint32
-    /// tradedWh (min(Σ_sell t_h, Σ_buy t_h)), uint32 deliveredWh (D).
+    /// tradedWh (min(Σ_sell t_h, Σ_buy t_h)), uint32 deliveredWh (D). Both fit by
+    /// construction: D <= tradedWh <= Σ energyWh of one side <= MAX_HOUSEHOLDS_PER_PERIOD
+    /// * (2^24 - 1) = 4,278,189,825 < 2^32 (one entry per household and interval, uint24).
     event PeriodCleared(uint64 indexed periodId, bytes intervals);
     event HouseholdSettled(
         uint64 indexed periodId,
@@ -224,6 +229,7 @@ interface IQuartierExchange {
     error ExchangeGateClosed(uint256 index, uint64 intervalId, uint256 gateClosedAt);
     error ExchangeStaleVersion(uint256 index, uint32 version, uint32 lastVersion);
     error ExchangeTooManyPostings(uint256 index, address household, uint64 periodId);
+    error ExchangeTooManyHouseholds(uint256 index, uint64 periodId);
     error ExchangeBadEntries(uint256 index, uint256 entryIndex);
     // Meter batches.
     error ExchangeUnknownMeter(bytes32 meterId);
@@ -265,6 +271,8 @@ interface IQuartierExchange {
 
     /// @notice The most postings per (household, period): bounds what settlement re-supplies.
     function MAX_POSTINGS_PER_PERIOD() external view returns (uint32);
+    /// @notice The most households posting per period: bounds PeriodCleared's volumes.
+    function MAX_HOUSEHOLDS_PER_PERIOD() external view returns (uint32);
     function community() external view returns (address);
     function token() external view returns (address);
     function escrowOf(address household)

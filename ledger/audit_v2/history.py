@@ -163,3 +163,4 @@ class History:
     state: EndState = field(default_factory=EndState)
     #: The exchange's MAX_POSTINGS_PER_PERIOD (IQuartierExchange names it, the code fixes it).
     max_postings_per_period: int = 24
+    max_households_per_period: int = 255

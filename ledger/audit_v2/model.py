@@ -50,6 +50,7 @@ class Kind(StrEnum):
     POSTING_OUTSIDE_PERIOD = "posting_outside_period"
     POSTING_STALE_VERSION = "posting_stale_version"
     POSTING_TOO_MANY = "posting_too_many"
+    POSTING_TOO_MANY_HOUSEHOLDS = "posting_too_many_households"
     POSTING_BAD_ENTRIES = "posting_bad_entries"
     POSTING_LOCK_MISMATCH = "posting_lock_mismatch"
     POSTING_EVENT_MISMATCH = "posting_event_mismatch"

@@ -88,6 +88,8 @@ class PostingChecker:
     registry: Registry
     rules: RulesTimeline
     max_postings: int
+    #: MAX_HOUSEHOLDS_PER_PERIOD: what keeps PeriodCleared's uint32 volumes exact.
+    max_households: int = 255
     book: Book = field(default_factory=Book)
     problems: list[Problem] = field(default_factory=list)
 
@@ -160,6 +162,13 @@ class PostingChecker:
                 Kind.POSTING_STALE_VERSION,
                 logged,
                 f"{who} follows version {earlier[-1].event.version}",
+            )
+        households = self.book.posted.get(event.period_id, {})
+        if not earlier and len(households) >= self.max_households:
+            self._add(
+                Kind.POSTING_TOO_MANY_HOUSEHOLDS,
+                logged,
+                f"{who} is household {len(households) + 1} of at most {self.max_households}",
             )
         if len(earlier) >= self.max_postings:
             self._add(

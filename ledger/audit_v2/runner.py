@@ -57,6 +57,7 @@ def audit_history(history: History, rule: SettlementRule) -> AuditV2Report:
         registry,
         rules,
         history.max_postings_per_period,
+        history.max_households_per_period,
     )
     meters = MeterChains(history.chain_id, history.exchange, history.grid, registry)
     settlements = SettlementChecker(history.grid, registry, rules, postings.book, meters, rule)

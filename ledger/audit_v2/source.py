@@ -235,6 +235,7 @@ def read_history(
             target = history.community_events if source is community else history.exchange_events
             target.append(_logged(event, log, times))
     history.max_postings_per_period = int(exchange.functions.MAX_POSTINGS_PER_PERIOD().call())
+    history.max_households_per_period = int(exchange.functions.MAX_HOUSEHOLDS_PER_PERIOD().call())
     history.transfers = _transfers(w3, token, exchange.address, start, last, times)
     calls = [
         logged.tx_hash

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from v2_api_world import GRID, RELAY_MARGIN_SECONDS, RULES, Member, V2World, problem, v2_world
 
+from api.schedules import service
 from ledger.anvil import AnvilNode
 from ledger.chain import Sender
 from ledger.schedules import NO_ENTRY, Entry, EntrySide
@@ -264,3 +265,26 @@ def test_the_intake_bodies_are_documented(world: V2World) -> None:
     assert entry["properties"]["energy_wh"]["maximum"] == 2**24 - 1
     assert "/meter-batches" in paths
     assert "/periods/{period_id}/schedules" in paths
+
+
+def test_a_household_beyond_the_period_cap_is_refused(
+    world: V2World, buyer: Member, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The intake mirrors the exchange's MAX_HOUSEHOLDS_PER_PERIOD (read from the contract
+    # here); under a cap of one, a second household is refused, the first may post again.
+    cap = world.exchange.contract.functions.MAX_HOUSEHOLDS_PER_PERIOD().call()
+    assert cap == service.MAX_HOUSEHOLDS_PER_PERIOD == 255
+    monkeypatch.setattr(service, "MAX_HOUSEHOLDS_PER_PERIOD", 1)
+    period = world.open_period()
+    seller = world.member(meters=0)
+    assert (
+        world.client.post("/schedules", json=world.schedule_body(buyer, period, [BUY])).status_code
+        == 201
+    )
+    problem(
+        world.client.post("/schedules", json=world.schedule_body(seller, period, [SELL])),
+        409,
+        "too-many-households",
+    )
+    again = world.schedule_body(buyer, period, [SELL], version=2)
+    assert world.client.post("/schedules", json=again).status_code == 201

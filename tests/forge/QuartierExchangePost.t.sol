@@ -324,6 +324,31 @@ contract QuartierExchangePostTest is ExchangeBase {
         exchange.postSchedules(list8);
     }
 
+    /// PeriodCleared packs volumes as uint32; they fit because at most 255 households post
+    /// per period (255 * (2^24 - 1) < 2^32). The 256th household is refused by name; one
+    /// that already posted may still post a new version.
+    function test_post_RevertWhen_TooManyHouseholds() public {
+        uint32 max = exchange.MAX_HOUSEHOLDS_PER_PERIOD();
+        assertEq(max, 255, "the cap the uint32 volumes rely on");
+        uint256 already = exchange.postingHouseholds(P);
+        address last;
+        for (uint256 i = already; i < max; ++i) {
+            last = _admit(0x10_000 + i);
+            _post(last, 1, _firstInterval(P), "");
+        }
+        assertEq(exchange.postingHouseholds(P), max, "full");
+        IQuartierExchange.SignedSchedule[] memory one =
+            _signedBy(0xB0, _schedule(bob, P, 1, _firstInterval(P), ""));
+        vm.expectRevert(
+            abi.encodeWithSelector(IQuartierExchange.ExchangeTooManyHouseholds.selector, 0, P)
+        );
+        exchange.postSchedules(one);
+        _post(last, 2, _firstInterval(P), "");
+        (, uint32 lastVersion,) = exchange.scheduleRecord(last, P);
+        assertEq(lastVersion, 2, "a posting household may post again");
+        assertEq(exchange.postingHouseholds(P), max, "still full");
+    }
+
     function test_post_BatchIsAllOrNothingAndNamesTheIndex() public {
         IQuartierExchange.SignedSchedule[] memory list = new IQuartierExchange.SignedSchedule[](2);
         list[0] = _sign(0xB0, _schedule(bob, P, 1, _firstInterval(P), _entry(SELL, 10, 1)));

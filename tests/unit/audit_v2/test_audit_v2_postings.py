@@ -139,3 +139,14 @@ def test_posting_event_mismatch_when_the_event_names_another_version() -> None:
     history = honest()
     edit(history, SchedulePosted, lambda e: e.version == 2, version=9)
     assert kinds(history) == {"posting_event_mismatch"}
+
+
+def test_posting_too_many_households_beyond_the_cap() -> None:
+    # The honest period has three posting households; under a cap of two (the contract's is
+    # MAX_HOUSEHOLDS_PER_PERIOD, read from it) the third household's posting is named, and
+    # no other (the buyer's second posting included: it already counted).
+    history = honest()
+    history.max_households_per_period = 2
+    report = audit_history(history, settlement_rule)
+    assert report.kinds() == {"posting_too_many_households"}
+    assert len(report.problems) == 1
