@@ -197,7 +197,8 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
             schedule.version,
             schedule.firstIntervalId,
             scheduleHash,
-            lockUnits
+            lockUnits,
+            schedule.entries
         );
     }
 

@@ -85,6 +85,8 @@ class SchedulePosted:
     first_interval_id: int
     schedule_hash: bytes
     locked_units: int
+    #: The posting's entries as signed (IQuartierExchange): postings are read from events.
+    entries: bytes = b""
 
 
 @dataclass(frozen=True)

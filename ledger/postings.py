@@ -1,10 +1,10 @@
 """Read a period's postings back from the chain and assemble a settlement's input.
 
-The exchange keeps only a hash chain per (household, period); the entries themselves live in
-the calldata of the `postSchedules` transactions. A settler (or an auditor) finds them through
-the SchedulePosted events of the period, decodes each transaction's input, and checks every
-schedule it keeps against the event's struct hash, so a wrong read cannot go unnoticed. As
-IQuartierExchange states, this needs `postSchedules` called directly, not via a contract.
+The exchange keeps only a hash chain per (household, period); each SchedulePosted event
+carries the posting's entries (IQuartierExchange), so a settler (or an auditor) rebuilds
+every posting from the period's events alone, however it was posted (directly or through
+another contract), and checks it against the event's struct hash, so a wrong read cannot go
+unnoticed.
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ from typing import Any
 from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import event_abi_to_log_topic
 from hexbytes import HexBytes
-from web3 import Web3
 from web3.types import FilterParams, LogReceipt
 
-from ledger.chain import decode_calldata
 from ledger.community import CommunityClient
 from ledger.errors import LedgerError
 from ledger.events_v2 import SchedulePosted, decode_log_v2
@@ -50,34 +48,18 @@ def read_postings(
     logs: list[LogReceipt] = sorted(
         w3.eth.get_logs(params), key=lambda log: (log["blockNumber"], log["logIndex"])
     )
-    signature = exchange.contract.functions.postSchedules.signature
-    inputs: dict[bytes, list[Schedule]] = {}
     postings: dict[str, list[Schedule]] = {}
     for log in logs:
         event = decode_log_v2(exchange.contract, log)
         if not isinstance(event, SchedulePosted):
             continue
-        tx_hash = bytes(log["transactionHash"])
-        if tx_hash not in inputs:
-            transaction = w3.eth.get_transaction(HexBytes(tx_hash))
-            if transaction.get("to") != exchange.contract.address:
-                raise LedgerError(
-                    f"schedules of period {period_id} were posted through another contract "
-                    f"(transaction 0x{tx_hash.hex()}): their entries cannot be read back"
-                )
-            (items,) = decode_calldata(signature, bytes(transaction["input"]))
-            inputs[tx_hash] = [
-                Schedule.from_entries_bytes(
-                    Web3.to_checksum_address(household), period, version, first, bytes(entries)
-                )
-                for (household, period, version, first, entries), _signature in items
-            ]
-        match = next(
-            (s for s in inputs[tx_hash] if schedule_struct_hash(s) == event.schedule_hash), None
+        schedule = Schedule.from_entries_bytes(
+            event.household, event.period_id, event.version, event.first_interval_id, event.entries
         )
-        if match is None:
-            raise LedgerError(f"no schedule in 0x{tx_hash.hex()} hashes to its SchedulePosted")
-        postings.setdefault(match.household, []).append(match)
+        if schedule_struct_hash(schedule) != event.schedule_hash:
+            tx = bytes(log["transactionHash"]).hex()
+            raise LedgerError(f"the SchedulePosted of 0x{tx} does not hash to its schedule_hash")
+        postings.setdefault(schedule.household, []).append(schedule)
     return postings
 
 

@@ -5,9 +5,10 @@ For period P the settlement's input is gathered from what the service itself rel
 - postings: the DB rows posted for P, per household in version order. They are exactly the
   chain's postings unless someone posted directly; the count is checked against
   `postingHouseholds(P)` and each household's hash chain against `scheduleRecord`. On a
-  mismatch (a forced inclusion) the postings are read back from the chain's calldata
-  (`ledger.postings`) and checked the same way; if that fails too, the period fails with
-  PostingsMismatchError (named, retried, never guessed);
+  mismatch (a forced inclusion, direct or through another contract) the postings are read
+  back from the chain's SchedulePosted events (`ledger.postings`) and checked the same way;
+  if that fails too, the period fails with PostingsMismatchError (named, retried, never
+  guessed);
 - meters: `metersOf(household)` in order, each with its batch: Posted if one was posted on
   chain (the stored one, else read back from its postMeterBatches calldata), Inline from
   the DB if the meter's chain still lets it in, None if the meter counts for no interval of
@@ -234,11 +235,11 @@ def settle_one(engine: Engine, chain: V2Chain, period_id: int, now: int) -> Sett
         check_postings(chain, period_id, postings)
     except PostingsMismatchError as error:
         # A forced inclusion (a household posting its own schedule): the chain's postings,
-        # read back from calldata, are the book; they must pass the same check.
+        # read back from their events, are the book; they must pass the same check.
         log.warning("relayer: period %d postings rebuilt from the chain: %s", period_id, error)
         try:
             postings = read_postings(exchange, period_id, chain.deployment.deploy_block)
-        except LedgerError as unreadable:  # e.g. posted through another contract
+        except LedgerError as unreadable:  # e.g. an event that does not hash to itself
             raise PostingsMismatchError(
                 f"{error}; the chain's postings cannot be read back: {unreadable}"
             ) from unreadable

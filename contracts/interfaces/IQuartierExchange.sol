@@ -129,8 +129,10 @@ pragma solidity ^0.8.30;
 ///
 /// Known limits: the settlement of a large community (~60 households with daily periods)
 /// passes a node's transaction-size limit; splitting it is not done yet. The token must be a
-/// plain ERC-20. The audit reads postings and batches from settlement and posting calldata,
-/// so they must be called directly, not through another contract. A period P + 1 whose
+/// plain ERC-20. Postings are read from SchedulePosted alone (it carries the entries); the
+/// audit still re-checks a posting's signature from posting calldata, so one posted through
+/// another contract is audited without it, and meter batches are read from calldata
+/// (posted or inline), so those calls must be direct to be audited. A period P + 1 whose
 /// meters chain from an open P waits for P's settlement: anyone can settle P from its
 /// deadline on (missing meters then measure 0 Wh), so a settler settles periods in order.
 interface IQuartierExchange {
@@ -190,13 +192,17 @@ interface IQuartierExchange {
 
     event Deposited(address indexed household, uint256 amountUnits);
     event Withdrawn(address indexed household, uint256 amountUnits);
+    /// @notice `entries` is the posting's entries as signed: with the other fields they are
+    /// the Posting that settlement re-supplies, so postings are read from events alone (a
+    /// schedule posted through another contract stays readable: no period can be frozen).
     event SchedulePosted(
         uint64 indexed periodId,
         address indexed household,
         uint32 version,
         uint64 firstIntervalId,
         bytes32 scheduleHash,
-        uint256 lockedUnits
+        uint256 lockedUnits,
+        bytes entries
     );
     event MeterBatchAccepted(
         bytes32 indexed meterId, uint64 indexed periodId, uint64 endImportWh, uint64 endExportWh

@@ -1,5 +1,7 @@
 """Every posting re-checked (IQuartierExchange, "Schedules"): the events of one
 `postSchedules` transaction against its calldata, signature, membership, time and book.
+A posting made through another contract is rebuilt from its event (which carries the
+entries) and checked the same way, its signature excepted (only calldata holds it).
 
 `Book` keeps what settlement needs afterwards: per (period, household) the SchedulePosted
 events in posting order, and the posted schedules by struct hash.
@@ -15,7 +17,7 @@ from eth_account import Account
 from eth_utils.address import to_canonical_address
 from eth_utils.crypto import keccak
 
-from ledger.audit_v2.history import Call, Logged, PostCall, RawSchedule, Unreadable
+from ledger.audit_v2.history import Call, Logged, PostCall, RawSchedule
 from ledger.audit_v2.model import Kind, Problem
 from ledger.audit_v2.timeline import Registry, RulesTimeline
 from ledger.events_v2 import SchedulePosted
@@ -57,6 +59,13 @@ def _hash_of(schedule: RawSchedule) -> bytes:
         schedule.version,
         schedule.first_interval_id,
         schedule.entries,
+    )
+
+
+def _from_event(event: SchedulePosted) -> RawSchedule:
+    """The posting a SchedulePosted records (no signature: the event has none)."""
+    return RawSchedule(
+        event.household, event.period_id, event.version, event.first_interval_id, event.entries, b""
     )
 
 
@@ -107,13 +116,11 @@ class PostingChecker:
                 )
                 schedules = [None] * len(events)
         else:
-            to = call.to if isinstance(call, Unreadable) else None
-            self._add(
-                Kind.CALLDATA_UNAVAILABLE,
-                first,
-                f"schedules posted by 0x{first.tx_hash.hex()} (to {to}) cannot be read back",
-            )
-            schedules = [None] * len(events)
+            # Posted through another contract: each event carries its entries (the contract
+            # checked the signature, which only the calldata holds: not re-checked here).
+            for logged in events:
+                self._check_one(logged, _from_event(logged.event), signed=False)
+            return
         for logged, schedule in zip(events, schedules, strict=True):
             self._check_one(logged, schedule)
 
@@ -129,7 +136,9 @@ class PostingChecker:
             )
         )
 
-    def _check_one(self, logged: Logged[SchedulePosted], schedule: RawSchedule | None) -> None:
+    def _check_one(
+        self, logged: Logged[SchedulePosted], schedule: RawSchedule | None, signed: bool = True
+    ) -> None:
         event = logged.event
         who = f"{event.household} v{event.version} of period {event.period_id}"
         self._check_record(logged, who)
@@ -143,13 +152,22 @@ class PostingChecker:
             schedule.period_id,
             schedule.version,
             schedule.first_interval_id,
-        ) != (event.household, event.period_id, event.version, event.first_interval_id):
+            schedule.entries,
+        ) != (
+            event.household,
+            event.period_id,
+            event.version,
+            event.first_interval_id,
+            event.entries,
+        ):
+            source = "the calldata" if signed else "its own schedule_hash"
             self._add(
-                Kind.POSTING_EVENT_MISMATCH, logged, f"{who}: the event differs from the calldata"
+                Kind.POSTING_EVENT_MISMATCH, logged, f"{who}: the event differs from {source}"
             )
             return
         self.book.schedules[event.schedule_hash] = schedule
-        self._check_signature(logged, schedule, who)
+        if signed:
+            self._check_signature(logged, schedule, who)
         self._check_timing(logged, schedule, who)
         self._check_entries(logged, schedule, who)
 

@@ -5,9 +5,19 @@ pragma solidity ^0.8.30;
 // forge-lint: disable-start(unsafe-typecast)
 
 import {ExchangeBase} from "./utils/ExchangeBase.sol";
+import {Vm} from "./utils/Vm.sol";
 import {IQuartierExchange} from "../../contracts/interfaces/IQuartierExchange.sol";
 
 /// Escrow and schedule postings: every acceptance condition of "Posting", each broken once.
+/// A contract between a household and the exchange (a wallet, a batching relay).
+contract PostingWrapper {
+    function forward(IQuartierExchange exchange, IQuartierExchange.SignedSchedule[] calldata s)
+        external
+    {
+        exchange.postSchedules(s);
+    }
+}
+
 contract QuartierExchangePostTest is ExchangeBase {
     address internal alice;
     address internal bob;
@@ -82,7 +92,7 @@ contract QuartierExchangePostTest is ExchangeBase {
             _schedule(alice, P, 7, _firstInterval(P), entries);
         vm.expectEmit(true, true, true, true);
         emit IQuartierExchange.SchedulePosted(
-            P, alice, 7, _firstInterval(P), _structHash(schedule), 101
+            P, alice, 7, _firstInterval(P), _structHash(schedule), 101, entries
         );
         exchange.postSchedules(_signedBy(0xA1, schedule));
         assertEq(_free(alice), 899, "free");
@@ -347,6 +357,36 @@ contract QuartierExchangePostTest is ExchangeBase {
         (, uint32 lastVersion,) = exchange.scheduleRecord(last, P);
         assertEq(lastVersion, 2, "a posting household may post again");
         assertEq(exchange.postingHouseholds(P), max, "still full");
+    }
+
+    /// Data availability: a schedule posted through another contract is in no calldata of
+    /// the exchange; its SchedulePosted carries the entries, so a settler rebuilds the
+    /// Posting from the event alone (else nobody but the poster could settle the period).
+    function test_post_ThroughAWrapper_EventCarriesTheEntries() public {
+        bytes memory entries = bytes.concat(_entry(SELL, 50, 10), _entry(BUY, 10, 7));
+        IQuartierExchange.Schedule memory schedule =
+            _schedule(alice, P, 3, _firstInterval(P) + 1, entries);
+        PostingWrapper wrapper = new PostingWrapper();
+        vm.recordLogs();
+        wrapper.forward(exchange, _signedBy(0xA1, schedule));
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        bytes32 topic = IQuartierExchange.SchedulePosted.selector;
+        uint256 found;
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].emitter != address(exchange) || logs[i].topics[0] != topic) continue;
+            ++found;
+            (uint32 version, uint64 first, bytes32 scheduleHash,, bytes memory posted) =
+                abi.decode(logs[i].data, (uint32, uint64, bytes32, uint256, bytes));
+            assertEq(keccak256(posted), keccak256(entries), "entries in the event");
+            IQuartierExchange.Schedule memory rebuilt =
+                _schedule(address(uint160(uint256(logs[i].topics[2]))), P, version, first, posted);
+            assertEq(_structHash(rebuilt), scheduleHash, "the event alone rebuilds the posting");
+            (bytes32 head,,) = exchange.scheduleRecord(alice, P);
+            assertEq(
+                head, bytes32(bytes24(keccak256(abi.encode(bytes32(0), scheduleHash)))), "head"
+            );
+        }
+        assertEq(found, 1, "one SchedulePosted");
     }
 
     function test_post_BatchIsAllOrNothingAndNamesTheIndex() public {

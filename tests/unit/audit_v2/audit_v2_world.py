@@ -258,6 +258,7 @@ class Builder:
                         schedule.entries,
                     ),
                     raw_lock(schedule.entries) + lock_delta,
+                    schedule.entries,
                 )
             )
             by_household = self.posted.setdefault(schedule.period_id, {})

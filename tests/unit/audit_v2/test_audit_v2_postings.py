@@ -33,12 +33,40 @@ def kinds(history: History) -> set[str]:
     return audit_history(history, settlement_rule).kinds()
 
 
-@pytest.mark.parametrize("event", [SchedulePosted, MeterBatchAccepted, PeriodSettled])
+@pytest.mark.parametrize("event", [MeterBatchAccepted, PeriodSettled])
 def test_calldata_unavailable_when_a_call_came_through_another_contract(event: type) -> None:
     history = honest()
     tx = tx_of(history, event)
     history.calls[tx] = Unreadable(RELAYER, FORWARDER)
     assert kinds(history) == {"calldata_unavailable"}
+
+
+def test_a_posting_through_another_contract_is_read_from_its_event() -> None:
+    # SchedulePosted carries the entries: the book (and the settlement's re-check) needs no
+    # calldata; only the signature, which the event lacks, goes unchecked.
+    history = honest()
+    tx = tx_of(history, SchedulePosted, lambda e: e.version == 2)
+    history.calls[tx] = Unreadable(RELAYER, FORWARDER)
+    report = audit_history(history, settlement_rule)
+    assert report.kinds() == set()
+    assert (
+        report.schedule_signatures
+        == audit_history(honest(), settlement_rule).schedule_signatures - 1
+    )
+
+
+def test_posting_event_mismatch_when_an_events_entries_are_not_what_was_hashed() -> None:
+    history = honest()
+    tx = tx_of(history, SchedulePosted, lambda e: e.version == 2)
+    history.calls[tx] = Unreadable(RELAYER, FORWARDER)
+    logged = edit(history, SchedulePosted, lambda e: e.version == 2)
+    edit(
+        history,
+        SchedulePosted,
+        lambda e: e.version == 2,
+        entries=logged.event.entries[:-1] + b"\x01",
+    )
+    assert "posting_event_mismatch" in kinds(history)
 
 
 def _second_posting(history: History) -> tuple[bytes, PostCall]:
