@@ -69,7 +69,8 @@ def test_unclosed_openings_count() -> None:
 def test_hostile_bodies_take_linear_time() -> None:
     # Escaped quotes with no closing quote made a backtracking string pattern quadratic
     # (minutes). For scale: json.loads of the 1 MiB "mountains" body takes ~1.4 s here; the
-    # check ~0.1-0.4 s (loaded machine).
+    # check ~0.1-0.4 s (loaded machine). The bound only separates linear from quadratic
+    # (minutes), with room for a machine shared with other work: not a performance target.
     hostile = (
         b'"\\"' * 350_000,
         b"[]" * 500_000,
@@ -82,4 +83,4 @@ def test_hostile_bodies_take_linear_time() -> None:
     for body in hostile:
         started = time.perf_counter()
         json_deeper_than(body, 32)
-        assert time.perf_counter() - started < 1.0, body[:8]
+        assert time.perf_counter() - started < 10.0, body[:8]
