@@ -1,7 +1,9 @@
-"""`quartier audit`: the auditor's replay, wired to the real clearing engine.
+"""The v2 `quartier audit` (not registered yet: the lead wires it at the switch-over).
 
-`ledger.audit` cannot import `api.matching` (dependencies point api -> ledger), so the audit
-takes its clearing rule as a parameter and this composition-root module passes the engine.
+`ledger.audit` cannot import `api.settlement` (dependencies point api -> ledger), so the
+audit takes its settlement rule as a parameter; this composition root passes
+`settlement_rule`, which runs `api.settlement.settle_period` on the audit's plain data.
+Every fact comes from the chain: there is no option that could change the verdict.
 
 Exit status: 0 everything checks, 1 a problem was found, 2 the audit could not run.
 """
@@ -21,53 +23,80 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from web3.exceptions import Web3Exception
 
-from api.errors import ApiError
-from api.matching import Mechanism, PriceBounds, clear
-from api.matching import Order as EngineOrder
-from api.matching import Side as EngineSide
-from api.matching.errors import MatchingError
-from api.settings import Settings
+from api import settlement as engine
 from ledger.audit import (
     AuditReport,
-    BookOrder,
-    ClearedTrade,
-    ClearingRule,
-    Evidence,
-    fetch_evidence,
-    load_evidence,
+    RuleFigures,
+    RuleHousehold,
+    RuleOutcome,
+    RuleRefusedError,
     run_audit,
 )
-from ledger.audit.model import SIDE_SELL
 from ledger.audit.report import write_csv, write_html
-from ledger.audit.runner import EvidenceSource
 from ledger.chain import connect
+from ledger.community import Window
 from ledger.deployment import load_deployment
 from ledger.errors import LedgerError
-from metering.errors import MeteringError
+from ledger.events_v2 import ClearedInterval
+from ledger.rules import Rules, TimeGrid
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_CANNOT_RUN = 0, 1, 2
 
 
-def engine_rule(mechanism: Mechanism, bounds: PriceBounds | None) -> ClearingRule:
-    """The matcher's clearing engine as the audit's rule (plain data in and out)."""
+def _window(window: Window) -> engine.Window:
+    return engine.Window(window.admitted_at, window.removed_at)
 
-    def rule(book: Sequence[BookOrder]) -> list[ClearedTrade]:
-        orders = [
-            EngineOrder(
-                order.id,
-                order.household,
-                EngineSide.SELL if order.side == SIDE_SELL else EngineSide.BUY,
-                order.energy_wh,
-                order.price_per_kwh,
-            )
-            for order in book
-        ]
-        result = clear(orders, mechanism, bounds)
-        return [
-            ClearedTrade(t.sell_id, t.buy_id, t.energy_wh, t.price_per_kwh) for t in result.trades
-        ]
 
-    return rule
+def settlement_rule(
+    rules: Rules, grid: TimeGrid, period_id: int, households: Sequence[RuleHousehold]
+) -> RuleOutcome:
+    """`api.settlement.settle_period` as the audit's SettlementRule (plain data in and out).
+
+    Its refusals (SettlementError) come back as RuleRefusedError, the audit's own error.
+    """
+    try:
+        settled = engine.settle_period(
+            engine.Rules(
+                engine.Mechanism(int(rules.mechanism)),
+                rules.gate_lead_seconds,
+                rules.settlement_deadline_seconds,
+                rules.min_entry_wh,
+                rules.price_floor_per_kwh,
+                rules.price_ceiling_per_kwh,
+                rules.community_price_per_kwh,
+            ),
+            engine.TimeGrid(grid.interval_seconds, grid.period_intervals),
+            period_id,
+            [
+                engine.HouseholdInput(
+                    address=household.address,
+                    membership=_window(household.membership),
+                    postings=[
+                        engine.Posting(p.version, p.first_interval_id, p.entries)
+                        for p in household.postings
+                    ],
+                    meters=[
+                        engine.MeterInput(_window(meter.window), meter.deltas)
+                        for meter in household.meters
+                    ],
+                )
+                for household in households
+            ],
+        )
+    except engine.SettlementError as error:
+        raise RuleRefusedError(str(error)) from error
+    return RuleOutcome(
+        tuple(
+            ClearedInterval(i.price_per_kwh, i.traded_wh, i.delivered_wh) for i in settled.intervals
+        ),
+        tuple(
+            RuleFigures(h.address, h.delivered_wh, h.received_wh, h.change_units, h.released_units)
+            for h in settled.households
+        ),
+        settled.delivered_wh,
+        settled.rounding_units,
+        settled.hints,
+    )
 
 
 @contextmanager
@@ -86,14 +115,18 @@ def _progress_bar() -> Iterator[Progress]:
         yield progress
 
 
-def _summary(report: AuditReport) -> str:
+def summary(report: AuditReport) -> str:
+    """The human-readable verdict: one line, then one line per problem."""
     head = "ok" if report.ok else f"{len(report.problems)} problem(s)"
+    settled = sum(1 for period in report.periods if period.settled)
     lines = [
-        f"audit {head}: {len(report.intervals)} intervals, {len(report.trades)} trades, "
-        f"{report.signatures_checked} signatures checked in {report.seconds:.2f} s"
+        f"audit {head}: blocks {report.from_block}..{report.to_block}, "
+        f"{len(report.periods)} periods ({settled} settled), "
+        f"{report.schedule_signatures} schedule and {report.batch_signatures} meter "
+        f"signatures checked in {report.seconds:.2f} s"
     ]
     for problem in report.problems:
-        where = "-" if problem.interval_id is None else str(problem.interval_id)
+        where = "-" if problem.period_id is None else str(problem.period_id)
         lines.append(f"  [{where}] {problem.kind}: {problem.detail}")
     return "\n".join(lines)
 
@@ -102,70 +135,44 @@ def audit(
     rpc: Annotated[str, typer.Option(help="JSON-RPC URL of a node of the community's chain.")],
     deployment: Annotated[Path, typer.Option(help="The community's deployment file.")],
     from_block: Annotated[
-        int | None, typer.Option(help="First block (default: the deployment block).")
+        int | None,
+        typer.Option(
+            help="Report problems from this block on (default: the deployment block); the "
+            "replay always starts at the deployment."
+        ),
     ] = None,
     to_block: Annotated[int | None, typer.Option(help="Last block (default: latest).")] = None,
-    evidence: Annotated[
-        Path | None, typer.Option(help="Directory of signed readings/orders (JSON, JSONL).")
-    ] = None,
-    api: Annotated[
-        str | None, typer.Option(help="A Quartier API to fetch the public order books from.")
-    ] = None,
-    mechanism: Annotated[
-        Mechanism | None,
-        typer.Option(help="The clearing mechanism to re-run (default: QUARTIER_MECHANISM)."),
-    ] = None,
-    feed_in_price: Annotated[
-        int | None, typer.Option(help="Feed-in price per kWh (default: QUARTIER_FEED_IN_PER_KWH).")
-    ] = None,
-    retail_price: Annotated[
-        int | None, typer.Option(help="Retail price per kWh (default: QUARTIER_RETAIL_PER_KWH).")
-    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     html: Annotated[Path | None, typer.Option(help="Write an HTML report with plots.")] = None,
     csv: Annotated[
-        Path | None, typer.Option(help="Write trades.csv and settlements.csv to this directory.")
+        Path | None,
+        typer.Option(help="Write periods, intervals, households and problems CSV files here."),
     ] = None,
 ) -> None:
-    """Replay every commit, reading and settlement of a community and check it.
+    """Replay every rule change, admission, posting, meter batch and settlement of a v2
+    community from the chain, and check it.
 
     Exit status 0 when everything checks, 1 when a problem is found, 2 when the audit could
-    not run (unreachable node, missing deployment, deployment of another chain, bad evidence).
+    not run (unreachable node, missing deployment, deployment of another chain).
     """
     try:
-        if evidence is not None and api is not None:
-            raise typer.BadParameter("give --evidence or --api, not both")
-        settings = Settings.from_env()
-        bounds = PriceBounds(
-            settings.feed_in_per_kwh if feed_in_price is None else feed_in_price,
-            settings.retail_per_kwh if retail_price is None else retail_price,
-        )
-        rule = engine_rule(mechanism or settings.mechanism, bounds)
         loaded = load_deployment(deployment)
         w3 = connect(rpc)
-        loaded.check_chain(w3)
-        source: Evidence | EvidenceSource | None = None
-        if evidence is not None:
-            source = load_evidence(evidence)
-        elif api is not None:
-            url = api
-            source = lambda interval_ids: fetch_evidence(url, interval_ids)  # noqa: E731
         with _progress_bar() as progress:
             task = progress.add_task("audit", total=None)
             report = run_audit(
                 w3,
                 loaded,
-                rule,
+                settlement_rule,
                 from_block,
                 to_block,
-                source,
                 lambda done, total: progress.update(task, completed=done, total=total),
             )
         if html is not None:
             write_html(report, html)
         if csv is not None:
             write_csv(report, csv)
-    except (LedgerError, MatchingError, ApiError, MeteringError, OSError) as error:
+    except (LedgerError, OSError) as error:
         print(f"quartier audit: {error}", file=sys.stderr)
         raise typer.Exit(EXIT_CANNOT_RUN) from None
     except (requests.RequestException, Web3Exception) as error:
@@ -174,8 +181,12 @@ def audit(
             f"quartier audit: the node at {rpc} failed during the audit: {error}", file=sys.stderr
         )
         raise typer.Exit(EXIT_CANNOT_RUN) from None
+    except Exception as error:
+        # The command's contract (DESIGN, "The command line"): one line, never a traceback.
+        print(f"quartier audit: could not finish: {type(error).__name__}: {error}", file=sys.stderr)
+        raise typer.Exit(EXIT_CANNOT_RUN) from None
     if as_json:
         typer.echo(json.dumps(report.as_json()))
     elif html is None and csv is None:
-        typer.echo(_summary(report))
+        typer.echo(summary(report))
     raise typer.Exit(EXIT_OK if report.ok else EXIT_PROBLEMS)

@@ -11,8 +11,7 @@ import sys
 
 import typer
 
-from api.audit_cli import audit as audit_v1
-from api.audit_v2_cli import audit_v2
+from api.audit_cli import audit
 from api.demo.cli import demo_app
 from api.errors import ApiError
 from api.matching.cli import market_app
@@ -35,10 +34,7 @@ app.add_typer(market_app, name="market")
 app.add_typer(meter_app, name="meter")
 app.command("serve")(serve)
 app.command("worker")(worker)
-# `quartier audit` is protocol v2's replay (the demo's chain); v1's stays reachable, hidden,
-# until v1 is removed.
-app.command("audit")(audit_v2)
-app.command("audit-v1", hidden=True)(audit_v1)
+app.command("audit")(audit)
 app.add_typer(demo_app)
 
 #: Exit code for an error the user can act on (bad URL, missing file, refused input).

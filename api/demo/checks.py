@@ -1,4 +1,4 @@
-"""What the demo expects of its day beyond what the v2 audit verifies.
+"""What the demo expects of its day beyond what the audit verifies.
 
 The audit checks every posting, batch, clearing, netting and escrow movement against the
 rules, for any chain. Only the demo knows what its day should have looked like; each check

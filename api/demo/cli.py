@@ -113,7 +113,7 @@ def demo(
     ] = None,
 ) -> None:
     """Run a neighbourhood day on protocol v2 (a fresh Anvil, or --rpc): day-ahead schedules
-    and meter batches through the API, the relayer posts and settles, then the v2 audit
+    and meter batches through the API, the relayer posts and settles, then the audit
     replays it all from the chain. Exit 1 if the audit or the demo's checks fail."""
     config = DemoConfig(
         households=households,
@@ -151,7 +151,7 @@ def demo(
     summary = summarise(
         run,
         audit_ok=not problems,
-        audit_source=f"ledger.audit_v2 ({signatures} signatures) + the demo's checks",
+        audit_source=f"ledger.audit ({signatures} signatures) + the demo's checks",
         audit_problems=problems,
         wall_seconds=time.perf_counter() - started,
     )

@@ -1,5 +1,5 @@
 """Run a neighbourhood day on protocol v2 end to end: a node, the API in-process, the
-households' and meters' agents, the relayer, then the v2 audit.
+households' and meters' agents, the relayer, then the audit.
 
 Time. The demo replays a day, so nothing waits for real quarter-hours: one simulated clock
 drives the API (its `clock`), the relayer (which reads the chain's time) and the chain
@@ -37,7 +37,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 
 from api.app import create_app
-from api.audit_v2_cli import settlement_rule
+from api.audit_cli import settlement_rule
 from api.demo.agents import (
     draw_limits,
     household_schedule,
@@ -61,7 +61,7 @@ from api.settings import Settings
 from api.v2 import include_v2_routers, make_relayer
 from ledger.accounts import default_deployer
 from ledger.anvil import AnvilNode
-from ledger.audit_v2 import AuditV2Report, run_audit_v2
+from ledger.audit import AuditReport, run_audit
 from ledger.chain import Sender, connect
 from ledger.community import CommunityClient
 from ledger.deploy_v2 import DEFAULT_RULES, deploy_community_v2
@@ -145,7 +145,7 @@ class DayRun:
     #: settlement (the batches themselves go inline into settlePeriod).
     batch_gas_estimate: int
     relayer_reports: tuple[PassReport, ...]
-    audit: AuditV2Report
+    audit: AuditReport
     rpc_url: str | None
     deployment_file: Path | None
     timings: Timings
@@ -449,7 +449,7 @@ def _run_on(
     facts = collect_chain_facts(w3, deployment, households, relayer_address, before)
     timings.collect = time.perf_counter() - mark
     mark = time.perf_counter()
-    audit = run_audit_v2(w3, deployment, settlement_rule)
+    audit = run_audit(w3, deployment, settlement_rule)
     timings.audit = time.perf_counter() - mark
     return DayRun(
         config=config,

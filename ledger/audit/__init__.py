@@ -1,35 +1,49 @@
-"""The auditor's replay: verify every commit and settlement of a community from the chain.
+"""The auditor's replay of protocol v2, from the chain alone.
 
-`run_audit` reads the contracts' events and the calldata of the transactions that emitted
-them (`source`), re-checks every signature, re-runs the clearing rule it is given, recomputes
-settlements with the contract's rules (`rules`, `checks`), replays the money (`money`), and
-returns an `AuditReport`; `report` writes it as JSON, CSV or HTML.
+`run_audit` reads the community's, the exchange's and the token's events over the
+deployment's block range, the calldata of every postSchedules / postMeterBatches /
+settlePeriod transaction and the views at the last block (`source`), then `audit_history`
+replays them: the rules and the registry with their history (`timeline`), every posting
+(`postings`), every meter batch (`batches`), every settlement recomputed by the injected
+`SettlementRule` (`settlement`, `rule`) and the money (`money`). Nothing off-chain enters:
+no flag or setting can change the verdict. `report` writes the result as CSV or HTML.
 """
 
-from ledger.audit.evidence import Evidence, fetch_evidence, load_evidence
+from ledger.audit.history import History
 from ledger.audit.model import (
     AuditError,
     AuditReport,
-    BookOrder,
-    ClearedTrade,
-    ClearingRule,
-    IntervalSummary,
+    HouseholdLine,
+    IntervalLine,
+    Kind,
+    PeriodSummary,
     Problem,
-    TradeLine,
+    RuleRefusedError,
 )
-from ledger.audit.runner import run_audit
+from ledger.audit.rule import (
+    RuleFigures,
+    RuleHousehold,
+    RuleMeter,
+    RuleOutcome,
+    SettlementRule,
+)
+from ledger.audit.runner import audit_history, run_audit
 
 __all__ = [
     "AuditError",
     "AuditReport",
-    "BookOrder",
-    "ClearedTrade",
-    "ClearingRule",
-    "Evidence",
-    "IntervalSummary",
+    "History",
+    "HouseholdLine",
+    "IntervalLine",
+    "Kind",
+    "PeriodSummary",
     "Problem",
-    "TradeLine",
-    "fetch_evidence",
-    "load_evidence",
+    "RuleFigures",
+    "RuleHousehold",
+    "RuleMeter",
+    "RuleOutcome",
+    "RuleRefusedError",
+    "SettlementRule",
+    "audit_history",
     "run_audit",
 ]

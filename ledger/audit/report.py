@@ -1,7 +1,7 @@
-"""Writers of an AuditReport: CSV files and a self-contained HTML page with inline SVG plots.
+"""Writers of an AuditReport: CSV files and one self-contained HTML page.
 
-The plots are inline SVG from `ledger.charts` (no plotting library, no external asset): bars
-for traded vs delivered energy per interval, a line for the clearing price, bars for balances.
+The plots are `ledger.charts`' inline SVG (shared with the demo and the v1 audit): traded
+vs delivered energy and the price per interval of every settled period, escrow per household.
 """
 
 from __future__ import annotations
@@ -14,131 +14,195 @@ from ledger.audit.model import AuditReport
 from ledger.charts import Series, bar_chart, line_chart
 
 
+def _write(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
 def write_csv(report: AuditReport, directory: Path) -> list[Path]:
-    """trades.csv (one row per committed trade) and settlements.csv (one per interval)."""
+    """periods.csv, intervals.csv, households.csv (one row per HouseholdSettled) and
+    problems.csv in `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
-    trades = directory / "trades.csv"
-    with trades.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
+    periods = _write(
+        directory / "periods.csv",
+        [
+            "period_id",
+            "mechanism",
+            "households",
+            "postings",
+            "settled",
+            "traded_wh",
+            "delivered_wh",
+            "rounding_units",
+            "problems",
+        ],
+        [
             [
-                "interval_id",
-                "seller",
-                "buyer",
-                "energy_wh",
-                "price_per_kwh",
-                "delivered_wh",
-                "payment_units",
+                p.period_id,
+                p.mechanism,
+                p.households,
+                p.postings,
+                int(p.settled),
+                p.traded_wh,
+                p.delivered_wh,
+                p.rounding_units,
+                sum(1 for q in report.problems if q.period_id == p.period_id),
             ]
-        )
-        for line in report.trades:
-            writer.writerow(
-                [
-                    line.interval_id,
-                    line.seller,
-                    line.buyer,
-                    line.energy_wh,
-                    line.price_per_kwh,
-                    _blank(line.delivered_wh),
-                    _blank(line.payment_units),
-                ]
-            )
-    settlements = directory / "settlements.csv"
-    with settlements.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
+            for p in report.periods
+        ],
+    )
+    intervals = _write(
+        directory / "intervals.csv",
+        ["period_id", "interval_id", "price_per_kwh", "traded_wh", "delivered_wh"],
+        [
+            [p.period_id, i.interval_id, i.price_per_kwh, i.traded_wh, i.delivered_wh]
+            for p in report.periods
+            for i in p.intervals
+        ],
+    )
+    households = _write(
+        directory / "households.csv",
+        [
+            "period_id",
+            "household",
+            "delivered_wh",
+            "received_wh",
+            "change_units",
+            "released_units",
+        ],
+        [
             [
-                "interval_id",
-                "offered_wh",
-                "traded_wh",
-                "delivered_wh",
-                "paid_units",
-                "clearing_price_per_kwh",
-                "problems",
+                h.period_id,
+                h.household,
+                h.delivered_wh,
+                h.received_wh,
+                h.change_units,
+                h.released_units,
             ]
-        )
-        for summary in report.intervals:
-            count = sum(1 for p in report.problems if p.interval_id == summary.interval_id)
-            writer.writerow(
-                [
-                    summary.interval_id,
-                    summary.offered_wh,
-                    summary.traded_wh,
-                    _blank(summary.delivered_wh),
-                    _blank(summary.paid_units),
-                    _blank(summary.clearing_price_per_kwh),
-                    count,
-                ]
-            )
-    return [trades, settlements]
+            for h in report.settlements
+        ],
+    )
+    problems = _write(
+        directory / "problems.csv",
+        ["kind", "period_id", "interval_id", "block_number", "detail"],
+        [
+            [
+                str(q.kind),
+                "" if q.period_id is None else q.period_id,
+                "" if q.interval_id is None else q.interval_id,
+                "" if q.block_number is None else q.block_number,
+                q.detail,
+            ]
+            for q in report.problems
+        ],
+    )
+    return [periods, intervals, households, problems]
 
 
-def _blank(value: int | None) -> str:
-    return "" if value is None else str(value)
+def _cell(value: object) -> str:
+    return f"<td>{html.escape('' if value is None else str(value))}</td>"
 
 
 def render_html(report: AuditReport) -> str:
     """The report as one HTML page (inline CSS and SVG, nothing fetched)."""
-    labels = [str(s.interval_id) for s in report.intervals]
+    lines = [line for period in report.periods for line in period.intervals]
+    labels = [str(line.interval_id) for line in lines]
     energy = bar_chart(
         "Traded vs delivered energy per interval",
         "Wh",
         labels,
         [
-            Series("traded Wh", "#2e86de", [s.traded_wh for s in report.intervals]),
-            Series("delivered Wh", "#27ae60", [s.delivered_wh or 0 for s in report.intervals]),
+            Series("traded Wh", "#2e86de", [line.traded_wh for line in lines]),
+            Series("delivered Wh", "#27ae60", [line.delivered_wh for line in lines]),
         ],
     )
     prices = line_chart(
-        "Clearing price per interval",
+        "Price per interval (pay-as-bid: 0)",
         "units/kWh",
         labels,
-        [Series("clearing price", "#c0392b", [s.clearing_price_per_kwh for s in report.intervals])],
+        [Series("price", "#c0392b", [line.price_per_kwh for line in lines])],
     )
-    holders = sorted(report.balances_units)
-    balances = bar_chart(
-        "Escrow per household",
+    holders = sorted(report.escrow_units)
+    escrow = bar_chart(
+        "Escrow per household (free + locked)",
         "units",
         [h[:8] for h in holders],
-        [Series("escrow units", "#8e44ad", [report.balances_units[h] for h in holders])],
+        [Series("escrow units", "#8e44ad", [sum(report.escrow_units[h]) for h in holders])],
     )
     verdict = "OK: everything checks" if report.ok else f"{len(report.problems)} problem(s) found"
-    rows = "".join(
-        f"<tr><td>{'' if p.interval_id is None else p.interval_id}</td>"
-        f"<td>{html.escape(p.kind)}</td>"
-        f"<td>{html.escape(p.detail)}</td></tr>"
-        for p in report.problems
+    problem_rows = "".join(
+        "<tr>"
+        + "".join(_cell(v) for v in (q.kind, q.period_id, q.interval_id, q.block_number, q.detail))
+        + "</tr>"
+        for q in report.problems
     )
     problems = (
-        f"<table><tr><th>interval</th><th>kind</th><th>detail</th></tr>{rows}</table>"
-        if rows
+        "<table><tr><th>kind</th><th>period</th><th>interval</th><th>block</th>"
+        f"<th>detail</th></tr>{problem_rows}</table>"
+        if problem_rows
         else "<p>None.</p>"
     )
-    trade_rows = "".join(
-        f"<tr><td>{t.interval_id}</td><td>{html.escape(t.seller)}</td><td>{html.escape(t.buyer)}</td>"
-        f"<td>{t.energy_wh}</td><td>{t.price_per_kwh}</td><td>{_blank(t.delivered_wh)}</td>"
-        f"<td>{_blank(t.payment_units)}</td></tr>"
-        for t in report.trades
+    period_rows = "".join(
+        "<tr>"
+        + "".join(
+            _cell(v)
+            for v in (
+                p.period_id,
+                p.mechanism,
+                p.households,
+                p.postings,
+                "yes" if p.settled else "no",
+                p.traded_wh,
+                p.delivered_wh,
+                p.rounding_units,
+            )
+        )
+        + "</tr>"
+        for p in report.periods
+    )
+    settled_rows = "".join(
+        "<tr>"
+        + "".join(
+            _cell(v)
+            for v in (
+                h.period_id,
+                h.household,
+                h.delivered_wh,
+                h.received_wh,
+                h.change_units,
+                h.released_units,
+            )
+        )
+        + "</tr>"
+        for h in report.settlements
     )
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Quartier audit</title>
+<html lang="en"><head><meta charset="utf-8"><title>Quartier audit (protocol v2)</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:2px 6px;font-size:12px}}
 .bad{{color:#c0392b}}.ok{{color:#27ae60}}</style>
 </head><body>
-<h1>Quartier audit</h1>
+<h1>Quartier audit (protocol v2)</h1>
 <p class="{"ok" if report.ok else "bad"}"><strong>{html.escape(verdict)}</strong></p>
-<p>{len(report.intervals)} intervals, {len(report.trades)} trades,
-{report.signatures_checked} signatures checked, {report.seconds:.2f} s.</p>
+<p>Blocks {report.from_block}..{report.to_block}: {len(report.periods)} periods,
+{report.schedule_signatures} schedule and {report.batch_signatures} meter signatures checked,
+{report.seconds:.2f} s.</p>
 <h2>Problems</h2>
 {problems}
+<h2>Periods</h2>
+<table><tr><th>period</th><th>mechanism</th><th>households</th><th>postings</th>
+<th>settled</th><th>traded Wh</th><th>delivered Wh</th><th>rounding units</th></tr>
+{period_rows}</table>
 <h2>Plots</h2>
 {energy}
 {prices}
-{balances}
-<h2>Trades</h2>
-<table><tr><th>interval</th><th>seller</th><th>buyer</th><th>energy_wh</th><th>price_per_kwh</th>
-<th>delivered_wh</th><th>payment_units</th></tr>{trade_rows}</table>
+{escrow}
+<h2>Settlements</h2>
+<table><tr><th>period</th><th>household</th><th>delivered Wh</th><th>received Wh</th>
+<th>change units</th><th>released units</th></tr>{settled_rows}</table>
 </body></html>
 """
 

@@ -1,219 +1,219 @@
-"""The audit as one call: read the chain, check every interval, replay the money."""
+"""The audit as one call over a History (`audit_history`, pure) or over a node
+(`run_audit`: read the chain, then the same)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from web3 import Web3
-from web3.contract import Contract
-from web3.types import BlockIdentifier
 
-from ledger.audit.checks import (
-    Readings,
-    check_commit,
-    check_readings,
-    check_settlement,
-    order_signature_ok,
-)
-from ledger.audit.evidence import Evidence
+from ledger.audit.batches import Batch, MeterChains
+from ledger.audit.history import BatchCall, Call, History, Logged
 from ledger.audit.model import (
-    AuditError,
     AuditReport,
-    ClearingRule,
-    IntervalSummary,
+    HouseholdLine,
+    IntervalLine,
+    Kind,
+    PeriodSummary,
     Problem,
-    TradeLine,
 )
-from ledger.audit.money import check_money
-from ledger.audit.rules import average_price_per_kwh, offered_wh
-from ledger.audit.source import ChainHistory, Progress, read_history
-from ledger.compiler import artifact
+from ledger.audit.money import Escrow, check_end
+from ledger.audit.postings import PostingChecker
+from ledger.audit.rule import SettlementRule
+from ledger.audit.settlement import SettlementChecker
+from ledger.audit.source import Progress, read_history
+from ledger.audit.timeline import RulesTimeline, replay_community
 from ledger.deployment import Deployment
-from ledger.meter_chain import ChainValues
-from metering.reading import verify_signed_reading
+from ledger.events_v2 import (
+    HouseholdSettled,
+    MeterBatchAccepted,
+    PeriodCleared,
+    PeriodSettled,
+    SchedulePosted,
+)
+
+_SETTLEMENT_EVENTS = (PeriodCleared, HouseholdSettled, PeriodSettled)
 
 
-def _contract(w3: Web3, deployment: Deployment, name: str) -> Contract:
-    address = Web3.to_checksum_address(deployment.address(name))
-    return w3.eth.contract(address=address, abi=artifact(name).abi)
+def _by_transaction(events: Sequence[Logged[Any]]) -> list[list[Logged[Any]]]:
+    groups: dict[bytes, list[Logged[Any]]] = {}
+    for logged in events:
+        groups.setdefault(logged.tx_hash, []).append(logged)
+    return sorted(groups.values(), key=lambda group: group[0].position)
 
 
-#: Fetches evidence for the committed interval ids (e.g. from the API's public books).
-EvidenceSource = Callable[[Sequence[int]], Evidence]
+def audit_history(history: History, rule: SettlementRule) -> AuditReport:
+    """Check everything `history` holds; problems before `history.from_block` are dropped
+    (the replay itself always starts at the deployment: rules, registry, books and escrow
+    are cumulative)."""
+    started = time.perf_counter()
+    registry, rules = replay_community(history)
+    postings = PostingChecker(
+        history.chain_id,
+        history.exchange,
+        history.grid,
+        registry,
+        rules,
+        history.max_postings_per_period,
+        history.max_households_per_period,
+    )
+    meters = MeterChains(history.chain_id, history.exchange, history.grid, registry)
+    settlements = SettlementChecker(history.grid, registry, rules, postings.book, meters, rule)
+    escrow = Escrow()
+    for group in _by_transaction(history.exchange_events):
+        call = history.calls.get(group[0].tx_hash)
+        posted = [e for e in group if isinstance(e.event, SchedulePosted)]
+        if posted:
+            postings.check(posted, call)
+            meters.posting_periods.update(e.event.period_id for e in posted)
+        if any(isinstance(e.event, _SETTLEMENT_EVENTS) for e in group):
+            settlements.check(group, call)
+        elif any(isinstance(e.event, MeterBatchAccepted) for e in group):
+            _check_batches(meters, group, call)
+        for logged in group:
+            escrow.apply(logged, call)
+    settlements.check_unsettled(history.last_block_time)
+    problems: list[Problem] = [
+        *registry.problems,
+        *rules.problems,
+        *postings.problems,
+        *meters.problems,
+        *settlements.problems,
+        *escrow.problems,
+        *check_end(history, escrow),
+    ]
+    # Chain order (stable: within a block, the order the checks found them); the end
+    # state's problems last.
+    kept = tuple(
+        sorted(
+            (p for p in problems if p.block_number is None or p.block_number >= history.from_block),
+            key=lambda p: (p.block_number is None, p.block_number or 0),
+        )
+    )
+    return AuditReport(
+        history.from_block,
+        history.to_block,
+        _periods(postings.book.posted, settlements, rules),
+        tuple(
+            HouseholdLine(
+                e.period_id,
+                e.household,
+                e.delivered_wh,
+                e.received_wh,
+                e.change_units,
+                e.released_units,
+            )
+            for period_id in sorted(settlements.settled)
+            for e in settlements.settled[period_id].households
+        ),
+        postings.book.signatures_checked,
+        meters.signatures_checked,
+        kept,
+        escrow.escrow(),
+        time.perf_counter() - started,
+    )
 
 
-class _State:
-    """Contract state at the last audited block."""
+def _check_batches(meters: MeterChains, group: list[Logged[Any]], call: Call | None) -> None:
+    events = [e for e in group if isinstance(e.event, MeterBatchAccepted)]
+    first = events[0]
+    if not isinstance(call, BatchCall):
+        meters.problems.append(
+            Problem(
+                Kind.CALLDATA_UNAVAILABLE,
+                f"meter batches of 0x{first.tx_hash.hex()} cannot be read back",
+                first.event.period_id,
+                block_number=first.block_number,
+            )
+        )
+        for logged in events:  # follow the chain the contract keeps, unchecked
+            event = logged.event
+            meters.last[event.meter_id] = (
+                event.period_id,
+                event.end_import_wh,
+                event.end_export_wh,
+            )
+            meters.unverified[(event.meter_id, event.period_id)] = logged.position
+        return
+    if len(call.batches) != len(events):
+        meters.problems.append(
+            Problem(
+                Kind.BATCH_EVENT_MISMATCH,
+                f"{len(call.batches)} batches posted, {len(events)} MeterBatchAccepted",
+                first.event.period_id,
+                block_number=first.block_number,
+            )
+        )
+    for index, raw in enumerate(call.batches):
+        event = events[index] if index < len(events) else None
+        batch = Batch(
+            raw.meter_id,
+            raw.period_id,
+            raw.start_import_wh,
+            raw.start_export_wh,
+            raw.deltas,
+            raw.signature,
+        )
+        at = event.position if event is not None else first.position
+        meters.accept(batch, at, first.block_number, event, posted_call=True)
 
-    def __init__(self, w3: Web3, deployment: Deployment, block: BlockIdentifier) -> None:
-        self.market = _contract(w3, deployment, "QuartierMarket")
-        self.token = _contract(w3, deployment, "QuartierToken")
-        self.block = block
 
-    def escrow_of(self, household: str) -> tuple[int, int]:
-        free, locked = self.market.functions.escrowOf(household).call(block_identifier=self.block)
-        return int(free), int(locked)
-
-    def balance_of(self, holder: str) -> int:
-        return int(self.token.functions.balanceOf(holder).call(block_identifier=self.block))
-
-    def total_supply(self) -> int:
-        return int(self.token.functions.totalSupply().call(block_identifier=self.block))
+def _periods(
+    posted: dict[int, dict[str, list[Logged[SchedulePosted]]]],
+    settlements: SettlementChecker,
+    rules: RulesTimeline,
+) -> tuple[PeriodSummary, ...]:
+    summaries = []
+    grid = settlements.grid
+    for period_id in sorted(set(posted) | set(settlements.settled)):
+        by_household = posted.get(period_id, {})
+        settled = settlements.settled.get(period_id)
+        period_rules = rules.rules_at(period_id)
+        lines: tuple[IntervalLine, ...] = ()
+        if settled is not None and settled.cleared is not None:
+            lines = tuple(
+                IntervalLine(k, c.price_per_kwh, c.traded_wh, c.delivered_wh)
+                for k, c in zip(grid.intervals(period_id), settled.cleared.cleared(), strict=False)
+            )
+        summaries.append(
+            PeriodSummary(
+                period_id,
+                period_rules.mechanism.name.lower() if period_rules else "unknown",
+                len(by_household),
+                sum(len(events) for events in by_household.values()),
+                settled is not None,
+                sum(line.traded_wh for line in lines),
+                settled.settled.delivered_wh if settled else 0,
+                settled.settled.rounding_units if settled else 0,
+                lines,
+            )
+        )
+    return tuple(summaries)
 
 
 def run_audit(
     w3: Web3,
     deployment: Deployment,
-    rule: ClearingRule,
+    rule: SettlementRule,
     from_block: int | None = None,
     to_block: int | None = None,
-    evidence: Evidence | EvidenceSource | None = None,
     progress: Progress | None = None,
 ) -> AuditReport:
-    """Audit the community of `deployment` on `w3` between two blocks (inclusive).
-
-    `evidence` is off-chain signed messages, or a function fetching them for the committed
-    interval ids. Defaults: from the deployment block to the latest block. Raises AuditError
-    when the range makes no sense; chain and deployment errors come from `ledger.errors`.
-    """
+    """Audit the v2 community of `deployment` on `w3`, blocks `from_block`..`to_block`
+    (default: the deployment block to the latest). AuditError when it cannot run."""
     started = time.perf_counter()
-    deployment.check_chain(w3)
-    latest = int(w3.eth.block_number)
-    first = deployment.deploy_block if from_block is None else from_block
-    last = latest if to_block is None else to_block
-    if first < 0 or last < first or last > latest:
-        raise AuditError(f"block range {first}..{last} is not within 0..{latest}")
-    market = _contract(w3, deployment, "QuartierMarket")
-    registry = _contract(w3, deployment, "CommunityRegistry")
-    token = _contract(w3, deployment, "QuartierToken")
-    if not w3.eth.get_code(market.address):
-        raise AuditError(f"no contract at the market address {market.address} on this chain")
-    history = read_history(w3, market, registry, token, first, last, progress)
-    chain_id, market_address = history.chain_id, history.market
-
-    problems: list[Problem] = list(history.problems)
-    signatures = 0
-    for commit in sorted(history.commits.values(), key=lambda c: c.interval_id):
-        found, checked = check_commit(commit, rule, chain_id, market_address)
-        problems.extend(found)
-        signatures += checked
-    found, readings, checked = check_readings(history.readings, chain_id, market_address)
-    problems.extend(found)
-    signatures += checked
-    delivered: dict[int, list[int]] = {}
-    for settlement in sorted(history.settlements.values(), key=lambda s: s.interval_id):
-        found, delivered[settlement.interval_id] = check_settlement(
-            settlement,
-            history.commits.get(settlement.interval_id),
-            readings,
-            history.meter_households,
-        )
-        problems.extend(found)
-    if evidence is not None:
-        if not isinstance(evidence, Evidence):
-            evidence = evidence(sorted(history.commits))
-        found, checked = check_evidence(evidence, history, readings, chain_id, market_address)
-        problems.extend(found)
-        signatures += checked
-    balances: dict[str, int] = {}
-    if first <= deployment.deploy_block:
-        found, balances = check_money(history, _State(w3, deployment, last))
-        problems.extend(found)
-    intervals, trades = _summaries(history)
+    history = read_history(w3, deployment, from_block, to_block, progress)
+    report = audit_history(history, rule)
     return AuditReport(
-        intervals, trades, signatures, tuple(problems), balances, time.perf_counter() - started
+        report.from_block,
+        report.to_block,
+        report.periods,
+        report.settlements,
+        report.schedule_signatures,
+        report.batch_signatures,
+        report.problems,
+        report.escrow_units,
+        time.perf_counter() - started,
     )
-
-
-def check_evidence(
-    evidence: Evidence, history: ChainHistory, readings: Readings, chain_id: int, market: str
-) -> tuple[list[Problem], int]:
-    """Off-chain signed messages: valid signatures, and the same as what was committed."""
-    problems: list[Problem] = []
-    for source, signed in evidence.readings:
-        reading = signed.reading
-        meter = "0x" + reading.meter_id.hex()
-        if not verify_signed_reading(signed, chain_id, market):
-            problems.append(
-                Problem(
-                    reading.interval_id,
-                    "reading_signature",
-                    f"evidence {source}: reading of meter {meter} is not signed by its key",
-                )
-            )
-            continue
-        on_chain = readings.values.get((reading.meter_id, reading.interval_id))
-        if on_chain is not None and on_chain != ChainValues.of(reading):
-            problems.append(
-                Problem(
-                    reading.interval_id,
-                    "evidence_mismatch",
-                    f"evidence {source}: meter {meter} signed {ChainValues.of(reading)} "
-                    f"but the chain accepted {on_chain}",
-                )
-            )
-    committed = {
-        (signed.order.interval_id, signed.order.household, signed.order.nonce): signed.order
-        for commit in history.commits.values()
-        for signed in commit.orders
-    }
-    for source, signed_order in evidence.orders:
-        order = signed_order.order
-        if not order_signature_ok(signed_order, chain_id, market):
-            problems.append(
-                Problem(
-                    order.interval_id,
-                    "order_signature",
-                    f"evidence {source}: order of {order.household} is not signed by it",
-                )
-            )
-            continue
-        match = committed.get((order.interval_id, order.household, order.nonce))
-        if match is not None and match != order:
-            problems.append(
-                Problem(
-                    order.interval_id,
-                    "evidence_mismatch",
-                    f"evidence {source}: order nonce {order.nonce} of {order.household} "
-                    "differs from the committed one",
-                )
-            )
-    return problems, len(evidence.readings) + len(evidence.orders)
-
-
-def _summaries(history: ChainHistory) -> tuple[tuple[IntervalSummary, ...], tuple[TradeLine, ...]]:
-    summaries: list[IntervalSummary] = []
-    lines: list[TradeLine] = []
-    for k in sorted(history.commits):
-        commit = history.commits[k]
-        orders = [signed.order for signed in commit.orders]
-        settlement = history.settlements.get(k)
-        settled: Sequence[tuple[int | None, int | None]] = (
-            [(e.delivered_wh, e.payment_units) for e in settlement.trade_events]
-            if settlement and len(settlement.trade_events) == len(commit.trades)
-            else [(None, None)] * len(commit.trades)
-        )
-        for trade, (delivered_wh, payment) in zip(commit.trades, settled, strict=True):
-            lines.append(
-                TradeLine(
-                    k,
-                    orders[trade.sell_order_index].household,
-                    orders[trade.buy_order_index].household,
-                    trade.energy_wh,
-                    trade.price_per_kwh,
-                    delivered_wh,
-                    payment,
-                )
-            )
-        summaries.append(
-            IntervalSummary(
-                k,
-                offered_wh(orders),
-                sum(t.energy_wh for t in commit.trades),
-                settlement.settled.delivered_wh if settlement else None,
-                settlement.settled.paid_units if settlement else None,
-                average_price_per_kwh(commit.trades),
-            )
-        )
-    return tuple(summaries), tuple(lines)

@@ -1,446 +1,394 @@
-"""`quartier audit` against a real Anvil chain: a clean round trip, then tampering on purpose.
-
-Each test drives order -> commit -> readings -> settle with the helpers of test_market (own
-Anvil node: the clock moves) and asserts the audit names exactly what was tampered with.
-"""
+"""The audit on a real Anvil chain: an honest period audits clean (library and command),
+and histories a real chain can hold give exactly the expected problems: a period left
+unsettled past its deadline, tokens sent to the exchange outside a deposit; a meter admitted
+late and a rules change audit clean, with what the contract did."""
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
-from eth_abi.abi import encode as abi_encode
-from eth_utils.crypto import keccak
-from test_market import Community, Household
+import typer
+from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
+from v2_support import GRID, RULES, Member, Meter, World
+from web3.contract import Contract
 
-from api.audit_cli import engine_rule
-from api.cli import app
-from api.matching import Mechanism, PriceBounds
-from ledger.accounts import default_deployer
-from ledger.anvil import AnvilNode
-from ledger.audit import AuditReport, Evidence, run_audit
-from ledger.audit.rules import book_of, reclear
-from ledger.chain import Sender, connect
-from ledger.deploy import deploy_community
-from ledger.deployment import Deployment, save_deployment
-from ledger.market import MarketClient
-from ledger.orders import Order, Side, SignedOrder, Trade, sign_order
-from metering.reading import Reading, SignedReading, sign_reading
+from api.audit_cli import audit as audit_command
+from api.audit_cli import settlement_rule
+from ledger.audit import AuditReport, RuleHousehold, RuleMeter, run_audit
+from ledger.audit.history import RawPosting
+from ledger.chain import Sender, encode_call
+from ledger.compiler import compile_contracts
+from ledger.deployment import save_deployment
+from ledger.exchange import HouseholdPeriod, MeterData, SettlePeriodResult
+from ledger.paths import CACHE_DIR
+from ledger.rules import Mechanism
+from ledger.schedules import NO_ENTRY, Entry, EntrySide, Schedule, sign_schedule
+from metering.period import SignedMeterPeriod
+from metering.reading import PublicKey
 
 pytestmark = pytest.mark.integration
 
-RULE = engine_rule(Mechanism.PAY_AS_CLEAR, PriceBounds(40, 300))
-
-
-@pytest.fixture(scope="module")
-def node() -> Iterator[AnvilNode]:
-    with AnvilNode() as running:
-        yield running
-
-
-@pytest.fixture
-def community(node: AnvilNode) -> Community:
-    w3 = connect(node.url)
-    manager = Sender(w3, default_deployer(w3.eth.chain_id, None))
-    return Community(manager, deploy_community(manager))
+FUNDS_UNITS = 10**9
+START = (10_000, 20_000)
 
 
 @dataclass
-class RoundTrip:
-    """One interval traded and settled, with everything signed along the way."""
+class Trading:
+    """One period of one deployed community: what was posted and signed, to settle it."""
 
-    community: Community
-    interval_id: int
-    seller: Household
-    buyers: tuple[Household, Household]
-    readings: list[SignedReading]
+    world: World
+    period_id: int
+    posted: dict[str, list[Schedule]] = field(default_factory=dict)
+    batches: dict[bytes, SignedMeterPeriod] = field(default_factory=dict)
+    posted_batches: set[bytes] = field(default_factory=set)
 
-    @property
-    def deployment(self) -> Deployment:
-        return self.community.deployment
-
-    def audit(self, evidence: Evidence | None = None) -> AuditReport:
-        return run_audit(self.community.w3, self.deployment, RULE, evidence=evidence)
-
-
-def _sign(community: Community, household: Household, order: Order) -> SignedOrder:
-    return sign_order(
-        household.account.key, order, community.w3.eth.chain_id, community.market_address
-    )
-
-
-def _read(community: Community, household: Household, k: int, imp: int, exp: int) -> SignedReading:
-    seq = community.meter_seq.get(household.meter_id, 0) + 1
-    community.meter_seq[household.meter_id] = seq
-    reading = Reading(household.meter_id, k, imp, exp, seq)
-    signed = sign_reading(
-        household.meter_key, reading, community.w3.eth.chain_id, community.market_address
-    )
-    relayer = MarketClient(
-        community.manager, community.market_address, community.deployment.deploy_block
-    )
-    relayer.submit_readings([signed])
-    return signed
-
-
-def _round_trip(community: Community, price_override: int | None = None) -> RoundTrip:
-    """Seller 1000 Wh >= 100, buyers 600 and 400 Wh <= 150: the engine clears 1000 Wh at 125.
-
-    The seller exports only 700 Wh and buyer B imports 300 Wh, so settlement scales down.
-    `price_override` commits the same trades at another price within both limits: the
-    contract accepts it, the engine would not have produced it.
-    """
-    seller, buyer_b, buyer_c = community.household(0), community.household(), community.household()
-    k = community.now() // 900 + 1
-    community.warp(k * 900)
-    orders = [
-        _sign(community, seller, Order(seller.address, Side.SELL, k, 1_000, 100, 1)),
-        _sign(community, buyer_b, Order(buyer_b.address, Side.BUY, k, 600, 150, 1)),
-        _sign(community, buyer_c, Order(buyer_c.address, Side.BUY, k, 400, 150, 1)),
-    ]
-    chain_id = community.w3.eth.chain_id
-    trades, _ = reclear(
-        RULE, book_of([o.order for o in orders], chain_id, community.market_address)
-    )
-    assert trades is not None
-    assert {t.price_per_kwh for t in trades} == {125}
-    if price_override is not None:
-        trades = [
-            Trade(t.sell_order_index, t.buy_order_index, t.energy_wh, price_override)
-            for t in trades
-        ]
-    seller.market.commit_interval(k, orders, trades)
-    readings = [_read(community, h, k - 1, 50_000, 20_000) for h in (seller, buyer_b, buyer_c)]
-    community.warp((k + 1) * 900)
-    readings.append(_read(community, seller, k, 50_000, 20_700))
-    readings.append(_read(community, buyer_b, k, 50_300, 20_000))
-    readings.append(_read(community, buyer_c, k, 50_400, 20_000))
-    seller.market.settle_interval(k)
-    return RoundTrip(community, k, seller, (buyer_b, buyer_c), readings)
-
-
-def _kinds(report: AuditReport) -> set[str]:
-    return {problem.kind for problem in report.problems}
-
-
-def test_clean_round_trip_passes_with_exact_counts(community: Community) -> None:
-    trip = _round_trip(community)
-    report = trip.audit()
-    assert report.problems == ()
-    assert report.as_json() == {
-        "ok": True,
-        "intervals": 1,
-        "trades": 2,
-        # 3 order signatures (secp256k1) + 6 reading signatures (P-256).
-        "signatures_checked": 9,
-        "problems": [],
-    }
-    # Settlement recomputed from the readings: 300 Wh to B, 280 Wh to C at 125 per kWh.
-    settled = sorted((t.buyer, t.delivered_wh, t.payment_units) for t in report.trades)
-    assert settled == sorted([(trip.buyers[0].address, 300, 37), (trip.buyers[1].address, 280, 35)])
-    assert report.balances_units[trip.seller.address] == 37 + 35
-
-
-def test_valid_evidence_passes_and_counts(community: Community) -> None:
-    trip = _round_trip(community)
-    report = trip.audit(Evidence(readings=[("r", r) for r in trip.readings]))
-    assert report.ok
-    assert report.signatures_checked == 9 + 6
-
-
-def test_forged_reading_in_the_evidence_is_named(community: Community) -> None:
-    trip = _round_trip(community)
-    genuine = trip.readings[3]  # the seller's R(k): 20_700 Wh exported
-    forged_reading = Reading(
-        genuine.reading.meter_id,
-        genuine.reading.interval_id,
-        genuine.reading.import_wh_total,
-        21_000,
-        genuine.reading.seq,
-    )
-    forged = SignedReading(forged_reading, genuine.public_key, genuine.r, genuine.s)
-    report = trip.audit(Evidence(readings=[("forged.json#1", forged)]))
-    assert not report.ok
-    assert [(p.interval_id, p.kind) for p in report.problems] == [
-        (trip.interval_id, "reading_signature")
-    ]
-    assert "forged.json#1" in report.problems[0].detail
-    assert "0x" + genuine.reading.meter_id.hex() in report.problems[0].detail
-
-
-def test_meter_signed_reading_that_differs_from_the_chain_is_named(community: Community) -> None:
-    trip = _round_trip(community)
-    genuine = trip.readings[3].reading
-    other = Reading(
-        genuine.meter_id, genuine.interval_id, genuine.import_wh_total, 20_999, genuine.seq
-    )
-    signed = sign_reading(
-        trip.seller.meter_key, other, community.w3.eth.chain_id, community.market_address
-    )
-    report = trip.audit(Evidence(readings=[("other.json#1", signed)]))
-    assert [(p.interval_id, p.kind) for p in report.problems] == [
-        (trip.interval_id, "evidence_mismatch")
-    ]
-
-
-def test_mis_cleared_interval_is_named(community: Community) -> None:
-    # 140 per kWh is within every limit (asks 100, bids 150): the contract accepts it.
-    trip = _round_trip(community, price_override=140)
-    report = trip.audit()
-    assert [(p.interval_id, p.kind) for p in report.problems] == [
-        (trip.interval_id, "clearing_mismatch")
-    ]
-    assert "125" in report.problems[0].detail
-    assert "140" in report.problems[0].detail
-
-
-def _escrow_slot(household: str) -> int:
-    # QuartierMarket's first state variable: mapping(address => Account) _accounts at slot 0.
-    return int.from_bytes(keccak(abi_encode(["address", "uint256"], [household, 0])), "big")
-
-
-def test_altered_payment_in_a_fork_of_the_state_is_named(community: Community) -> None:
-    trip = _round_trip(community)
-    w3 = community.w3
-    seller = trip.seller.address
-    slot = _escrow_slot(seller)
-    stored = int.from_bytes(w3.eth.get_storage_at(community.market_address, slot), "big")
-    # Layout guard: the low 128 bits are the free units the contract reports.
-    assert stored & (2**128 - 1) == trip.seller.market.escrow_of(seller).free_units == 72
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
-    try:
-        # The seller is credited 100 more units than the settlement paid it.
-        w3.provider.make_request(
-            "anvil_setStorageAt",
-            [community.market_address, hex(slot), "0x" + (stored + 100).to_bytes(32, "big").hex()],
+    def post(self, member: Member, first_offset: int, entries: list[Entry]) -> None:
+        versions = self.posted.setdefault(member.address, [])
+        first = GRID.first_interval(self.period_id) + first_offset
+        schedule = Schedule(
+            member.address, self.period_id, len(versions) + 1, first, tuple(entries)
         )
-        report = trip.audit()
-    finally:
-        w3.provider.make_request("evm_revert", [snapshot])
-    kinds = _kinds(report)
-    assert {"escrow_mismatch", "escrow_conservation", "credit_conservation"} <= kinds
-    assert kinds <= {"escrow_mismatch", "escrow_conservation", "credit_conservation"}
-    mismatch = next(p for p in report.problems if p.kind == "escrow_mismatch")
-    assert seller in mismatch.detail
-    assert "172 free" in mismatch.detail
-    assert "72 / 0" in mismatch.detail
-    assert trip.audit().ok  # the snapshot restored the honest state
+        signed = sign_schedule(
+            member.account.key, schedule, self.world.chain_id, self.world.exchange.address
+        )
+        self.world.exchange.post_schedules([signed])
+        versions.append(schedule)
+
+    def sign(self, member: Member, deltas: list[tuple[int, int]], meter: int = 0) -> None:
+        signed = self.world.batch(member.meters[meter], self.period_id, START, deltas)
+        self.batches[signed.period.meter_id] = signed
+
+    def post_batch(self, member: Member) -> None:
+        signed = self.batches[member.meters[0].meter_id]
+        self.world.exchange.post_meter_batches([signed])
+        self.posted_batches.add(signed.period.meter_id)
+
+    def settle(self, settler: Member) -> SettlePeriodResult:
+        """Settle with the hints of api.settlement; meters posted, inline or none."""
+        households, hints = self.settlement()
+        return settler.exchange.settle_period(self.period_id, households, hints)
+
+    def settlement(self) -> tuple[list[HouseholdPeriod], bytes]:
+        """settlePeriod's households and the hints api.settlement gives for them."""
+        community = self.world.community
+        households, inputs = [], []
+        for address in sorted(self.posted, key=lambda a: int(a, 16)):
+            data, meters = [], []
+            for meter_id in community.meters_of(address):
+                signed = self.batches.get(meter_id)
+                if signed is None:
+                    data.append(MeterData.none())
+                elif meter_id in self.posted_batches:
+                    data.append(MeterData.posted(signed.period))
+                else:
+                    data.append(MeterData.inline(signed))
+                deltas = signed.period.deltas_bytes if signed else None
+                meters.append(RuleMeter(community.meter(meter_id).window, deltas))
+            postings = tuple(self.posted[address])
+            households.append(HouseholdPeriod(address, postings, tuple(data)))
+            inputs.append(
+                RuleHousehold(
+                    address,
+                    community.membership(address),
+                    tuple(RawPosting(*s.as_posting()) for s in postings),
+                    tuple(meters),
+                )
+            )
+        rules = community.rules_at(self.period_id)
+        outcome = settlement_rule(rules, GRID, self.period_id, inputs)
+        return households, outcome.hints
 
 
-# ------------------------------------------------------------------ CLI
+def audit(world: World) -> AuditReport:
+    return run_audit(world.manager.w3, world.deployment, settlement_rule)
 
 
-def _cli(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["audit-v1", *args])
+def _trade(world: World, period_id: int | None = None) -> tuple[Trading, Member, Member, Member]:
+    """Seller, buyer (two versions) and an idle bidder post for one period."""
+    seller, buyer, idle = (world.member(funds_units=FUNDS_UNITS) for _ in range(3))
+    trading = Trading(world, world.open_period() if period_id is None else period_id)
+    trading.post(seller, 0, [Entry(EntrySide.SELL, 1_000, 100_000)] * 2)
+    trading.post(buyer, 0, [Entry(EntrySide.BUY, 600, 200_000)])
+    trading.post(buyer, 1, [Entry(EntrySide.BUY, 500, 300_000)])
+    trading.post(idle, 0, [NO_ENTRY, NO_ENTRY, Entry(EntrySide.BUY, 100, 120_000)])
+    return trading, seller, buyer, idle
+
+
+def _meters(trading: Trading, seller: Member, buyer: Member, idle: Member) -> None:
+    trading.world.warp(GRID.period_end(trading.period_id) + 1)
+    trading.sign(seller, [(0, 900), (0, 700), (0, 0), (3, 0)])
+    trading.sign(buyer, [(600, 0), (450, 0), (0, 0), (7, 1)])
+    trading.sign(idle, [(5, 0), (5, 0), (90, 0), (5, 0)])
+    trading.post_batch(buyer)
+
+
+def _cli(tmp_path: Path, world: World, *args: str) -> tuple[int, str, str]:
+    app = typer.Typer()
+    app.command()(audit_command)
+    path = save_deployment(world.deployment, tmp_path)
+    rpc = world.manager.w3.provider.endpoint_uri  # type: ignore[attr-defined]
+    result = CliRunner().invoke(app, ["--rpc", rpc, "--deployment", str(path), *args])
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_cli_exit_0_with_json_html_and_csv(
-    community: Community, node: AnvilNode, tmp_path: Path
+def test_honest_period_audits_clean_and_agrees_with_the_contract(
+    manager: Sender, tmp_path: Path
 ) -> None:
-    trip = _round_trip(community)
-    deployment = save_deployment(trip.deployment, tmp_path)
-    code, out, err = _cli(
-        "--rpc",
-        node.url,
-        "--deployment",
-        str(deployment),
-        "--json",
-        "--html",
-        str(tmp_path / "audit.html"),
-        "--csv",
-        str(tmp_path / "csv"),
-    )
+    world = World.deploy(manager)
+    trading, seller, buyer, idle = _trade(world)
+    _meters(trading, seller, buyer, idle)
+    result = trading.settle(world.member())
+    world.warp(GRID.period_end(trading.period_id) + 2 * RULES.settlement_deadline_seconds)
+
+    report = audit(world)
+    assert report.problems == ()
+    (period,) = report.periods
+    assert (period.households, period.postings, period.settled) == (3, 4, True)
+    chain = result.cleared.cleared()
+    assert [(i.price_per_kwh, i.traded_wh, i.delivered_wh) for i in period.intervals] == [
+        (c.price_per_kwh, c.traded_wh, c.delivered_wh) for c in chain
+    ]
+    # By hand: 600 Wh at 150_000 and 450 of 500 Wh at 200_000 per kWh.
+    assert [i.delivered_wh for i in period.intervals] == [600, 450, 0, 0]
+    assert sorted(line.change_units for line in report.settlements) == [-180_000, 0, 180_000]
+    assert (report.schedule_signatures, report.batch_signatures) == (4, 3)
+    escrow = world.exchange.escrow_of(seller.address)
+    assert report.escrow_units[seller.address] == (escrow.free_units, escrow.locked_units)
+
+    code, out, err = _cli(tmp_path, world, "--json")
     assert (code, err) == (0, "")
-    assert json.loads(out) == {
-        "ok": True,
-        "intervals": 1,
-        "trades": 2,
-        "signatures_checked": 9,
-        "problems": [],
-    }
-    page = (tmp_path / "audit.html").read_text()
-    assert page.count("<svg") == 3
-    assert "http" not in page.replace("http://www.w3.org/2000/svg", "")
-    trades_csv = (tmp_path / "csv" / "trades.csv").read_text().splitlines()
-    assert (
-        trades_csv[0]
-        == "interval_id,seller,buyer,energy_wh,price_per_kwh,delivered_wh,payment_units"
-    )
-    assert len(trades_csv) == 3
-    settlements = (tmp_path / "csv" / "settlements.csv").read_text().splitlines()
-    assert settlements[1] == f"{trip.interval_id},1000,1000,580,72,125,0"
-
-
-def test_cli_exit_1_names_the_problem(
-    community: Community, node: AnvilNode, tmp_path: Path
-) -> None:
-    trip = _round_trip(community, price_override=140)
-    deployment = save_deployment(trip.deployment, tmp_path)
-    code, out, _ = _cli("--rpc", node.url, "--deployment", str(deployment), "--json")
-    assert code == 1
-    result = json.loads(out)
-    assert result["ok"] is False
-    assert [(p["interval_id"], p["kind"]) for p in result["problems"]] == [
-        (trip.interval_id, "clearing_mismatch")
-    ]
-    # The same book re-cleared as pay-as-bid prices every trade at the bid (150): still not 140.
-    code, out, _ = _cli(
-        "--rpc", node.url, "--deployment", str(deployment), "--json", "--mechanism", "pay-as-bid"
-    )
-    assert code == 1
-    assert "150" in json.loads(out)["problems"][0]["detail"]
-
-
-def test_cli_exit_2_when_the_audit_cannot_run(
-    community: Community, node: AnvilNode, tmp_path: Path
-) -> None:
-    deployment = save_deployment(community.deployment, tmp_path)
-    cases = {
-        "unreachable": (
-            ["--rpc", "http://127.0.0.1:9", "--deployment", str(deployment)],
-            "no Ethereum JSON-RPC node",
-        ),
-        "missing": (["--rpc", node.url, "--deployment", str(tmp_path / "nope.json")], "not found"),
-    }
-    other = tmp_path / "other" / "1.json"
-    other.parent.mkdir()
-    raw = json.loads(deployment.read_text())
-    raw["chain_id"] = 1
-    other.write_text(json.dumps(raw))
-    cases["other chain"] = (
-        ["--rpc", node.url, "--deployment", str(other)],
-        "deployment is for chain 1",
-    )
-    cases["range"] = (
-        ["--rpc", node.url, "--deployment", str(deployment), "--to-block", "99999999"],
-        "block range",
-    )
-    bad_evidence = tmp_path / "evidence"
-    bad_evidence.mkdir()
-    (bad_evidence / "x.json").write_text("{not json")
-    cases["bad evidence"] = (
-        ["--rpc", node.url, "--deployment", str(deployment), "--evidence", str(bad_evidence)],
-        "is not JSON",
-    )
-    for name, (args, message) in cases.items():
-        code, out, err = _cli(*args, "--json")
-        assert code == 2, name
-        assert out == "", name
-        assert message in err, name
-        assert len(err.strip().splitlines()) == 1, name
-        assert "Traceback" not in err, name
-
-
-def test_altered_token_balance_in_a_fork_is_named(community: Community) -> None:
-    trip = _round_trip(community)
-    w3 = community.w3
-    token = community.deployment.address("QuartierToken")
-    buyer = trip.buyers[0].address
-    # QuartierToken: _name, _symbol, _totalSupply, then mapping _balances at slot 3.
-    slot = int.from_bytes(keccak(abi_encode(["address", "uint256"], [buyer, 3])), "big")
-    assert w3.eth.get_storage_at(token, slot) == bytes(32)  # the buyer deposited everything
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
-    try:
-        w3.provider.make_request(
-            "anvil_setStorageAt", [token, hex(slot), "0x" + (5).to_bytes(32, "big").hex()]
-        )
-        report = trip.audit()
-    finally:
-        w3.provider.make_request("evm_revert", [snapshot])
-    assert {p.kind for p in report.problems} == {"balance_mismatch", "credit_conservation"}
-    assert any(buyer in p.detail and "holds 5 token units" in p.detail for p in report.problems)
-
-
-def _order_json(signed: SignedOrder, status: str = "committed") -> dict[str, object]:
-    order = signed.order
-    return {
-        "order_hash": "0x" + "00" * 32,
-        "household": order.household,
-        "side": "sell" if order.side is Side.SELL else "buy",
-        "interval_id": order.interval_id,
-        "energy_wh": order.energy_wh,
-        "price_per_kwh": order.price_per_kwh,
-        "nonce": order.nonce,
-        "status": status,
-        "signature": {"v": signed.v, "r": hex(signed.r), "s": hex(signed.s)},
-    }
-
-
-@contextmanager
-def _book_server(books: dict[int, list[dict[str, object]]]) -> Iterator[str]:
-    """A stand-in for the API's public book endpoint, GET /intervals/{k}/orders."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            k = int(self.path.split("/")[2])
-            body = json.dumps({"interval_id": k, "gate_closes_at": 0, "orders": books.get(k, [])})
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body.encode())
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_api_books_are_checked_against_the_commitments(
-    community: Community, node: AnvilNode, tmp_path: Path
-) -> None:
-    trip = _round_trip(community)
-    k = trip.interval_id
-    seller, buyer_b = trip.seller, trip.buyers[0]
-    honest = _sign(community, seller, Order(seller.address, Side.SELL, k, 1_000, 100, 1))
-    # The API shows buyer B's nonce 1 with another amount, validly signed by B: not what was
-    # committed. And an order whose signature is not its household's.
-    other = _sign(community, buyer_b, Order(buyer_b.address, Side.BUY, k, 650, 150, 1))
-    unsigned = SignedOrder(
-        Order(buyer_b.address, Side.BUY, k, 10, 150, 9), honest.v, honest.r, honest.s
-    )
-    deployment = save_deployment(trip.deployment, tmp_path)
-    with _book_server({k: [_order_json(honest), _order_json(other), _order_json(unsigned)]}) as url:
-        code, out, err = _cli(
-            "--rpc", node.url, "--deployment", str(deployment), "--api", url, "--json"
-        )
-    assert (code, err) == (1, "")
-    result = json.loads(out)
-    assert [(p["interval_id"], p["kind"]) for p in result["problems"]] == [
-        (k, "evidence_mismatch"),
-        (k, "order_signature"),
-    ]
-    assert buyer_b.address in result["problems"][0]["detail"]
-    assert result["signatures_checked"] == 9 + 3
-    with _book_server({k: [_order_json(honest)]}) as url:
-        code, out, _ = _cli(
-            "--rpc", node.url, "--deployment", str(deployment), "--api", url, "--json"
-        )
+    data = json.loads(out)
+    assert data["ok"] is True
+    assert data["periods"][0]["delivered_wh"] == 1_050
+    code, _, _ = _cli(tmp_path, world, "--html", str(tmp_path / "a.html"), "--csv", str(tmp_path))
     assert code == 0
-    assert json.loads(out)["signatures_checked"] == 10
+    assert "OK: everything checks" in (tmp_path / "a.html").read_text()
+    assert (tmp_path / "intervals.csv").read_text().count("\n") == 1 + GRID.period_intervals
 
 
-def test_cli_exit_2_when_the_api_does_not_answer(
-    community: Community, node: AnvilNode, tmp_path: Path
+def test_period_left_unsettled_past_its_deadline(manager: Sender, tmp_path: Path) -> None:
+    world = World.deploy(manager)
+    trading, *_ = _trade(world)
+    deadline = GRID.settlement_deadline(trading.period_id, RULES)
+    world.warp(deadline)
+    assert audit(world).problems == ()  # at the deadline, not yet past it
+    world.warp(deadline + 1)
+    report = audit(world)
+    assert report.kinds() == {"period_unsettled"}
+    assert report.problems[0].period_id == trading.period_id
+    code, out, err = _cli(tmp_path, world, "--json")
+    assert (code, err) == (1, "")
+    assert [p["kind"] for p in json.loads(out)["problems"]] == ["period_unsettled"]
+
+
+def test_tokens_sent_to_the_exchange_outside_a_deposit(manager: Sender) -> None:
+    world = World.deploy(manager)
+    world.token.mint(manager.address, 5)
+    world.token.transfer(world.exchange.address, 5)
+    assert audit(world).kinds() == {"escrow_conservation"}
+
+
+def test_a_meter_admitted_late_counts_only_from_its_first_whole_interval(
+    manager: Sender,
 ) -> None:
-    _round_trip(community)
-    deployment = save_deployment(community.deployment, tmp_path)
-    code, out, err = _cli(
-        "--rpc", node.url, "--deployment", str(deployment), "--api", "http://127.0.0.1:9", "--json"
+    world = World.deploy(manager)
+    seller = world.member(funds_units=FUNDS_UNITS, meters=0)
+    buyer = world.member(funds_units=FUNDS_UNITS)
+    trading = Trading(world, world.open_period())
+    trading.post(seller, 0, [Entry(EntrySide.SELL, 500, 100_000)] * 4)
+    trading.post(buyer, 0, [Entry(EntrySide.BUY, 500, 200_000)] * 4)
+    # The seller's only meter is admitted inside interval 1: it counts from interval 2 on.
+    first = GRID.first_interval(trading.period_id)
+    world.warp(GRID.interval_start(first + 1) + 10)
+    key = ec.generate_private_key(ec.SECP256R1())
+    public_key = PublicKey.from_cryptography(key.public_key())
+    admitted = world.community.admit_meter(seller.address, public_key.x, public_key.y)
+    seller.meters.append(Meter(key, admitted.meter_id, public_key))
+    world.warp(GRID.period_end(trading.period_id) + 1)
+    trading.sign(seller, [(0, 500)] * 4)
+    trading.sign(buyer, [(500, 0)] * 4)
+    result = trading.settle(world.member())
+    report = audit(world)
+    assert report.problems == ()
+    assert [c.delivered_wh for c in result.cleared.cleared()] == [0, 0, 500, 500]
+    assert [i.delivered_wh for i in report.periods[0].intervals] == [0, 0, 500, 500]
+
+
+def test_a_rules_change_applies_from_its_period_and_audits_clean(manager: Sender) -> None:
+    world = World.deploy(manager)
+    changed = world.community.schedule_rules(replace(RULES, mechanism=Mechanism.PAY_AS_BID))
+    effective = changed.effective_from_period_id
+    world.warp(GRID.period_start(effective - 1))
+    trading, seller, buyer, idle = _trade(world, effective)
+    _meters(trading, seller, buyer, idle)
+    trading.settle(world.member())
+    report = audit(world)
+    assert report.problems == ()
+    (period,) = report.periods
+    assert (period.period_id, period.mechanism) == (effective, "pay_as_bid")
+    # Pay-as-bid: PeriodCleared carries price 0; the buyer pays its bids (600 * 200 + 450 * 300).
+    assert [i.price_per_kwh for i in period.intervals] == [0, 0, 0, 0]
+    assert min(line.change_units for line in report.settlements) == -(120_000 + 135_000)
+
+
+def test_the_command_cannot_run_without_a_deployment_or_with_a_bad_range(
+    manager: Sender, tmp_path: Path
+) -> None:
+    world = World.deploy(manager)
+    app = typer.Typer()
+    app.command()(audit_command)
+    rpc = world.manager.w3.provider.endpoint_uri  # type: ignore[attr-defined]
+    missing = CliRunner().invoke(app, ["--rpc", rpc, "--deployment", str(tmp_path / "no.json")])
+    assert missing.exit_code == 2
+    assert missing.stderr.count("\n") == 1
+    assert "not found" in missing.stderr
+    code, _, err = _cli(tmp_path, world, "--to-block", str(world.deployment.deploy_block - 1))
+    assert code == 2
+    assert err.startswith("quartier audit: block range")
+    # A deployment file naming another token than the exchange's own.
+    contracts = {**world.deployment.contracts, "QuartierToken": world.community.address}
+    wrong = save_deployment(replace(world.deployment, contracts=contracts), tmp_path / "wrong")
+    other = CliRunner().invoke(app, ["--rpc", rpc, "--deployment", str(wrong)])
+    assert other.exit_code == 2
+    assert "the exchange uses" in other.stderr
+
+
+_FORWARDER = """// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+/// Calls a target with given calldata: a transaction whose input is not the exchange's.
+contract AuditForwarder {
+    function forward(address target, bytes calldata data) external {
+        (bool ok, bytes memory result) = target.call(data);
+        if (!ok) {
+            assembly {
+                revert(add(result, 32), mload(result))
+            }
+        }
+    }
+}
+"""
+
+
+def _forwarder(manager: Sender) -> Contract:
+    directory = CACHE_DIR / "test-v2-audit-forwarder"
+    directory.mkdir(parents=True, exist_ok=True)
+    source = directory / "AuditForwarder.sol"
+    if not source.exists() or source.read_text() != _FORWARDER:
+        source.write_text(_FORWARDER)
+    built = compile_contracts((directory,))["AuditForwarder"]
+    w3 = manager.w3
+    receipt = manager.transact(
+        w3.eth.contract(abi=built.abi, bytecode=built.bytecode).constructor()
     )
-    assert (code, out) == (2, "")
-    assert "the API at http://127.0.0.1:9 does not answer" in err
+    return w3.eth.contract(address=receipt["contractAddress"], abi=built.abi)
+
+
+def test_schedules_posted_through_another_contract_are_read_from_their_events(
+    manager: Sender,
+) -> None:
+    world = World.deploy(manager)
+    forwarder = _forwarder(manager)
+    trading, seller, buyer, idle = _trade(world)
+    late = Schedule(idle.address, trading.period_id, 2, GRID.first_interval(trading.period_id), ())
+    signed = sign_schedule(idle.account.key, late, world.chain_id, world.exchange.address)
+    data = encode_call(world.exchange.contract.functions.postSchedules([signed.as_abi()]))
+    manager.transact(forwarder.functions.forward(world.exchange.address, data))
+    trading.posted[idle.address].append(late)
+    _meters(trading, seller, buyer, idle)
+    trading.settle(world.member())
+    report = audit(world)
+    # SchedulePosted carries the entries: the posting is rebuilt and checked from its event
+    # (the settlement re-supplied it); only its signature, in no calldata, is not re-checked.
+    assert report.kinds() == set()
+    assert report.schedule_signatures == 4
+
+
+def test_a_settlement_through_another_contract_cannot_be_recomputed(manager: Sender) -> None:
+    world = World.deploy(manager)
+    forwarder = _forwarder(manager)
+    trading, seller, buyer, idle = _trade(world)
+    _meters(trading, seller, buyer, idle)
+    households, hints = trading.settlement()
+    settle = world.exchange.contract.functions.settlePeriod(
+        trading.period_id, [h.as_abi() for h in households], hints
+    )
+    manager.transact(forwarder.functions.forward(world.exchange.address, encode_call(settle)))
+    report = audit(world)
+    assert report.kinds() == {"calldata_unavailable"}
+    # Its events still count: the period is settled and the money replays.
+    assert report.periods[0].settled
+
+
+PRICE = st.integers(0, 400_000)
+ENTRY = st.one_of(
+    st.just(NO_ENTRY),
+    st.builds(
+        Entry, st.sampled_from([EntrySide.SELL, EntrySide.BUY]), st.integers(1, 2_000), PRICE
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One random household: its postings (first interval offset, entries), its meter's
+    deltas, and where the meter's data comes from ("inline", "posted" or "none")."""
+
+    postings: tuple[tuple[int, tuple[Entry, ...]], ...]
+    deltas: tuple[tuple[int, int], ...]
+    source: str
+
+
+@st.composite
+def random_periods(draw: st.DrawFn) -> tuple[Mechanism, list[Planned]]:
+    mechanism = draw(st.sampled_from(list(Mechanism)))
+    households = []
+    for _ in range(draw(st.integers(2, 4))):
+        postings = [(0, tuple(draw(st.lists(ENTRY, max_size=4))))]
+        if draw(st.booleans()):
+            offset = draw(st.integers(0, 3))
+            postings.append((offset, tuple(draw(st.lists(ENTRY, max_size=4 - offset)))))
+        pair = st.tuples(st.integers(0, 2_500), st.integers(0, 2_500))
+        deltas = tuple(draw(st.lists(pair, min_size=4, max_size=4)))
+        source = draw(st.sampled_from(["inline", "posted", "none"]))
+        households.append(Planned(tuple(postings), deltas, source))
+    return mechanism, households
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=random_periods())
+def test_random_honest_periods_audit_clean(
+    manager: Sender, plan: tuple[Mechanism, list[Planned]]
+) -> None:
+    """Any book, any mechanism, meters posted, inline or missing (settled past the deadline):
+    the contract's settlement audits clean and the report carries the contract's figures."""
+    mechanism, households = plan
+    world = World.deploy(manager, rules=replace(RULES, mechanism=mechanism))
+    members = [world.member(funds_units=FUNDS_UNITS) for _ in households]
+    trading = Trading(world, world.open_period())
+    for member, planned in zip(members, households, strict=True):
+        for offset, entries in planned.postings:
+            trading.post(member, offset, list(entries))
+    world.warp(GRID.period_end(trading.period_id) + 1)
+    if any(h.source == "none" for h in households):
+        world.warp(GRID.settlement_deadline(trading.period_id, RULES))
+    for member, planned in zip(members, households, strict=True):
+        if planned.source != "none":
+            trading.sign(member, list(planned.deltas))
+        if planned.source == "posted":
+            trading.post_batch(member)
+    result = trading.settle(world.member())
+    report = audit(world)
+    assert report.problems == ()
+    (period,) = report.periods
+    assert period.mechanism == mechanism.name.lower()
+    assert [(i.price_per_kwh, i.traded_wh, i.delivered_wh) for i in period.intervals] == [
+        (c.price_per_kwh, c.traded_wh, c.delivered_wh) for c in result.cleared.cleared()
+    ]
+    assert period.rounding_units == result.settled.rounding_units

@@ -17,9 +17,9 @@ from eth_account import Account
 from eth_utils.address import to_canonical_address
 from eth_utils.crypto import keccak
 
-from ledger.audit_v2.history import Call, Logged, PostCall, RawSchedule
-from ledger.audit_v2.model import Kind, Problem
-from ledger.audit_v2.timeline import Registry, RulesTimeline
+from ledger.audit.history import Call, Logged, PostCall, RawSchedule
+from ledger.audit.model import Kind, Problem
+from ledger.audit.timeline import Registry, RulesTimeline
 from ledger.events_v2 import SchedulePosted
 from ledger.rules import TimeGrid
 from ledger.schedules import (

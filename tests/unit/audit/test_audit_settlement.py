@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from audit_v2_world import (
+from audit_world import (
     GRID,
     PERIOD,
     RULES,
@@ -15,9 +15,9 @@ from audit_v2_world import (
     tx_of,
 )
 
-from api.audit_v2_cli import settlement_rule
-from ledger.audit_v2 import History, audit_history
-from ledger.audit_v2.history import Logged, SettleCall
+from api.audit_cli import settlement_rule
+from ledger.audit import History, audit_history
+from ledger.audit.history import Logged, SettleCall
 from ledger.events_v2 import (
     HouseholdSettled,
     MeterBatchAccepted,

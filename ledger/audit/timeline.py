@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ledger.audit_v2.history import History, Logged, Position
-from ledger.audit_v2.model import Kind, Problem
+from ledger.audit.history import History, Logged, Position
+from ledger.audit.model import Kind, Problem
 from ledger.community import Window
 from ledger.events_v2 import (
     HouseholdAdmitted,

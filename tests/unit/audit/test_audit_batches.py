@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from audit_v2_world import CHAIN_ID, EXCHANGE, GRID, PERIOD, Scenario, edit, honest, tx_of
+from audit_world import CHAIN_ID, EXCHANGE, GRID, PERIOD, Scenario, edit, honest, tx_of
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
 
-from api.audit_v2_cli import settlement_rule
-from ledger.audit_v2 import History, audit_history
-from ledger.audit_v2.history import BatchCall
+from api.audit_cli import settlement_rule
+from ledger.audit import History, audit_history
+from ledger.audit.history import BatchCall
 from ledger.events_v2 import MeterBatchAccepted
 from metering.period import MeterPeriod, SignedMeterPeriod, low_s, meter_period_digest
 from metering.reading import P256_ORDER

@@ -7,19 +7,20 @@ from pathlib import Path
 
 import pytest
 import typer
-from audit_v2_world import GRID, PERIOD, RULES
+from audit_world import GRID, PERIOD, RULES
 from eth_account import Account
 from typer.testing import CliRunner
 
-from api.audit_v2_cli import audit_v2, settlement_rule
-from ledger.audit_v2 import RuleHousehold, RuleRefusedError
-from ledger.audit_v2.history import RawPosting
+from api.audit_cli import audit as audit_command
+from api.audit_cli import settlement_rule
+from ledger.audit import RuleHousehold, RuleRefusedError
+from ledger.audit.history import RawPosting
 from ledger.community import Window
 
 
 def _invoke(*args: str) -> tuple[int, str]:
     app = typer.Typer()
-    app.command()(audit_v2)
+    app.command()(audit_command)
     result = CliRunner().invoke(app, list(args))
     return result.exit_code, result.stderr
 

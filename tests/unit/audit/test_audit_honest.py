@@ -7,11 +7,11 @@ import csv
 import json
 from pathlib import Path
 
-from audit_v2_world import GRID, PERIOD, honest
+from audit_world import GRID, PERIOD, honest
 
-from api.audit_v2_cli import settlement_rule, summary
-from ledger.audit_v2 import audit_history
-from ledger.audit_v2.report import render_html, write_csv
+from api.audit_cli import settlement_rule, summary
+from ledger.audit import audit_history
+from ledger.audit.report import render_html, write_csv
 
 
 def test_honest_period_audits_clean_with_the_hand_computed_figures() -> None:
@@ -67,7 +67,7 @@ def test_json_csv_and_html_carry_the_periods(tmp_path: Path) -> None:
 
 
 def test_every_problem_kind_is_planted_by_some_test() -> None:
-    from ledger.audit_v2 import Kind
+    from ledger.audit import Kind
 
     sources = "".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py"))
     unplanted = [kind.value for kind in Kind if f'"{kind.value}"' not in sources]

@@ -4,11 +4,11 @@ nothing else is."""
 from __future__ import annotations
 
 import pytest
-from audit_v2_world import LATER_RULES, PERIOD, Household, Scenario, edit, find, honest, resync
+from audit_world import LATER_RULES, PERIOD, Household, Scenario, edit, find, honest, resync
 from eth_account import Account
 
-from api.audit_v2_cli import settlement_rule
-from ledger.audit_v2 import History, audit_history
+from api.audit_cli import settlement_rule
+from ledger.audit import History, audit_history
 from ledger.community import Window
 from ledger.events_v2 import HouseholdAdmitted, HouseholdRemoved, RulesScheduled
 

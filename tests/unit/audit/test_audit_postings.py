@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from audit_v2_world import (
+from audit_world import (
     GRID,
     PERIOD,
     RELAYER,
@@ -19,9 +19,9 @@ from audit_v2_world import (
 )
 from eth_account import Account
 
-from api.audit_v2_cli import settlement_rule
-from ledger.audit_v2 import History, audit_history
-from ledger.audit_v2.history import PostCall, Unreadable
+from api.audit_cli import settlement_rule
+from ledger.audit import History, audit_history
+from ledger.audit.history import PostCall, Unreadable
 from ledger.events_v2 import MeterBatchAccepted, PeriodSettled, SchedulePosted
 from ledger.schedules import NO_ENTRY, Entry, EntrySide
 from ledger.signatures import SECP256K1_N

@@ -20,8 +20,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from api.audit_v2_cli import settlement_rule
-from ledger.audit_v2.history import (
+from api.audit_cli import settlement_rule
+from ledger.audit.history import (
     BatchCall,
     Call,
     History,
@@ -34,8 +34,8 @@ from ledger.audit_v2.history import (
     RawSchedule,
     SettleCall,
 )
-from ledger.audit_v2.postings import struct_hash
-from ledger.audit_v2.rule import RuleHousehold, RuleMeter
+from ledger.audit.postings import struct_hash
+from ledger.audit.rule import RuleHousehold, RuleMeter
 from ledger.community import Window
 from ledger.events import Transfer
 from ledger.events_v2 import (

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.audit_v2.batches import Batch, MeterChains
-from ledger.audit_v2.history import (
+from ledger.audit.batches import Batch, MeterChains
+from ledger.audit.history import (
     Call,
     Logged,
     Position,
@@ -19,10 +19,10 @@ from ledger.audit_v2.history import (
     RawPosting,
     SettleCall,
 )
-from ledger.audit_v2.model import Kind, Problem, RuleRefusedError
-from ledger.audit_v2.postings import Book, struct_hash
-from ledger.audit_v2.rule import RuleHousehold, RuleMeter, RuleOutcome, SettlementRule
-from ledger.audit_v2.timeline import Registry, RulesTimeline
+from ledger.audit.model import Kind, Problem, RuleRefusedError
+from ledger.audit.postings import Book, struct_hash
+from ledger.audit.rule import RuleHousehold, RuleMeter, RuleOutcome, SettlementRule
+from ledger.audit.timeline import Registry, RulesTimeline
 from ledger.events_v2 import (
     HouseholdSettled,
     MeterBatchAccepted,

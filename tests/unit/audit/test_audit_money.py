@@ -3,10 +3,10 @@ named (with what it really implies)."""
 
 from __future__ import annotations
 
-from audit_v2_world import EXCHANGE, Scenario, edit, find, honest, resync
+from audit_world import EXCHANGE, Scenario, edit, find, honest, resync
 
-from api.audit_v2_cli import settlement_rule
-from ledger.audit_v2 import History, audit_history
+from api.audit_cli import settlement_rule
+from ledger.audit import History, audit_history
 from ledger.events import Transfer
 from ledger.events_v2 import ExchangeDeposited, ExchangeWithdrawn
 

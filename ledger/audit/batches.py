@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ledger.audit_v2.history import Logged, Position
-from ledger.audit_v2.model import Kind, Problem
-from ledger.audit_v2.timeline import Registry
+from ledger.audit.history import Logged, Position
+from ledger.audit.model import Kind, Problem
+from ledger.audit.timeline import Registry
 from ledger.events_v2 import MeterBatchAccepted
 from ledger.rules import TimeGrid
 from metering.errors import MeteringError

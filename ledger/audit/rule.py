@@ -1,7 +1,7 @@
 """The settlement rule the audit re-runs, as an injected function over plain data.
 
 `ledger` must not import `api` (dependencies point api -> ledger), so the audit describes
-a period's input and output here and the composition root (`api/audit_v2_cli.py`) passes a
+a period's input and output here and the composition root (`api/audit_cli.py`) passes a
 `SettlementRule` that runs `api.settlement.settle_period`. The rule must be pure and raise
 `RuleRefusedError` (never its own errors) for an input it refuses.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ledger.audit_v2.history import RawPosting
+from ledger.audit.history import RawPosting
 from ledger.community import Window
 from ledger.events_v2 import ClearedInterval
 from ledger.rules import Rules, TimeGrid
