@@ -3,14 +3,25 @@
 Anvil comes from the npm package @foundry-rs/anvil (no foundryup here). The platform package
 carries the real binary; it is run directly rather than through npm's Node wrapper so that
 stopping the process by its PID stops the node itself.
+
+Each node keeps its on-disk state in a folder of its own, removed when the node stops (also
+when the process was killed): by default Anvil writes every state it evicts from memory (the
+whole state, megabytes a block) under ~/.foundry/anvil/tmp and never removes that folder, not
+even on SIGTERM, which once filled the disk. `--max-persisted-states 0` stops it writing states
+at all: the last states stay in memory (Anvil's default in-memory history), older ones are
+dropped, so only state queries at blocks far back fail; logs, receipts and calldata stay.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import platform
 import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +32,8 @@ from ledger.errors import AnvilStartError
 from ledger.paths import NODE_MODULES
 
 START_TIMEOUT_SECONDS = 10.0
+#: Flags every node gets: no state file is ever persisted (see the module docstring).
+NO_PERSISTED_STATES = ("--max-persisted-states", "0")
 
 
 def anvil_binary() -> Path:
@@ -70,6 +83,7 @@ class AnvilNode:
         self.port = port if port is not None else free_port(host)
         self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
+        self.cache_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -81,9 +95,12 @@ class AnvilNode:
         # would talk to the first one: check the port ourselves first.
         if not port_is_free(self.port, self.host):
             raise AnvilStartError(f"anvil failed to start: port {self.port} is already in use")
+        self._remove_cache_dir()
+        self.cache_dir = Path(tempfile.mkdtemp(prefix="quartier-anvil-"))
         command = [str(anvil_binary()), "--host", self.host, "--port", str(self.port)]
+        cache = ("--cache-path", str(self.cache_dir), *NO_PERSISTED_STATES)
         self.process = subprocess.Popen(
-            [*command, *self.extra_args],
+            [*command, *cache, *self.extra_args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             # Its own session: a terminal's Ctrl-C reaches us, and we stop the node ourselves.
@@ -93,6 +110,7 @@ class AnvilNode:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 reason = self._stderr_line() or f"exit status {self.process.returncode}"
+                self._remove_cache_dir()
                 raise AnvilStartError(f"anvil failed to start on {self.url}: {reason}")
             if self._answers():
                 return self
@@ -101,15 +119,28 @@ class AnvilNode:
         raise AnvilStartError(f"anvil did not answer on {self.url} within {START_TIMEOUT_SECONDS}s")
 
     def stop(self) -> None:
-        """Stop the node by its PID (terminate, then kill if it lingers)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
+        """Stop the node by its PID (terminate, then kill if it lingers) and remove its state
+        folder, also when the process already died (killed, crashed)."""
         try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+            if self.process is not None and self.process.poll() is None:
+                self.process.terminate()
+                # A node stopped with SIGSTOP (a hung node) only acts on SIGTERM once resumed.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.process.pid, signal.SIGCONT)
+                try:
+                    self.process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(timeout=5)
+        finally:
+            if self.process is not None and self.process.stderr is not None:
+                self.process.stderr.close()
+            self._remove_cache_dir()
+
+    def _remove_cache_dir(self) -> None:
+        if self.cache_dir is not None:
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
+            self.cache_dir = None
 
     def _answers(self) -> bool:
         body: dict[str, str | int | list[str]] = {
