@@ -14,10 +14,9 @@ import typer
 from api.audit_cli import audit
 from api.demo.cli import demo_app
 from api.errors import ApiError
-from api.matching.cli import market_app
-from api.matching.errors import MatchingError
-from api.service_cli import serve, worker
+from api.service_cli import relayer, serve
 from ledger.cli import chain_app
+from ledger.community_cli import community_app
 from ledger.errors import LedgerError
 from metering.cli import meter_app
 from metering.errors import MeteringError
@@ -30,10 +29,10 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(chain_app, name="chain")
-app.add_typer(market_app, name="market")
+app.add_typer(community_app, name="community")
 app.add_typer(meter_app, name="meter")
 app.command("serve")(serve)
-app.command("worker")(worker)
+app.command("relayer")(relayer)
 app.command("audit")(audit)
 app.add_typer(demo_app)
 
@@ -45,7 +44,6 @@ EXIT_FAILURE = 1
 REPORTED_ERRORS: tuple[type[Exception], ...] = (
     ApiError,
     LedgerError,
-    MatchingError,
     MeteringError,
 )
 
