@@ -14,7 +14,9 @@ import typer
 from api.audit_cli import audit
 from api.demo.cli import demo_app
 from api.errors import ApiError
-from api.service_cli import relayer, serve
+from api.matching.cli import market_app
+from api.matching.errors import MatchingError
+from api.service_cli import serve, worker
 from ledger.cli import chain_app
 from ledger.community_cli import community_app
 from ledger.errors import LedgerError
@@ -30,9 +32,10 @@ app = typer.Typer(
 )
 app.add_typer(chain_app, name="chain")
 app.add_typer(community_app, name="community")
+app.add_typer(market_app, name="market")
 app.add_typer(meter_app, name="meter")
 app.command("serve")(serve)
-app.command("relayer")(relayer)
+app.command("worker")(worker)
 app.command("audit")(audit)
 app.add_typer(demo_app)
 
@@ -44,6 +47,7 @@ EXIT_FAILURE = 1
 REPORTED_ERRORS: tuple[type[Exception], ...] = (
     ApiError,
     LedgerError,
+    MatchingError,
     MeteringError,
 )
 
