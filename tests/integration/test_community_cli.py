@@ -1,0 +1,231 @@
+"""`quartier community init|deploy|status` on a real Anvil, through the console script's
+`main` (errors as one line, exit codes) in-process, and one real process killed midway."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.cli import main
+from ledger.accounts import ANVIL_DEV_KEY, account_from_key
+from ledger.anvil import AnvilNode
+from ledger.chain import connect
+
+DEPLOYER = account_from_key(ANVIL_DEV_KEY).address
+QUARTIER = Path(sys.executable).with_name("quartier")
+
+
+def run(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    """Run `quartier ARGS` in-process; returns (exit status, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["quartier", *args])
+    capsys.readouterr()
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def deploy_json(config: Path, anvil: AnvilNode, capsys: Any, monkeypatch: Any) -> dict[str, Any]:
+    code, out, err = run(
+        ["community", "deploy", str(config), "--rpc", anvil.url, "--json"], capsys, monkeypatch
+    )
+    assert code == 0, err
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def init(tmp_path: Path, capsys: Any, monkeypatch: Any) -> Path:
+    config = tmp_path / "community.toml"
+    code, _, err = run(["community", "init", "--out", str(config)], capsys, monkeypatch)
+    assert code == 0, err
+    return config
+
+
+def test_newcomer_init_deploy_rerun_status(
+    anvil: AnvilNode, tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    config = init(tmp_path, capsys, monkeypatch)
+    first = deploy_json(config, anvil, capsys, monkeypatch)
+    actions = [change["action"] for change in first["changes"]]
+    assert actions == ["deploy"] * 3 + ["admit_member"] * 3 + ["register_meter"] * 3
+    assert all(change["tx"].startswith("0x") for change in first["changes"])
+    assert deploy_json(config, anvil, capsys, monkeypatch)["changes"] == []
+
+    code, out, err = run(
+        [
+            "community",
+            "status",
+            "--rpc",
+            anvil.url,
+            "--deployment",
+            first["deployment_file"],
+            "--json",
+        ],
+        capsys,
+        monkeypatch,
+    )
+    assert code == 0, err
+    status = json.loads(out)
+    assert {"rules", "members", "meters", "balances", "periods"} <= status.keys()
+    assert [m["name"] for m in status["members"]] == ["Alice", "Bruno", "Chloé"]
+    assert all(m["admitted_at"] > 0 and m["removed_at"] is None for m in status["members"])
+    registered = {
+        c["meter_id"]: c["member"] for c in first["changes"] if c["action"] == "register_meter"
+    }
+    assert {m["meter_id"]: m["member"] for m in status["meters"]} == registered
+    assert status["rules"]["current"]["mechanism"] == "pay-as-clear"
+    assert status["rules"]["current"]["price_ceiling_per_kwh"] == 350_000
+    assert status["rules"]["pending"] == []
+    assert [b["escrow_free_units"] for b in status["balances"]] == [0, 0, 0]
+
+    code, text, err = run(
+        ["community", "status", "--rpc", anvil.url, "--deployment", first["deployment_file"]],
+        capsys,
+        monkeypatch,
+    )
+    assert code == 0, err
+    assert "Alice (EAN 541448820000000015)" in text
+    assert "ceiling 0.3500 €/kWh" in text
+    assert "Alice: 0.00 € / 0.00 € / 0.00 €" in text
+
+
+def test_a_changed_file_applies_only_the_difference(
+    anvil: AnvilNode, tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    config = init(tmp_path, capsys, monkeypatch)
+    deployed = deploy_json(config, anvil, capsys, monkeypatch)
+    text = config.read_text()
+    chloe_meter = text.rindex("[[meters]]")
+    chloe = text.index('[[members]]\nname = "Chloé"')
+    text = text[:chloe] + text[text.index("\n\n", chloe) + 2 : chloe_meter]
+    bruno_meter = text.rindex("[[meters]]")
+    text = text[:bruno_meter].replace("price_floor_per_kwh = 50000", "price_floor_per_kwh = 60000")
+    config.write_text(text)
+
+    changes = deploy_json(config, anvil, capsys, monkeypatch)["changes"]
+    assert [(c["action"], c["member"]) for c in changes[:2]] == [
+        ("revoke_meter", "Bruno"),
+        ("remove_member", "Chloé"),
+    ]
+    assert changes[2]["action"] == "schedule_rules"
+    assert changes[2]["rules"]["price_floor_per_kwh"] == 60_000
+    assert len(changes) == 3
+    assert deploy_json(config, anvil, capsys, monkeypatch)["changes"] == []
+
+    code, out, err = run(
+        [
+            "community",
+            "status",
+            "--rpc",
+            anvil.url,
+            "--deployment",
+            deployed["deployment_file"],
+            "--json",
+        ],
+        capsys,
+        monkeypatch,
+    )
+    assert code == 0, err
+    status = json.loads(out)
+    assert [m["removed_at"] is not None for m in status["members"]] == [False, False, True]
+    assert [m["revoked_at"] is not None for m in status["meters"]] == [False, True, True]
+    pending = status["rules"]["pending"]
+    assert [p["rules"]["price_floor_per_kwh"] for p in pending] == [60_000]
+    assert pending[0]["effective_from_period"] == status["current_period"] + 2
+    assert status["rules"]["current"]["price_floor_per_kwh"] == 50_000
+
+
+def test_a_deploy_killed_midway_is_completed_never_duplicated(
+    anvil: AnvilNode, tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    config = init(tmp_path, capsys, monkeypatch)
+    process = subprocess.Popen(
+        [str(QUARTIER), "community", "deploy", str(config), "--rpc", anvil.url],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    printed = []
+    try:
+        for line in process.stdout:
+            printed.append(line.strip())
+            if line.startswith("deployed QuartierCommunity"):
+                process.send_signal(signal.SIGKILL)
+                break
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    printed += [line.strip() for line in process.stdout.read().splitlines()]
+    assert printed[:2] == [p for p in printed if p.startswith("deployed")][:2]
+    token = printed[0].split(" at ")[1]
+    community = printed[1].split(" at ")[1]
+
+    resumed = deploy_json(config, anvil, capsys, monkeypatch)
+    deployment = json.loads(Path(resumed["deployment_file"]).read_text())
+    assert deployment["contracts"]["QuartierToken"] == token
+    assert deployment["contracts"]["QuartierCommunity"] == community
+    created_again = [c["contract"] for c in resumed["changes"] if c["action"] == "deploy"]
+    assert created_again in ([], ["QuartierExchange"])
+    admitted = [c["member"] for c in resumed["changes"] if c["action"] == "admit_member"]
+    admitted += [p.split()[1] for p in printed if p.startswith("admitted")]
+    assert sorted(admitted) == ["Alice", "Bruno", "Chloé"]
+    assert deploy_json(config, anvil, capsys, monkeypatch)["changes"] == []
+    assert not Path(resumed["deployment_file"] + ".partial.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle"),
+    [
+        ('symbol = "qEUR"', 'symbol = "qEUR', "malformed TOML"),
+        ('"541448820000000022"', '"541448820000000023"', "members[1].ean"),
+        (
+            "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+            "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc",
+            "members[1].address",
+        ),
+        ("", "DUPLICATE_ALICE_METER", "meters[3].public_key_x"),
+        (
+            "price_ceiling_per_kwh = 350000",
+            "price_ceiling_per_kwh = 4294967296",
+            "rules.price_ceiling_per_kwh",
+        ),
+    ],
+)
+def test_a_refused_file_exits_2_with_one_line_and_sends_nothing(
+    anvil: AnvilNode, tmp_path: Path, capsys: Any, monkeypatch: Any, old: str, new: str, needle: str
+) -> None:
+    config = init(tmp_path, capsys, monkeypatch)
+    text = config.read_text()
+    if new == "DUPLICATE_ALICE_METER":  # Alice's meter key listed a second time
+        alice_x = next(line for line in text.splitlines() if line.startswith("public_key_x"))
+        alice_y = next(line for line in text.splitlines() if line.startswith("public_key_y"))
+        text += f'\n[[meters]]\nmember = "Alice"\n{alice_x}\n{alice_y}\n'
+    else:
+        assert old in text
+        text = text.replace(old, new)
+    config.write_text(text)
+    w3 = connect(anvil.url)
+    nonce = w3.eth.get_transaction_count(DEPLOYER)
+    code, out, err = run(
+        ["community", "deploy", str(config), "--rpc", anvil.url], capsys, monkeypatch
+    )
+    assert code == 2
+    assert out == ""
+    assert len(err.splitlines()) == 1
+    assert needle in err
+    assert str(config) in err
+    assert w3.eth.get_transaction_count(DEPLOYER) == nonce
+    assert not list(tmp_path.glob("*.json"))
