@@ -2,12 +2,16 @@
 
 QUARTIER_TEST_DEPTH=ci selects the deeper Hypothesis profile here and, in scripts/test, the
 deeper forge profile (FOUNDRY_PROFILE=ci): one knob for both languages.
+
+No silent skips: with CI set (CI runs with CI=true), a skipped test or module is a failure, so
+test data that a clean checkout lacks (e.g. ../shared/testdata for the P1 conformance tests)
+fails the run instead of turning it green with nothing checked.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +28,35 @@ settings.register_profile(
     "ci", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("ci" if os.environ.get("QUARTIER_TEST_DEPTH") == "ci" else "default")
+
+
+def _skips_fail() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _fail_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
+    if _skips_fail() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI (a skip is a failure when CI is set): {reason}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    _fail_skip(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    _fail_skip(report)
+    return report
 
 
 @pytest.fixture(scope="session")
