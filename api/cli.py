@@ -18,7 +18,7 @@ from api.matching.cli import market_app
 from api.matching.errors import MatchingError
 from api.service_cli import serve, worker
 from ledger.cli import chain_app
-from ledger.community_cli import community_app
+from ledger.community_cli import community_app, household_app
 from ledger.errors import LedgerError
 from metering.cli import meter_app
 from metering.errors import MeteringError
@@ -32,6 +32,7 @@ app = typer.Typer(
 )
 app.add_typer(chain_app, name="chain")
 app.add_typer(community_app, name="community")
+app.add_typer(household_app, name="household")
 app.add_typer(market_app, name="market")
 app.add_typer(meter_app, name="meter")
 app.command("serve")(serve)

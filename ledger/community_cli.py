@@ -26,11 +26,16 @@ from ledger.community_config.files import default_deployment_path, load_deployme
 from ledger.community_config.keys import load_signer
 from ledger.community_config.model import load_config
 from ledger.community_config.status import local_time, read_status, render_text
+from ledger.community_manage_cli import household_app, register_manager_commands
+
+__all__ = ["community_app", "household_app"]
 
 community_app = typer.Typer(
-    help="A community as a file (community.toml): create it, deploy it, read its status.",
+    help="A community as a file (community.toml): create it, deploy it, read its status; "
+    "the manager's day-to-day commands.",
     no_args_is_help=True,
 )
+register_manager_commands(community_app)
 
 RpcOption = Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of the chain.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for other tools.")]

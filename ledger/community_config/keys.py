@@ -19,6 +19,21 @@ from ledger.accounts import ANVIL_CHAIN_ID, ANVIL_DEV_KEY, account_from_key
 from ledger.community_config.errors import SignerError
 
 PASSWORD_VARIABLE = "QUARTIER_KEYSTORE_PASSWORD"
+#: Anvil's public development mnemonic: account i is m/44'/60'/0'/0/i (0 is ANVIL_DEV_KEY).
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+def anvil_account(chain_id: int, index: int) -> LocalAccount:
+    """Anvil's public development account `index` (chain 31337 only)."""
+    if chain_id != ANVIL_CHAIN_ID:
+        raise SignerError(f"chain {chain_id} is not a local Anvil: give --key KEYSTORE")
+    if not 0 <= index <= 9:
+        raise SignerError(f"Anvil funds development accounts 0-9, not {index}")
+    Account.enable_unaudited_hdwallet_features()
+    account: LocalAccount = Account.from_mnemonic(
+        ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}"
+    )
+    return account
 
 
 def load_signer(chain_id: int, keystore: Path | None, ask: Callable[[], str]) -> LocalAccount:

@@ -199,24 +199,10 @@ def parse_config(text: str, source: str = "community.toml") -> CommunityFile:
 
 def _check_together(config: CommunityFile, text: str, source: str) -> None:
     # The checks that look at several values at once, each naming the key that breaks them.
-    rules = config.rules
-    if rules.price_floor_per_kwh > rules.price_ceiling_per_kwh:
-        raise _refusal(text, source, ("rules", "price_floor_per_kwh"), "above the price ceiling")
-    if (
-        not rules.price_floor_per_kwh
-        <= rules.community_price_per_kwh
-        <= rules.price_ceiling_per_kwh
-    ):
-        raise _refusal(
-            text, source, ("rules", "community_price_per_kwh"), "outside [floor, ceiling]"
-        )
-    if rules.gate_lead_seconds >= config.time.period_seconds:
-        raise _refusal(
-            text,
-            source,
-            ("rules", "gate_lead_seconds"),
-            f"must be shorter than a period ({config.time.period_seconds} s)",
-        )
+    broken = rules_problem(config.rules, config.time.period_seconds)
+    if broken is not None:
+        key, message = broken
+        raise _refusal(text, source, ("rules", key), message)
     _unique(text, source, "members", [m.name for m in config.members], "name")
     _unique(text, source, "members", [m.ean for m in config.members], "ean")
     _unique(text, source, "members", [m.address.lower() for m in config.members], "address")
@@ -237,6 +223,19 @@ def _check_together(config: CommunityFile, text: str, source: str) -> None:
                 ("meters", index, "member"),
                 f"{meter.member} has more than {MAX_METERS_PER_MEMBER} meters",
             )
+
+
+def rules_problem(rules: RulesSection, period_seconds: int) -> tuple[str, str] | None:
+    """The rule key that breaks a bound spanning several values, and why (None: sound)."""
+    if rules.price_floor_per_kwh > rules.price_ceiling_per_kwh:
+        return "price_floor_per_kwh", "above the price ceiling"
+    if not (
+        rules.price_floor_per_kwh <= rules.community_price_per_kwh <= rules.price_ceiling_per_kwh
+    ):
+        return "community_price_per_kwh", "outside [floor, ceiling]"
+    if rules.gate_lead_seconds >= period_seconds:
+        return "gate_lead_seconds", f"must be shorter than a period ({period_seconds} s)"
+    return None
 
 
 def _unique(

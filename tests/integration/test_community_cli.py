@@ -229,3 +229,60 @@ def test_a_refused_file_exits_2_with_one_line_and_sends_nothing(
     assert str(config) in err
     assert w3.eth.get_transaction_count(DEPLOYER) == nonce
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_manager_and_household_commands(
+    anvil: AnvilNode, tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    config = init(tmp_path, capsys, monkeypatch)
+    deployment = deploy_json(config, anvil, capsys, monkeypatch)["deployment_file"]
+    chain = ["--rpc", anvil.url, "--deployment", deployment]
+    alice = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+
+    code, out, err = run(["community", "fund", alice, "25000000", *chain], capsys, monkeypatch)
+    assert (code, out.strip()) == (0, "funded Alice with 25.00 €"), err
+    household = ["--anvil-account", "1", *chain]
+    code, out, err = run(["household", "deposit", "10000000", *household], capsys, monkeypatch)
+    assert code == 0, err
+    assert out.splitlines()[-1] == "deposited 10.00 €"
+    code, _, err = run(["household", "withdraw", "2500000", *household], capsys, monkeypatch)
+    assert code == 0, err
+
+    code, out, err = run(
+        ["community", "set-rule", "mechanism", "pay-as-bid", *chain, "--json"], capsys, monkeypatch
+    )
+    assert code == 0, err
+    (scheduled,) = json.loads(out)["changes"]
+    assert scheduled["action"] == "schedule_rules"
+
+    w3 = connect(anvil.url)
+    nonce = w3.eth.get_transaction_count(DEPLOYER)
+    code, out, err = run(
+        ["community", "set-rule", "price_floor_per_kwh", "400000", *chain], capsys, monkeypatch
+    )
+    assert code == 2
+    assert err.strip() == "quartier: set-rule: price_floor_per_kwh: above the price ceiling"
+    assert w3.eth.get_transaction_count(DEPLOYER) == nonce
+
+    newcomer = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"  # Anvil's dev account 4
+    code, out, err = run(
+        ["community", "admit", newcomer, *chain, "--unsigned"], capsys, monkeypatch
+    )
+    assert code == 0, err
+    (transaction,) = json.loads(out)["transactions"]
+    assert w3.eth.get_transaction_count(DEPLOYER) == nonce  # printed, not sent
+    assert transaction["from"] == DEPLOYER
+    # The manager's wallet (Anvil holds the dev account's key) sends exactly what was printed.
+    w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_transaction(
+            {"from": transaction["from"], "to": transaction["to"], "data": transaction["data"]}
+        )
+    )
+
+    code, out, err = run(["community", "status", *chain, "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    status = json.loads(out)
+    (balance,) = [b for b in status["balances"] if b["address"] == alice]
+    assert (balance["wallet_units"], balance["escrow_free_units"]) == (17_500_000, 7_500_000)
+    assert newcomer in [m["address"] for m in status["members"]]
+    assert [p["rules"]["mechanism"] for p in status["rules"]["pending"]] == ["pay-as-bid"]
