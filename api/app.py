@@ -1,7 +1,12 @@
 """The application factory: `create_app(settings)` wires routers, errors and collaborators.
 
+Protocol v2: signed schedules (`api.schedules`), meters' period batches
+(`api.meter_batches`), live readings (`api.readings`), households and sign-in
+(`api.households`), and the relayer loop (`api.relayer`) in the lifespan when
+`settings.run_relayer`. Every rule of the community is read from the chain (`V2Chain`).
+
 Nothing is built at import time; `quartier serve` calls `create_app(get_settings())` and tests
-call it with their own `Settings` (in-memory SQLite, an Anvil node).
+call it with their own `Settings` (a SQLite database, an Anvil node) and chain view.
 """
 
 from __future__ import annotations
@@ -18,12 +23,15 @@ from sqlalchemy.engine import Engine
 from api.db import create_schema, make_engine
 from api.deps import Clock
 from api.households.router import router as households_router
-from api.ledger_gateway import LedgerGateway
 from api.limits import ChainDeadlineMiddleware, RequestLimitsMiddleware, restore_recursion_limit
-from api.orders.router import router as orders_router
+from api.meter_batches.router import router as meter_batches_router
 from api.problems import install_problem_handlers
 from api.readings.meters import MeterDirectory
 from api.readings.router import router as readings_router
+from api.relayer.context import V2Chain
+from api.relayer.runner import RelayerLoop
+from api.relayer.service import Relayer
+from api.schedules.router import router as schedules_router
 from api.settings import Settings, get_settings
 from ledger.chain import chain_deadline
 
@@ -34,60 +42,63 @@ def _wall_clock() -> int:
 
 #: How long start-up waits for the chain clients to be built before serving anyway.
 WARM_UP_SECONDS = 5
+#: Bound of the background warm-up's chain calls (it goes on after start-up stops waiting).
+WARM_UP_DEADLINE_SECONDS = 30
 
 
-def _warm_up(ledger: LedgerGateway) -> None:
+def _warm_up(chain: V2Chain) -> None:
     # Best effort: any error (chain down) reaches the first request that needs the chain.
-    # Under a deadline, so a hung node does not hold the gateway's lock past start-up.
-    with contextlib.suppress(Exception), chain_deadline(WARM_UP_SECONDS):
-        ledger.registry  # noqa: B018 - a cached property: building it is the point
+    # The first access builds the clients (the compiler's artifacts, ~0.4 s) and reads the
+    # grid and the open periods' rules, so no request pays for them.
+    with contextlib.suppress(Exception), chain_deadline(WARM_UP_DEADLINE_SECONDS):
+        chain.warm_up()
 
 
 def create_app(
     settings: Settings,
     *,
-    ledger: LedgerGateway | None = None,
+    chain: V2Chain | None = None,
     engine: Engine | None = None,
     clock: Clock = _wall_clock,
 ) -> FastAPI:
-    """Build the API for one community. The schema is created here (idempotent)."""
+    """Build the API (and its relayer) for one community. The schema is created here
+    (idempotent). `chain` defaults to the node and deployment of `settings`."""
     # Every import of the service has happened by now (py_ecc's among them).
     restore_recursion_limit()
     engine = engine or make_engine(settings.database_url)
     create_schema(engine)
-    ledger = ledger or LedgerGateway(settings)
+    chain = chain or V2Chain.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The first registry access builds the contract clients (it runs the compiler to read
-        # its settings, ~0.4 s): done before serving, not inside the first meter's request.
-        # Best effort and bounded: with the chain down or slow, start-up goes on and requests
-        # answer 503 as before.
-        warm_up = threading.Thread(target=_warm_up, args=(ledger,), daemon=True)
+        # Bounded: with the chain down or slow, start-up goes on and requests answer 503.
+        warm_up = threading.Thread(
+            target=_warm_up, args=(chain,), name="quartier-warm-up", daemon=True
+        )
         warm_up.start()
         warm_up.join(timeout=WARM_UP_SECONDS)
-        worker = None
-        if settings.run_worker:
-            from api.worker.runner import start_background_worker
-
-            worker = start_background_worker(app)
+        loop = None
+        if settings.run_relayer:
+            loop = RelayerLoop(Relayer(engine, chain), settings.relayer_poll_seconds).start()
         try:
             yield
         finally:
-            if worker is not None:
-                worker.stop()
+            if loop is not None:
+                loop.stop()
 
     app = FastAPI(
-        title="Quartier market",
-        summary="Signed orders, signed meter readings, clearing and settlement on-chain.",
-        version="0.1.0",
+        title="Quartier",
+        summary="Signed schedules, signed meter batches, settlement on-chain (protocol v2).",
+        version="0.2.0",
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.ledger = ledger
+    app.state.v2_chain = chain
     app.state.clock = clock
-    app.state.meters = MeterDirectory(ledger.meter, settings.meter_cache_seconds)
+    app.state.meters = MeterDirectory(
+        lambda meter_id: chain.community.meter(meter_id), settings.meter_cache_seconds
+    )
     # Middlewares run in the reverse order of addition: the catch-all (added by
     # install_problem_handlers) outermost, then the limits, then the chain deadline.
     app.add_middleware(ChainDeadlineMiddleware, seconds=settings.chain_deadline_seconds)
@@ -97,10 +108,16 @@ def create_app(
         max_json_depth=settings.max_json_depth,
     )
     install_problem_handlers(app)
+    app.include_router(schedules_router)
+    app.include_router(meter_batches_router)
     app.include_router(readings_router)
-    app.include_router(orders_router)
     app.include_router(households_router)
     return app
+
+
+def relayer_of(app: FastAPI) -> Relayer:
+    """A relayer over the app's database and chain view (tests and the demo run passes)."""
+    return Relayer(app.state.engine, app.state.v2_chain)
 
 
 def app_from_env() -> FastAPI:

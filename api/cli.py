@@ -14,9 +14,7 @@ import typer
 from api.audit_cli import audit
 from api.demo.cli import demo_app
 from api.errors import ApiError
-from api.matching.cli import market_app
-from api.matching.errors import MatchingError
-from api.service_cli import serve, worker
+from api.service_cli import relayer, serve
 from ledger.cli import chain_app
 from ledger.community_cli import community_app, household_app
 from ledger.errors import LedgerError
@@ -33,10 +31,9 @@ app = typer.Typer(
 app.add_typer(chain_app, name="chain")
 app.add_typer(community_app, name="community")
 app.add_typer(household_app, name="household")
-app.add_typer(market_app, name="market")
 app.add_typer(meter_app, name="meter")
 app.command("serve")(serve)
-app.command("worker")(worker)
+app.command("relayer")(relayer)
 app.command("audit")(audit)
 app.add_typer(demo_app)
 
@@ -48,7 +45,6 @@ EXIT_FAILURE = 1
 REPORTED_ERRORS: tuple[type[Exception], ...] = (
     ApiError,
     LedgerError,
-    MatchingError,
     MeteringError,
 )
 

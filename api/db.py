@@ -121,9 +121,10 @@ def create_schema(engine: Engine) -> None:
     """
     # Importing the models registers their tables on SQLModel.metadata.
     import api.households.models
-    import api.orders.models
+    import api.meter_batches.models
     import api.readings.models
-    import api.worker.models  # noqa: F401
+    import api.relayer.models
+    import api.schedules.models  # noqa: F401
 
     try:
         SQLModel.metadata.create_all(engine)

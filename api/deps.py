@@ -12,8 +12,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from api.ledger_gateway import LedgerGateway
 from api.readings.meters import MeterDirectory
+from api.relayer.context import V2Chain
 from api.settings import Settings
 
 #: Returns the current unix time in whole seconds.
@@ -32,10 +32,10 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_ledger(request: Request) -> LedgerGateway:
-    """The (lazily connected) chain gateway."""
-    ledger: LedgerGateway = request.app.state.ledger
-    return ledger
+def get_chain(request: Request) -> V2Chain:
+    """The (lazily connected) view of QuartierCommunity and QuartierExchange."""
+    chain: V2Chain = request.app.state.v2_chain
+    return chain
 
 
 def get_meters(request: Request) -> MeterDirectory:
@@ -52,6 +52,6 @@ def get_clock(request: Request) -> Clock:
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
-LedgerDep = Annotated[LedgerGateway, Depends(get_ledger)]
+ChainDep = Annotated[V2Chain, Depends(get_chain)]
 MetersDep = Annotated[MeterDirectory, Depends(get_meters)]
 ClockDep = Annotated[Clock, Depends(get_clock)]

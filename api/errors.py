@@ -1,4 +1,5 @@
-"""Errors of the market service, one root for the whole `api` package outside `matching`.
+"""Errors of the service, one root for the `api` package (the pure `api.settlement` rule
+and the demo have their own).
 
 Exception tree (each leaf carries its HTTP status and RFC 9457 problem type; `api.problems`
 maps them, and ledger errors, to application/problem+json in one place)::
@@ -8,11 +9,10 @@ maps them, and ledger errors, to application/problem+json in one place)::
     ├── ValidationFailedError        422  malformed body or field
     ├── AuthenticationError          401  missing / bad / expired token or signature
     ├── ForbiddenError               403  authenticated, but not allowed
-    ├── NotFoundError                404  no such order / household
+    ├── NotFoundError                404  no such schedule / batch / household
     ├── ConflictError                409  the request contradicts stored or on-chain state
     ├── DatabaseUnavailableError     503  the database file is gone, replaced or unreadable
-    ├── ReadingRejectedError         4xx  a meter reading refused (reason in `slug`)
-    └── OrderRejectedError           4xx  an order refused (reason in `slug`)
+    └── ReadingRejectedError         4xx  a meter reading refused (reason in `slug`)
 """
 
 from __future__ import annotations
@@ -110,22 +110,6 @@ class ReadingRejectedError(_RejectionError):
         "interval-not-increasing": 409,
         "register-decreased": 409,
         "conflicting-reading": 409,
-    }
-
-
-class OrderRejectedError(_RejectionError):
-    """A signed order (or its cancellation) was refused; nothing was stored."""
-
-    title = "Order rejected"
-    STATUS_BY_SLUG: ClassVar[dict[str, int]] = {
-        "malformed-order": 422,
-        "invalid-order-signature": 422,
-        "wrong-market": 422,
-        "not-member": 403,
-        "interval-closed": 409,
-        "nonce-used": 409,
-        "insufficient-escrow": 409,
-        "order-not-open": 409,
     }
 
 

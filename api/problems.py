@@ -30,7 +30,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from web3.exceptions import BadFunctionCallOutput, Web3Exception
 
 from api.errors import PROBLEM_TYPE_PREFIX, ApiError, status_of
-from api.matching import MatchingError
 from ledger.errors import ChainUnreachableError, ContractRevertError, DeploymentError, LedgerError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -47,15 +46,14 @@ HTTP_SLUGS: dict[int, str] = {
 
 #: Reverts that mean something more precise than "conflicts with on-chain state" (409).
 REVERT_STATUS: dict[str, int] = {
-    "RegistryNotManager": 403,
-    "MarketNotMember": 403,
-    "RegistryNotMember": 404,
-    "RegistryUnknownMeter": 404,
-    "MarketUnknownMeter": 422,
-    "MarketInvalidOrderSignature": 422,
-    "MarketInvalidReadingSignature": 422,
-    "RegistryInvalidMeterKey": 422,
-    "MarketReadingFromFuture": 422,
+    "CommunityNotManager": 403,
+    "ExchangeNotMember": 403,
+    "CommunityNotMember": 404,
+    "CommunityUnknownMeter": 404,
+    "ExchangeUnknownMeter": 422,
+    "ExchangeBadSignature": 422,
+    "ExchangeBadMeterSignature": 422,
+    "CommunityInvalidMeterKey": 422,
 }
 
 
@@ -140,10 +138,6 @@ async def _ledger_error(request: Request, error: Exception) -> JSONResponse:
         )
     assert isinstance(error, LedgerError)
     return problem_response(request, 502, "ledger-error", "Ledger error", str(error))
-
-
-async def _matching_error(request: Request, error: Exception) -> JSONResponse:
-    return problem_response(request, 422, "invalid-book", "Order book refused", str(error))
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
@@ -332,7 +326,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Map every error family to problem+json, once, for the whole app."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(LedgerError, _ledger_error)
-    app.add_exception_handler(MatchingError, _matching_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OverflowError, _overflow_error)

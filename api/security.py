@@ -1,7 +1,7 @@
 """Request authentication as FastAPI dependencies: manager-signed requests, login tokens.
 
 Manager request: headers `X-Quartier-Timestamp` (unix seconds) and `X-Quartier-Signature`
-(personal_sign by the registry's manager of `manager_message(method, path, body, ts)`),
+(personal_sign by QuartierCommunity's manager of `manager_message(method, path, body, ts)`),
 valid for `manager_request_seconds` and once only. Household: `Authorization: Bearer
 <token>` from POST /auth/token.
 """
@@ -15,7 +15,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import check_token, recover_personal
-from api.deps import ClockDep, LedgerDep, SessionDep, SettingsDep
+from api.deps import ChainDep, ClockDep, SessionDep, SettingsDep
 from api.errors import AuthenticationError, ForbiddenError
 from api.households.models import ManagerRequestRow
 
@@ -32,7 +32,7 @@ def manager_message(method: str, path: str, body: bytes, timestamp: int) -> str:
 async def require_manager(
     request: Request,
     session: SessionDep,
-    ledger: LedgerDep,
+    chain: ChainDep,
     settings: SettingsDep,
     clock: ClockDep,
     x_quartier_timestamp: Annotated[int | None, Header()] = None,
@@ -54,7 +54,7 @@ async def require_manager(
     body = await request.body()
     message = manager_message(request.method, request.url.path, body, x_quartier_timestamp)
     signer = recover_personal(message, x_quartier_signature)
-    manager = ledger.manager_address()
+    manager = chain.manager_address()
     if signer != manager:
         raise ForbiddenError(f"{signer} is not the community manager", "not-manager")
     signature_hash = hashlib.sha256(x_quartier_signature.lower().encode()).hexdigest()

@@ -1,4 +1,5 @@
-"""`quartier serve` (the API under uvicorn) and `quartier worker` (clear, commit, settle)."""
+"""`quartier serve` (the API under uvicorn, the relayer in-process) and `quartier relayer`
+(the relayer alone: post schedules before their gates, settle every ended period)."""
 
 from __future__ import annotations
 
@@ -17,20 +18,25 @@ Port = Annotated[int, typer.Option(help="TCP port.")]
 def serve(
     host: Host = "127.0.0.1",
     port: Port = 8000,
-    worker: Annotated[
+    relayer: Annotated[
         bool | None,
-        typer.Option("--worker/--no-worker", help="Run the worker in-process (QUARTIER_WORKER)."),
+        typer.Option(
+            "--relayer/--no-relayer",
+            "--worker/--no-worker",
+            help="Run the relayer in-process (QUARTIER_WORKER).",
+        ),
     ] = None,
     processes: Annotated[
         int,
         typer.Option(
             "--processes",
             min=1,
-            help="API processes; above 1 the worker never runs in-process (run `quartier worker`).",
+            help="API processes; above 1 the relayer never runs in-process"
+            " (run `quartier relayer`).",
         ),
     ] = 1,
 ) -> None:
-    """Run the market API (OpenAPI at /docs); settings from QUARTIER_* variables."""
+    """Run the API (OpenAPI at /docs); settings from QUARTIER_* variables."""
     import dataclasses
     import os
 
@@ -54,8 +60,8 @@ def serve(
             log_level="info",
         )
         return
-    if worker is not None:
-        settings = dataclasses.replace(settings, run_worker=worker)
+    if relayer is not None:
+        settings = dataclasses.replace(settings, run_relayer=relayer)
     uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info")
 
 
@@ -74,12 +80,35 @@ def open_database(database_url: str) -> Engine:
     return engine
 
 
-def worker(
-    once: Annotated[
-        bool, typer.Option(help="Run one pass over pending intervals and exit.")
-    ] = False,
+def relayer(
+    once: Annotated[bool, typer.Option(help="Run one relayer pass and exit.")] = False,
 ) -> None:
-    """Clear each interval at gate closure, commit it on-chain, submit readings, settle."""
-    from api.worker.runner import run_worker
+    """Post accepted schedules before their gates and settle every period that has ended
+    (the relayer of `quartier serve`, alone; restart-safe: the chain is re-read each pass)."""
+    import logging
+    import signal
+    import threading
 
-    run_worker(get_settings(), once=once)
+    from api.relayer.context import V2Chain
+    from api.relayer.runner import RelayerLoop
+    from api.relayer.service import Relayer
+
+    settings = get_settings()
+    engine = open_database(settings.database_url)
+    chain = V2Chain.from_settings(settings)
+    worker = Relayer(engine, chain)
+    if once:
+        report = worker.run_once()
+        typer.echo(
+            f"posted {len(report.posting.posted)} schedule(s) in"
+            f" {report.posting.transactions} transaction(s); settled periods {report.settled};"
+            f" waiting {len(report.waiting)}; failed {report.failed or 'none'}"
+        )
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stopped = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stopped.set())
+    loop = RelayerLoop(worker, settings.relayer_poll_seconds).start()
+    stopped.wait()
+    loop.stop()

@@ -1,4 +1,10 @@
-"""`quartier chain up|deploy`: a local chain for development, or a deployment to a node."""
+"""`quartier chain up|deploy`: a local chain for development, or a deployment to a node.
+
+Both deploy a protocol v2 community (settlement token, QuartierCommunity with
+`ledger.deploy_v2.DEFAULT_RULES` and the default time grid, QuartierExchange) and write the
+deployment file `quartier serve`, `quartier relayer`, `quartier audit` and the meter agent
+read. The rules live in the contract from then on: every client reads them from the chain.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ import typer
 from ledger.accounts import default_deployer
 from ledger.anvil import AnvilNode
 from ledger.chain import Sender, connect
-from ledger.deploy import deploy_community
+from ledger.deploy_v2 import deploy_community_v2
 from ledger.deployment import Deployment, save_deployment
 from ledger.paths import DEPLOYMENTS_DIR
 
@@ -29,7 +35,7 @@ DeploymentsDir = Annotated[
 def _deploy(rpc_url: str, out: Path) -> tuple[Deployment, Path]:
     w3 = connect(rpc_url)
     deployer = default_deployer(w3.eth.chain_id, os.environ.get("QUARTIER_DEPLOYER_KEY"))
-    deployment = deploy_community(Sender(w3, deployer))
+    deployment = deploy_community_v2(Sender(w3, deployer))
     return deployment, save_deployment(deployment, out)
 
 
@@ -46,7 +52,7 @@ def chain_up(
     port: Annotated[int | None, typer.Option(help="Port (default: a free one).")] = None,
     out: DeploymentsDir = DEPLOYMENTS_DIR,
 ) -> None:
-    """Start Anvil on 127.0.0.1, deploy the contracts, and run until Ctrl-C."""
+    """Start Anvil on 127.0.0.1, deploy a community (protocol v2), and run until Ctrl-C."""
     stopped = threading.Event()
     # Ctrl-C and SIGTERM only set a flag, whenever they arrive: the `with` block then stops
     # the node, so no signal can leave an orphaned Anvil behind.
@@ -70,7 +76,7 @@ def chain_deploy(
     ],
     out: DeploymentsDir = DEPLOYMENTS_DIR,
 ) -> None:
-    """Deploy the contracts to an existing node and write its deployment file.
+    """Deploy a community (protocol v2) to an existing node and write its deployment file.
 
     The deployer key comes from QUARTIER_DEPLOYER_KEY; on a local Anvil (chain 31337) Anvil's
     public development key is used when it is not set.

@@ -36,7 +36,7 @@ import httpx
 from web3 import Web3
 from web3.exceptions import ContractLogicError
 
-from api.app import create_app
+from api.app import create_app, relayer_of
 from api.audit_cli import settlement_rule
 from api.demo.agents import (
     draw_limits,
@@ -54,11 +54,9 @@ from api.demo.neighbourhood import (
     onboard_households,
 )
 from api.demo.simulation import SLOTS_PER_DAY, DaySimulation, simulate_day
-from api.ledger_gateway import LedgerGateway
-from api.relayer.context import V2Chain, V2Settings
+from api.relayer.context import V2Chain
 from api.relayer.service import PassReport, Relayer
 from api.settings import Settings
-from api.v2 import include_v2_routers, make_relayer
 from ledger.accounts import default_deployer
 from ledger.anvil import AnvilNode
 from ledger.audit import AuditReport, run_audit
@@ -259,20 +257,18 @@ def _set_up(w3: Web3, config: DemoConfig, first_period: int) -> _Community:
         relayer_account.address,
     )
     rules = community.rules_at(first_period)
-    chain = V2Chain.of(
-        Sender(w3, relayer_account),
-        deployment,
-        V2Settings(
-            relayer_gas_limit=min(RELAYER_GAS_LIMIT, int(w3.eth.get_block("latest")["gasLimit"])),
-            head_cache_milliseconds=0,
-        ),
-    )
     rpc_url = str(getattr(w3.provider, "endpoint_uri", ""))
-    settings = Settings(rpc_url=rpc_url, database_url="sqlite://", run_worker=False)
+    settings = Settings(
+        rpc_url=rpc_url,
+        database_url="sqlite://",
+        run_relayer=False,
+        relayer_gas_limit=min(RELAYER_GAS_LIMIT, int(w3.eth.get_block("latest")["gasLimit"])),
+        head_cache_milliseconds=0,
+    )
+    chain = V2Chain.of(Sender(w3, relayer_account), deployment, settings)
     clock = SimulatedClock(_latest_time(w3))
-    app = create_app(settings, ledger=LedgerGateway(settings, deployment), clock=clock)
-    include_v2_routers(app, chain)
-    return _Community(w3, deployment, households, rules, grid, app, chain, make_relayer(app), clock)
+    app = create_app(settings, chain=chain, clock=clock)
+    return _Community(w3, deployment, households, rules, grid, app, chain, relayer_of(app), clock)
 
 
 @dataclass

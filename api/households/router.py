@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from api.deps import ClockDep, LedgerDep, SessionDep, SettingsDep
+from api.deps import ChainDep, ClockDep, SessionDep, SettingsDep
 from api.errors import NotFoundError
 from api.households import service
 from api.households.models import HouseholdRow
@@ -14,13 +14,15 @@ from api.households.schemas import (
     AdmitIn,
     ChallengeIn,
     ChallengeOut,
+    EscrowOut,
     HouseholdOut,
+    SettlementOut,
     TokenIn,
     TokenOut,
 )
-from api.orders.schemas import OrderOut
 from api.params import AddressPath
 from api.readings.schemas import ReadingOut
+from api.schedules.schemas import ScheduleOut
 from api.security import HouseholdAuthDep, ManagerDep
 
 router = APIRouter(tags=["households"])
@@ -31,10 +33,10 @@ _AUTH: dict[int | str, dict[str, Any]] = {401: _PROBLEM, 403: _PROBLEM}
 
 @router.post("/households", status_code=status.HTTP_201_CREATED, responses={**_AUTH, 409: _PROBLEM})
 def admit_household(
-    body: AdmitIn, manager: ManagerDep, session: SessionDep, ledger: LedgerDep, clock: ClockDep
+    body: AdmitIn, manager: ManagerDep, session: SessionDep, chain: ChainDep, clock: ClockDep
 ) -> HouseholdOut:
     """Admit a member (manager-signed request) with its off-chain profile."""
-    return HouseholdOut.of(service.admit(session, ledger, body, clock()))
+    return HouseholdOut.of(service.admit(session, chain, body, clock()))
 
 
 @router.delete("/households/{address}/profile", responses={**_AUTH, 404: _PROBLEM})
@@ -49,12 +51,12 @@ def erase_household(
 def post_challenge(
     body: ChallengeIn,
     session: SessionDep,
-    ledger: LedgerDep,
+    chain: ChainDep,
     settings: SettingsDep,
     clock: ClockDep,
 ) -> ChallengeOut:
     """A one-time sign-in message for `address` to personal_sign."""
-    row = service.challenge(session, ledger, settings, body.address, clock())
+    row = service.challenge(session, chain, settings, body.address, clock())
     return ChallengeOut(message=row.message, nonce=row.nonce, expires_at=row.expires_at)
 
 
@@ -89,9 +91,38 @@ def get_own_readings(
     return [ReadingOut.of(row) for row in rows]
 
 
-@router.get("/households/{address}/orders", responses=_AUTH)
-def get_own_orders(
+@router.get("/households/{address}/escrow", responses={**_AUTH, 503: _PROBLEM})
+def get_own_escrow(address: AddressPath, me: HouseholdAuthDep, chain: ChainDep) -> EscrowOut:
+    """The signed-in household's escrow in the exchange (free and locked), read now."""
+    household = service.check_own(me, address)
+    escrow = chain.exchange.escrow_of(household)
+    return EscrowOut(
+        household=household, free_units=escrow.free_units, locked_units=escrow.locked_units
+    )
+
+
+@router.get("/households/{address}/schedules", responses=_AUTH)
+def get_own_schedules(
     address: AddressPath, me: HouseholdAuthDep, session: SessionDep
-) -> list[OrderOut]:
-    """The signed-in household's orders with their status."""
-    return [OrderOut.of(row) for row in service.own_orders(session, service.check_own(me, address))]
+) -> list[ScheduleOut]:
+    """The signed-in household's schedules with their status (pending, posted, refused)."""
+    rows = service.own_schedules(session, service.check_own(me, address))
+    return [ScheduleOut.of(row) for row in rows]
+
+
+@router.get("/households/{address}/settlements", responses={**_AUTH, 503: _PROBLEM})
+def get_own_settlements(
+    address: AddressPath, me: HouseholdAuthDep, chain: ChainDep
+) -> list[SettlementOut]:
+    """The signed-in household's period settlements, from the exchange's events."""
+    events = service.own_settlements(chain, service.check_own(me, address))
+    return [
+        SettlementOut(
+            period_id=e.period_id,
+            delivered_wh=e.delivered_wh,
+            received_wh=e.received_wh,
+            change_units=e.change_units,
+            released_units=e.released_units,
+        )
+        for e in events
+    ]

@@ -73,3 +73,22 @@ class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_at: int
+
+
+class EscrowOut(BaseModel):
+    """A household's escrow in the exchange now (token base units)."""
+
+    household: str
+    free_units: int
+    locked_units: int
+
+
+class SettlementOut(BaseModel):
+    """One period's settlement of a household, from its HouseholdSettled event."""
+
+    period_id: int
+    delivered_wh: int
+    received_wh: int
+    #: Signed: what the period paid the household (positive) or charged it (negative).
+    change_units: int
+    released_units: int

@@ -5,35 +5,45 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
+from eth_abi.abi import encode as abi_encode
+from eth_utils.abi import event_abi_to_log_topic
+from hexbytes import HexBytes
 from sqlmodel import Session, col, select, update
 from web3 import Web3
+from web3.types import FilterParams, LogReceipt
 
 from api.auth import issue_token, recover_personal
 from api.errors import AuthenticationError, ConflictError, ForbiddenError, NotFoundError
 from api.households.models import ChallengeRow, HouseholdRow
 from api.households.schemas import AdmitIn
-from api.ledger_gateway import LedgerGateway
-from api.orders.models import OrderRow
 from api.readings.models import MeterIndexRow, ReadingRow
+from api.relayer.context import V2Chain
+from api.schedules.models import ScheduleRow
 from api.settings import Settings
+from ledger.events_v2 import HouseholdSettled, decode_log_v2
 
 
-def admit(session: Session, ledger: LedgerGateway, body: AdmitIn, now: int) -> HouseholdRow:
+def _is_member_now(chain: V2Chain, address: str) -> bool:
+    window = chain.community.membership(address)  # uncached: an admission is acted on at once
+    return window.admitted_at != 0 and window.removed_at == 0
+
+
+def admit(session: Session, chain: V2Chain, body: AdmitIn, now: int) -> HouseholdRow:
     """Admit on-chain (when the service holds the manager key) and store the profile.
 
     Without the manager key the manager admits the address from its own wallet first; the
-    profile is accepted only once the registry lists the household as a member.
+    profile is accepted only once QuartierCommunity lists the household as a member.
     """
     address = Web3.to_checksum_address(body.address)
-    if not ledger.is_member(address):
-        registry = ledger.manager_registry
-        if registry is None:
+    if not _is_member_now(chain, address):
+        community = chain.manager_community
+        if community is None:
             raise ConflictError(
                 f"{address} is not a member on-chain: admit it from the manager's wallet"
                 " (admitHousehold) first, or configure QUARTIER_MANAGER_KEY",
                 "not-member-on-chain",
             )
-        registry.admit_household(address)
+        community.admit_household(address)
     row = session.get(HouseholdRow, address) or HouseholdRow(address=address, admitted_at=now)
     row.name, row.ean, row.contact, row.erased_at = body.name, body.ean, body.contact, None
     session.add(row)
@@ -58,7 +68,7 @@ def _iso(unix_seconds: int) -> str:
 
 
 def challenge(
-    session: Session, ledger: LedgerGateway, settings: Settings, address: str, now: int
+    session: Session, chain: V2Chain, settings: Settings, address: str, now: int
 ) -> ChallengeRow:
     """A one-time message (EIP-4361 layout) the household signs to get a token."""
     address = Web3.to_checksum_address(address)
@@ -67,7 +77,7 @@ def challenge(
     message = (
         f"quartier wants you to sign in with your Ethereum account:\n{address}\n\n"
         "Sign in to read your own Quartier data.\n\n"
-        f"URI: quartier:api\nVersion: 1\nChain ID: {ledger.domain.chain_id}\n"
+        f"URI: quartier:api\nVersion: 1\nChain ID: {chain.domain.chain_id}\n"
         f"Nonce: {nonce}\nIssued At: {_iso(now)}\nExpiration Time: {_iso(expires_at)}"
     )
     row = ChallengeRow(nonce=nonce, address=address, message=message, expires_at=expires_at)
@@ -125,11 +135,35 @@ def own_readings(
     return list(rows)
 
 
-def own_orders(session: Session, address: str) -> list[OrderRow]:
-    """Every order of the household, newest interval first."""
+def own_schedules(session: Session, address: str) -> list[ScheduleRow]:
+    """Every schedule the household signed and this service accepted, newest period and
+    version first (with where each is: pending, posted, refused)."""
     rows = session.exec(
-        select(OrderRow)
-        .where(OrderRow.household == address)
-        .order_by(col(OrderRow.interval_id).desc(), col(OrderRow.nonce))
+        select(ScheduleRow)
+        .where(ScheduleRow.household == address)
+        .order_by(col(ScheduleRow.period_id).desc(), col(ScheduleRow.version).desc())
     ).all()
     return list(rows)
+
+
+def own_settlements(chain: V2Chain, address: str) -> list[HouseholdSettled]:
+    """The household's HouseholdSettled events (one per settled period it took part in),
+    from the exchange's deployment block on, oldest first: the chain is the truth."""
+    exchange = chain.exchange
+    topic = next(
+        event_abi_to_log_topic(item)
+        for item in exchange.contract.abi
+        if item["type"] == "event" and item["name"] == "HouseholdSettled"
+    )
+    params: FilterParams = {
+        "address": exchange.contract.address,
+        "fromBlock": chain.deployment.deploy_block,
+        "toBlock": "latest",
+        "topics": [HexBytes(topic), None, HexBytes(abi_encode(["address"], [address]))],
+    }
+    logs: list[LogReceipt] = sorted(
+        chain.sender.w3.eth.get_logs(params),
+        key=lambda log: (log["blockNumber"], log["logIndex"]),
+    )
+    events = (decode_log_v2(exchange.contract, log) for log in logs)
+    return [event for event in events if isinstance(event, HouseholdSettled)]

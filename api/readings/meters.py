@@ -1,9 +1,11 @@
-"""Which meters may post readings: the registry, cached so a reading costs no chain call.
+"""Which meters may post readings: QuartierCommunity's record, cached so a reading costs no
+chain call.
 
 A lookup goes to the chain only on a miss or when the cached answer is older than
 `meter_cache_seconds` (unknown meters: at most 5 s, so a new admission shows up quickly).
-A revocation therefore takes effect here within that time; the contract re-checks every
-reading at submission anyway, so a stale cache can delay a refusal but never forge anything.
+A revocation therefore takes effect here within that time. Live readings are the households'
+view; what settles is the meters' signed period batches, which the exchange checks against
+the community itself, so a stale cache can delay a refusal here but never changes a payment.
 """
 
 from __future__ import annotations
@@ -12,10 +14,29 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import IntEnum
 
-from ledger.registry import MeterInfo, MeterStatus
+from ledger.community import MeterInfo
 
 UNKNOWN_METER_CACHE_SECONDS = 5
+
+
+class MeterStatus(IntEnum):
+    """What a community record says of a meter now (stored in the meter index)."""
+
+    UNKNOWN = 0
+    ACTIVE = 1
+    REVOKED = 2
+
+
+def status_of(info: MeterInfo) -> MeterStatus:
+    """UNKNOWN when never admitted (no admission time), REVOKED once a revocation time is
+    recorded, else ACTIVE."""
+    if info.window.admitted_at == 0:
+        return MeterStatus.UNKNOWN
+    if info.window.removed_at != 0:
+        return MeterStatus.REVOKED
+    return MeterStatus.ACTIVE
 
 
 @dataclass(frozen=True)
@@ -25,7 +46,7 @@ class _Cached:
 
 
 class MeterDirectory:
-    """Registry lookups with a time-bounded process cache and a DB index of meter owners."""
+    """Community lookups with a time-bounded process cache."""
 
     def __init__(
         self,
@@ -46,7 +67,7 @@ class MeterDirectory:
             return None
         ttl = (
             UNKNOWN_METER_CACHE_SECONDS
-            if cached.info.status is MeterStatus.UNKNOWN
+            if status_of(cached.info) is MeterStatus.UNKNOWN
             else self._ttl_seconds
         )
         if self._clock() - cached.fetched_at < min(ttl, self._ttl_seconds):
@@ -54,7 +75,7 @@ class MeterDirectory:
         return None
 
     def get(self, meter_id: bytes) -> MeterInfo:
-        """The registry's record of `meter_id` (status UNKNOWN when never admitted)."""
+        """The community's record of `meter_id` (admitted_at 0 when never admitted)."""
         info = self.cached(meter_id)
         if info is not None:
             return info

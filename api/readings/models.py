@@ -7,16 +7,16 @@ from sqlmodel import Field, SQLModel
 
 
 class MeterIndexRow(SQLModel, table=True):
-    """What the registry said about a meter, last time we asked (a cache, rebuildable)."""
+    """What QuartierCommunity said about a meter, last time we asked (a cache, rebuildable)."""
 
     __tablename__ = "meter"
 
     meter_id: str = Field(primary_key=True)  # 0x + 64 hex
     household: str = Field(index=True)  # checksum address
-    status: int  # ledger.registry.MeterStatus
+    status: int  # api.readings.meters.MeterStatus
     public_key_x: str
     public_key_y: str
-    checked_at: int  # unix seconds of the registry lookup
+    checked_at: int  # unix seconds of the community lookup
 
 
 class ReadingRow(SQLModel, table=True):

@@ -19,11 +19,11 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api.ledger_gateway import LedgerGateway
 from api.readings.meters import MeterDirectory
 from api.readings.schemas import ReadingOut
 from api.readings.service import ingest_reading, parse_reading_json
 from api.readings.store import WriterBusyError
+from api.relayer.context import V2Chain
 
 router = APIRouter(prefix="/readings", tags=["readings"])
 
@@ -71,10 +71,10 @@ async def get_engine(request: Request) -> Engine:
     return engine
 
 
-async def get_ledger(request: Request) -> LedgerGateway:
-    """The (lazily connected) chain gateway."""
-    ledger: LedgerGateway = request.app.state.ledger
-    return ledger
+async def get_chain(request: Request) -> V2Chain:
+    """The (lazily connected) chain view."""
+    chain: V2Chain = request.app.state.v2_chain
+    return chain
 
 
 async def get_meters(request: Request) -> MeterDirectory:
@@ -90,7 +90,7 @@ async def get_now(request: Request) -> int:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
-LedgerDep = Annotated[LedgerGateway, Depends(get_ledger)]
+ChainDep = Annotated[V2Chain, Depends(get_chain)]
 MetersDep = Annotated[MeterDirectory, Depends(get_meters)]
 NowDep = Annotated[int, Depends(get_now)]
 
@@ -115,18 +115,19 @@ NowDep = Annotated[int, Depends(get_now)]
     },
 )
 async def post_reading(
-    request: Request, engine: EngineDep, ledger: LedgerDep, meters: MetersDep, now: NowDep
+    request: Request, engine: EngineDep, chain: ChainDep, meters: MetersDep, now: NowDep
 ) -> Response:
-    """Verify a meter-signed reading against the registered key and store it."""
+    """Verify a meter-signed reading against the key QuartierCommunity records and store it."""
     signed = parse_reading_json(await request.body())
     meter_id = signed.reading.meter_id
     refreshed = None
     if meters.cached(meter_id) is None:
-        # A registry lookup is a chain call (~10-40 ms): off the event loop, so the requests
+        # A community lookup is a chain call (~10-40 ms): off the event loop, so the requests
         # of cached meters keep flowing meanwhile.
         refreshed = await run_in_threadpool(meters.get, meter_id)
+    # A cached meter means the chain clients are built: reading the domain is no chain call.
     intake = functools.partial(
-        ingest_reading, engine, meters, ledger.domain, signed, now, refreshed=refreshed
+        ingest_reading, engine, meters, chain.domain, signed, now, refreshed=refreshed
     )
     try:
         ingested = intake(wait_for_writer=False)

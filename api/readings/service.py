@@ -1,10 +1,12 @@
 """Accept a signed meter reading: parse, check the meter, verify, check order, store.
 
-The rules mirror the contract's (`QuartierMarket._acceptReading`), so what is stored here will
-be accepted on-chain: known and active meter, not from the future, valid P-256 signature over
-the EIP-712 digest, and against the meter's latest stored reading: seq and interval strictly
-increase, registers never decrease. Re-sending a stored reading (same meter, seq and values)
-is answered "already have it"; nothing is stored when a reading is refused.
+Live readings are the households' view of their meters (protocol v2 settles from the meters'
+signed period batches, `api.meter_batches`). A reading is stored when its meter is admitted in
+QuartierCommunity and not revoked, it is not from the future, its P-256 signature verifies
+over the EIP-712 digest bound to the QuartierExchange (`metering.reading`), and against the
+meter's latest stored reading: seq and interval strictly increase, registers never decrease.
+Re-sending a stored reading (same meter, seq and values) is answered "already have it";
+nothing is stored when a reading is refused.
 
 Lean by design (the target is 1,000 readings/s): no chain call once the meter is cached; the
 signature is verified before any DB work; then one write transaction holding the database's
@@ -24,8 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from api.errors import ReadingRejectedError
-from api.ledger_gateway import Domain
-from api.readings.meters import MeterDirectory
+from api.readings.meters import MeterDirectory, MeterStatus, status_of
 from api.readings.store import (
     StoredReading,
     index_meter,
@@ -34,7 +35,8 @@ from api.readings.store import (
     reading_at_seq,
     write_transaction,
 )
-from ledger.registry import MeterInfo, MeterStatus
+from api.relayer.context import Domain
+from ledger.community import MeterInfo
 from metering.errors import ReadingFormatError
 from metering.reading import INTERVAL_SECONDS, SignedReading, verify_signed_reading
 
@@ -112,9 +114,10 @@ def _check_meter_and_signature(
     """Everything decidable without the stored readings (no DB, no lock held)."""
     reading = signed.reading
     meter_hex = "0x" + reading.meter_id.hex()
-    if info.status is MeterStatus.UNKNOWN:
+    status = status_of(info)
+    if status is MeterStatus.UNKNOWN:
         raise _reject("unknown-meter", f"meter {meter_hex} is not registered", signed)
-    if info.status is MeterStatus.REVOKED:
+    if status is MeterStatus.REVOKED:
         raise _reject("meter-revoked", f"meter {meter_hex} has been revoked", signed)
     available_at = (reading.interval_id + 1) * INTERVAL_SECONDS
     if available_at > now_seconds:
@@ -124,7 +127,7 @@ def _check_meter_and_signature(
             f" {available_at}",
             signed,
         )
-    if not verify_signed_reading(signed, domain.chain_id, domain.market_address):
+    if not verify_signed_reading(signed, domain.chain_id, domain.exchange_address):
         raise _reject(
             "invalid-reading-signature",
             "the signature does not verify against the meter's registered key",
@@ -182,7 +185,7 @@ def ingest_reading(
     """Verify a signed reading and store it in one Core write transaction (the POST
     /readings path), or raise ReadingRejectedError naming the reason.
 
-    `refreshed` is a registry answer the caller just fetched (it is written to the meter
+    `refreshed` is a community answer the caller just fetched (it is written to the meter
     index); without it the directory's cached answer is used. With
     `wait_for_writer=False`, WriterBusyError (nothing stored) when another writer holds the
     database, instead of waiting for it."""

@@ -21,8 +21,9 @@ from sqlalchemy.exc import OperationalError
 
 from api.db import SQLITE_BUSY_TIMEOUT_MS
 from api.errors import ApiError
+from api.readings.meters import status_of
 from api.readings.models import MeterIndexRow, ReadingRow
-from ledger.registry import MeterInfo
+from ledger.community import MeterInfo
 from metering.reading import SignedReading
 
 _READING: Table = ReadingRow.__table__  # type: ignore[attr-defined]
@@ -168,11 +169,11 @@ def insert_reading(connection: Connection, signed: SignedReading, now_seconds: i
 
 def index_meter(connection: Connection, info: MeterInfo, *, refresh: bool) -> None:
     """Record the meter's owner, key and status (not committed): insert when missing, and
-    with `refresh` (a new registry answer) update an existing row too."""
+    with `refresh` (a new community answer) update an existing row too."""
     key = "0x" + info.meter_id.hex()
     values = {
         "household": info.household,
-        "status": int(info.status),
+        "status": int(status_of(info)),
         "public_key_x": hex(info.public_key_x),
         "public_key_y": hex(info.public_key_y),
         "checked_at": int(time.time()),

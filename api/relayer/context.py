@@ -1,17 +1,21 @@
-"""What protocol v2's intake and relayer share: their settings and a cached view of the chain.
+"""The service's one door to the chain: a cached view of QuartierCommunity and QuartierExchange.
 
-`V2Settings` holds the knobs of the v2 paths (none of them a rule of the community: those are
-read from the chain). `V2Chain` is the one door of the v2 paths to QuartierCommunity and
-QuartierExchange, built lazily (no chain call at start-up) and caching what intake asks on
-every request:
+`V2Chain` is built lazily (no chain call at start-up: an API whose chain is down still serves
+what needs no chain, and answers 503 where it does) and caches what intake asks on every
+request (its knobs are `api.settings.Settings`; none of them is a rule of the community):
 
 - the time grid (fixed at deployment) and `rulesAt(P)` for P <= currentPeriod + 1, which
   IQuartierCommunity makes final (a change applies from currentPeriod + 2 on): for ever;
 - memberships and meters: for `membership_cache_seconds` (a removal within that window is
   caught by the contract at posting, and the relayer then refuses that one schedule);
-- the chain head (block number and timestamp): for `head_cache_seconds`. Escrow is read AT
+- the chain head (block number and timestamp): for `head_cache_milliseconds`. Escrow is read AT
   that block number, so intake can tell exactly which of its own postings the answer already
   reflects (a posting mined after that block is still counted as promised).
+
+No lock is held across a chain call: the clients are built by whichever thread first needs
+them, under that thread's own deadline (`api.limits`), and the first built is kept (a
+duplicate build is only wasted work). A lock held while connecting let the relayer, whose
+calls have no request deadline, keep every request waiting behind a hung node.
 
 Time is the chain's: `now(clock_seconds)` is the later of the latest block's timestamp and the
 caller's clock, so a test or demo that moves Anvil's time forward moves the service with it.
@@ -19,10 +23,9 @@ caller's clock, so a test or demo that moves Anvil's time forward moves the serv
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -34,10 +37,11 @@ from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.types import RPCEndpoint
 
-from api.errors import ConfigurationError
-from ledger.chain import Sender, encode_call
+from api.settings import Settings
+from ledger.accounts import account_from_key, default_deployer
+from ledger.chain import Sender, connect, encode_call
 from ledger.community import CommunityClient, MeterInfo, Window
-from ledger.deployment import Deployment
+from ledger.deployment import Deployment, deployment_path, load_deployment
 from ledger.errors import ChainUnreachableError
 from ledger.exchange import Escrow, ExchangeClient
 from ledger.reverts import decode_revert
@@ -45,66 +49,11 @@ from ledger.rules import Rules, TimeGrid
 
 _T = TypeVar("_T")
 
+#: Guards only the assignment of built clients (never held across a chain call).
+_BUILD_LOCK = threading.Lock()
+
 COMMUNITY_CONTRACT = "QuartierCommunity"
 EXCHANGE_CONTRACT = "QuartierExchange"
-
-
-def _env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigurationError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-@dataclass(frozen=True)
-class V2Settings:
-    """Knobs of the v2 intake and relayer (QUARTIER_V2_* variables; see `from_env`)."""
-
-    #: A schedule is accepted only if its first gate stays open this long: time for the
-    #: relayer to post it (a pass every `relayer_poll_seconds`, a block, retries).
-    relay_margin_seconds: int = 60
-    #: Schedules per postSchedules transaction (~40k gas each with a day of entries).
-    relayer_batch_size: int = 40
-    relayer_poll_seconds: int = 5
-    #: Gas limit of every relayer transaction (no estimation round trip).
-    relayer_gas_limit: int = 25_000_000
-    #: Memberships and meters are re-read after this; a removal noticed late only costs the
-    #: removed household its pending schedules (the contract refuses them at posting).
-    membership_cache_seconds: int = 30
-    #: How long a read of the chain head (time, block number) is reused; 0 reads every time.
-    head_cache_milliseconds: int = 500
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> V2Settings:
-        """QUARTIER_V2_RELAY_MARGIN_SECONDS, QUARTIER_V2_BATCH_SIZE, QUARTIER_V2_POLL_SECONDS,
-        QUARTIER_RELAYER_GAS_LIMIT, QUARTIER_V2_MEMBERSHIP_CACHE_SECONDS,
-        QUARTIER_V2_HEAD_CACHE_MS."""
-        env = os.environ if env is None else env
-        d = cls()
-        return cls(
-            relay_margin_seconds=_env_int(
-                env, "QUARTIER_V2_RELAY_MARGIN_SECONDS", d.relay_margin_seconds
-            ),
-            relayer_batch_size=_env_int(env, "QUARTIER_V2_BATCH_SIZE", d.relayer_batch_size, 1),
-            relayer_poll_seconds=_env_int(
-                env, "QUARTIER_V2_POLL_SECONDS", d.relayer_poll_seconds, 1
-            ),
-            relayer_gas_limit=_env_int(
-                env, "QUARTIER_RELAYER_GAS_LIMIT", d.relayer_gas_limit, 21_000
-            ),
-            membership_cache_seconds=_env_int(
-                env, "QUARTIER_V2_MEMBERSHIP_CACHE_SECONDS", d.membership_cache_seconds
-            ),
-            head_cache_milliseconds=_env_int(
-                env, "QUARTIER_V2_HEAD_CACHE_MS", d.head_cache_milliseconds
-            ),
-        )
 
 
 @dataclass(frozen=True)
@@ -158,12 +107,12 @@ class V2Chain:
     def __init__(
         self,
         connect: Callable[[], tuple[Sender, Deployment]],
-        settings: V2Settings | None = None,
+        settings: Settings | None = None,
     ) -> None:
-        self.settings = settings or V2Settings()
+        self.settings = settings or Settings()
         self._connect = connect
-        self._lock = threading.Lock()
         self._built: tuple[Sender, Deployment, CommunityClient, ExchangeClient] | None = None
+        self._manager: CommunityClient | None = None
         self._grid: TimeGrid | None = None
         self._rules: dict[int, Rules] = {}
         self._memberships = _Ttl(self.settings.membership_cache_seconds)
@@ -173,26 +122,46 @@ class V2Chain:
 
     @classmethod
     def of(
-        cls, sender: Sender, deployment: Deployment, settings: V2Settings | None = None
+        cls, sender: Sender, deployment: Deployment, settings: Settings | None = None
     ) -> V2Chain:
         """A view over an already connected sender (tests, the demo)."""
         return cls(lambda: (sender, deployment), settings)
 
+    @classmethod
+    def from_settings(cls, settings: Settings, deployment: Deployment | None = None) -> V2Chain:
+        """The view `quartier serve` and `quartier relayer` use: the node at `rpc_url`, the
+        deployment file of the settings (else the one of the node's chain id, or the given
+        one), the relayer key of the settings (Anvil's development key on chain 31337)."""
+
+        def build() -> tuple[Sender, Deployment]:
+            w3 = connect(settings.rpc_url, timeout_seconds=settings.rpc_timeout_seconds)
+            found = deployment
+            if found is None:
+                path = settings.deployment_file or deployment_path(w3.eth.chain_id)
+                found = load_deployment(path)
+            found.check_chain(w3)
+            return Sender(w3, default_deployer(found.chain_id, settings.relayer_key)), found
+
+        return cls(build, settings)
+
     # ------------------------------------------------------------ clients
 
     def _clients(self) -> tuple[Sender, Deployment, CommunityClient, ExchangeClient]:
-        if self._built is None:
-            with self._lock:
+        built = self._built
+        if built is None:
+            # Outside any lock (see the module docstring); the first one stored is kept.
+            sender, deployment = self._connect()
+            community = CommunityClient(sender, deployment.address(COMMUNITY_CONTRACT))
+            exchange = ExchangeClient(
+                sender,
+                deployment.address(EXCHANGE_CONTRACT),
+                gas_limit=self.settings.relayer_gas_limit,
+            )
+            with _BUILD_LOCK:
                 if self._built is None:
-                    sender, deployment = self._connect()
-                    community = CommunityClient(sender, deployment.address(COMMUNITY_CONTRACT))
-                    exchange = ExchangeClient(
-                        sender,
-                        deployment.address(EXCHANGE_CONTRACT),
-                        gas_limit=self.settings.relayer_gas_limit,
-                    )
                     self._built = (sender, deployment, community, exchange)
-        return self._built
+                built = self._built
+        return built
 
     @property
     def sender(self) -> Sender:
@@ -210,6 +179,22 @@ class V2Chain:
     @property
     def exchange(self) -> ExchangeClient:
         return self._clients()[3]
+
+    @property
+    def manager_community(self) -> CommunityClient | None:
+        """QuartierCommunity as the manager, when the service holds the manager's key
+        (`QUARTIER_MANAGER_KEY`): the API then admits households itself."""
+        if not self.settings.manager_key:
+            return None
+        if self._manager is None:
+            sender = self.sender
+            manager = Sender(sender.w3, account_from_key(self.settings.manager_key))
+            self._manager = CommunityClient(manager, self.community.address)
+        return self._manager
+
+    def manager_address(self) -> str:
+        """The community manager, as QuartierCommunity records it now."""
+        return Web3.to_checksum_address(self.community.manager())
 
     @property
     def domain(self) -> Domain:

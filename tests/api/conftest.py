@@ -1,7 +1,9 @@
 """Fixtures of the API tests: an app on in-memory SQLite wired to a real Anvil community.
 
-The chain is never mocked: the app's LedgerGateway talks to the session's Anvil node and a
-freshly deployed community. Time is a settable clock (the API's view of "now").
+The chain is never mocked: the app's chain view (`V2Chain.from_settings`, as `quartier
+serve` builds it) talks to the session's Anvil node and a freshly deployed protocol v2
+community (QuartierCommunity, QuartierExchange, the default rules and 15-minute grid). Time is
+a settable clock (the API's view of "now").
 """
 
 from __future__ import annotations
@@ -16,16 +18,15 @@ from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.ledger_gateway import LedgerGateway
+from api.relayer.context import V2Chain
 from api.settings import Settings
 from ledger.accounts import default_deployer
 from ledger.anvil import AnvilNode
 from ledger.chain import Sender, connect
-from ledger.deploy import deploy_community
+from ledger.community import CommunityClient
+from ledger.deploy_v2 import deploy_community_v2
 from ledger.deployment import Deployment
-from ledger.market import MarketClient
-from ledger.orders import Order, Side, sign_order
-from ledger.registry import RegistryClient
+from ledger.exchange import ExchangeClient
 from ledger.token import TokenClient
 from metering.reading import INTERVAL_SECONDS, PublicKey, Reading, meter_id_of, sign_reading
 
@@ -44,11 +45,12 @@ class Clock:
 
 @dataclass
 class Meter:
-    """A meter's P-256 key, and helpers to sign its readings for one community."""
+    """A meter's P-256 key, and helpers to sign its readings for one community (the
+    signature domain is bound to the community's QuartierExchange)."""
 
     key: ec.EllipticCurvePrivateKey
     chain_id: int
-    market: str
+    exchange: str
     seq: int = 0
     sent: list[dict[str, object]] = field(default_factory=list)
 
@@ -64,7 +66,7 @@ class Meter:
         self, interval_id: int, import_wh: int, export_wh: int, seq: int
     ) -> dict[str, object]:
         reading = Reading(self.meter_id, interval_id, import_wh, export_wh, seq)
-        return sign_reading(self.key, reading, self.chain_id, self.market).to_json()
+        return sign_reading(self.key, reading, self.chain_id, self.exchange).to_json()
 
 
 @pytest.fixture(scope="session")
@@ -84,8 +86,8 @@ def manager(anvil: AnvilNode) -> Sender:
 
 @pytest.fixture
 def community(manager: Sender) -> Deployment:
-    """A fresh community on the API tests' node (gate lead 0)."""
-    return deploy_community(manager)
+    """A fresh protocol v2 community on the API tests' node (default rules and grid)."""
+    return deploy_community_v2(manager)
 
 
 @pytest.fixture
@@ -98,43 +100,20 @@ def warp_chain(manager: Sender, unix_seconds: int) -> None:
     """Mine a block at `unix_seconds` (only forward) so on-chain time checks pass."""
     latest = int(manager.w3.eth.get_block("latest")["timestamp"])
     if unix_seconds > latest:
-        manager.w3.provider.make_request("evm_setNextBlockTimestamp", [unix_seconds])
-        manager.w3.provider.make_request("evm_mine", [])
+        manager.w3.provider.make_request("evm_setNextBlockTimestamp", [unix_seconds])  # type: ignore[arg-type]
+        manager.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
 @dataclass
 class Household:
-    """A member with an Ethereum key, ETH for gas and escrow in the market."""
+    """A member with an Ethereum key, ETH for gas and escrow in the exchange."""
 
     account: LocalAccount
-    market: MarketClient
+    exchange: ExchangeClient
 
     @property
     def address(self) -> str:
         return str(self.account.address)
-
-    def order(
-        self, side: str, interval_id: int, energy_wh: int, price_per_kwh: int, nonce: int
-    ) -> dict[str, object]:
-        """A signed order as POST /orders takes it."""
-        order = Order(
-            self.address,
-            Side.SELL if side == "sell" else Side.BUY,
-            interval_id,
-            energy_wh,
-            price_per_kwh,
-            nonce,
-        )
-        signed = sign_order(self.account.key, order, self.market.chain_id, self.market.address)
-        return {
-            "household": self.address,
-            "side": side,
-            "interval_id": interval_id,
-            "energy_wh": energy_wh,
-            "price_per_kwh": price_per_kwh,
-            "nonce": nonce,
-            "signature": {"v": signed.v, "r": hex(signed.r), "s": hex(signed.s)},
-        }
 
 
 def make_household(
@@ -143,22 +122,22 @@ def make_household(
     """A fresh account: admitted, funded with gas, minted tokens and `deposit_units` escrow."""
     account: LocalAccount = Account.create()
     w3 = manager.w3
-    w3.provider.make_request("anvil_setBalance", [account.address, hex(10**20)])
+    w3.provider.make_request("anvil_setBalance", [account.address, hex(10**20)])  # type: ignore[arg-type]
     if admit:
-        RegistryClient(manager, community.address("CommunityRegistry")).admit_household(
+        CommunityClient(manager, community.address("QuartierCommunity")).admit_household(
             account.address
         )
     sender = Sender(w3, account)
-    market = MarketClient(sender, community.address("QuartierMarket"), community.deploy_block)
+    exchange = ExchangeClient(sender, community.address("QuartierExchange"))
     if deposit_units:
         TokenClient(manager, community.address("QuartierToken")).mint(
             account.address, deposit_units
         )
         TokenClient(sender, community.address("QuartierToken")).approve(
-            market.address, deposit_units
+            exchange.address, deposit_units
         )
-        market.deposit(deposit_units)
-    return Household(account, market)
+        exchange.deposit(deposit_units)
+    return Household(account, exchange)
 
 
 @pytest.fixture
@@ -166,34 +145,39 @@ def settings(anvil: AnvilNode) -> Settings:
     return Settings(
         rpc_url=anvil.url,
         database_url="sqlite://",
-        run_worker=False,
-        gate_closure_seconds=0,
-        grace_seconds=0,
+        run_relayer=False,
         auth_secret=b"test-secret",
+    )
+
+
+def app_client(settings: Settings, community: Deployment, clock: Clock) -> TestClient:
+    """The app as `quartier serve` builds it, on `community`'s deployment."""
+    return TestClient(
+        create_app(settings, chain=V2Chain.from_settings(settings, community), clock=clock)
     )
 
 
 @pytest.fixture
 def client(settings: Settings, community: Deployment, clock: Clock) -> Iterator[TestClient]:
-    app = create_app(settings, ledger=LedgerGateway(settings, community), clock=clock)
-    with TestClient(app) as test_client:
+    with app_client(settings, community, clock) as test_client:
         yield test_client
 
 
 @pytest.fixture
-def registry(manager: Sender, community: Deployment) -> RegistryClient:
-    return RegistryClient(manager, community.address("CommunityRegistry"))
+def registry(manager: Sender, community: Deployment) -> CommunityClient:
+    """QuartierCommunity as its manager (admissions, revocations)."""
+    return CommunityClient(manager, community.address("QuartierCommunity"))
 
 
 @pytest.fixture
-def meter(registry: RegistryClient, community: Deployment) -> Meter:
+def meter(registry: CommunityClient, community: Deployment) -> Meter:
     """An admitted meter of HOUSEHOLD."""
     meter = Meter(
         ec.generate_private_key(ec.SECP256R1()),
         community.chain_id,
-        community.address("QuartierMarket"),
+        community.address("QuartierExchange"),
     )
-    if not registry.is_member(HOUSEHOLD):
+    if registry.membership(HOUSEHOLD).admitted_at == 0:
         registry.admit_household(HOUSEHOLD)
     registry.admit_meter(HOUSEHOLD, meter.public.x, meter.public.y)
     return meter

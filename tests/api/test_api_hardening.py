@@ -9,20 +9,18 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from conftest import Clock, Household, interval_at, make_household
+from conftest import Clock, Meter, app_client, interval_at, make_household
+from cryptography.hazmat.primitives.asymmetric import ec
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
 
-from api.app import create_app
 from api.auth import sign_personal
-from api.ledger_gateway import LedgerGateway
-from api.orders.models import OrderRow
 from api.settings import Settings
 from ledger.anvil import AnvilNode
 from ledger.chain import Sender
 from ledger.deployment import Deployment
+from ledger.schedules import Entry, EntrySide, Schedule, sign_schedule
 from ledger.signatures import SECP256K1_N
 
 PROBLEM = "application/problem+json"
@@ -62,12 +60,14 @@ def test_a_deep_body_is_refused_before_parsing_on_every_endpoint(client: TestCli
 def test_depth_counts_brackets_outside_strings_only(client: TestClient) -> None:
     # 40 levels inside a string are no nesting at all: the body reaches validation.
     inside = '{"household": "' + "[" * 40 + '"}'
-    response = client.post("/orders", content=inside, headers={"content-type": "application/json"})
+    response = client.post(
+        "/schedules", content=inside, headers={"content-type": "application/json"}
+    )
     _problem(response, 422, "validation-failed")
     at_limit = "[" * 32 + "]" * 32
-    response = client.post("/orders", content=at_limit)
+    response = client.post("/schedules", content=at_limit)
     _problem(response, 422, "validation-failed")
-    response = client.post("/orders", content="[" * 33 + "]" * 33)
+    response = client.post("/schedules", content="[" * 33 + "]" * 33)
     _problem(response, 422, "json-too-deep")
 
 
@@ -80,16 +80,17 @@ def test_an_oversize_body_is_a_413(client: TestClient) -> None:
     # Exactly at the limit passes the limit (and fails validation instead).
     exact = b'{"pad": "' + b"x" * ((1 << 20) - 11) + b'"}'
     assert len(exact) == 1 << 20
-    _problem(client.post("/orders", content=exact), 422, "validation-failed")
+    _problem(client.post("/schedules", content=exact), 422, "validation-failed")
 
 
 @pytest.mark.parametrize(
     "path",
     [
-        f"/intervals/{2**63}/orders",
-        f"/intervals/{2**64 + 5}/orders",
-        f"/intervals/-{2**63 + 1}/orders",
-        "/intervals/" + "9" * 5000 + "/orders",  # beyond what int() would even parse
+        f"/periods/{2**63}/schedules",
+        f"/periods/{2**64 + 5}/schedules",
+        f"/periods/-{2**63 + 1}/schedules",
+        "/periods/" + "9" * 5000 + "/schedules",  # beyond what int() would even parse
+        f"/meters/0x{'ab' * 32}/batches/{2**63}",
         f"/households/0x{'ab' * 20}/readings?from_interval={2**63}",
     ],
 )
@@ -97,10 +98,10 @@ def test_integers_beyond_64_bits_in_path_or_query(client: TestClient, path: str)
     _problem(client.get(path), 422, "integer-out-of-range")
 
 
-def test_the_largest_64_bit_interval_is_served(client: TestClient) -> None:
-    response = client.get(f"/intervals/{2**63 - 1}/orders")
+def test_the_largest_64_bit_period_is_served(client: TestClient) -> None:
+    response = client.get(f"/periods/{2**63 - 1}/schedules")
     assert response.status_code == 200, response.text
-    assert response.json()["orders"] == []
+    assert response.json()["schedules"] == []
 
 
 def _token(client: TestClient, account: Any) -> str:
@@ -118,10 +119,10 @@ def test_malformed_addresses_with_a_valid_token(client: TestClient) -> None:
     account = Account.create()
     headers = {"Authorization": f"Bearer {_token(client, account)}"}
     for bad in ("0xZZ", "0x" + "g" * 40, account.address + "00", "bob", account.address[2:]):
-        for suffix in ("", "/readings", "/orders"):
+        for suffix in ("", "/readings", "/schedules", "/escrow", "/settlements"):
             response = client.get(f"/households/{bad}{suffix}", headers=headers)
             _problem(response, 422, "validation-failed")
-    assert client.get(f"/households/{account.address}/orders", headers=headers).json() == []
+    assert client.get(f"/households/{account.address}/schedules", headers=headers).json() == []
 
 
 @pytest.mark.parametrize(
@@ -157,7 +158,7 @@ def test_an_unexpected_error_is_a_500_problem_with_a_logged_id(
 
 def test_bodies_that_are_not_json_are_problems(client: TestClient) -> None:
     for content in (b"\xff\xfe\x00{", b"{", b"\x00" * 50, "é".encode("latin-1")):
-        for path in ("/orders", "/auth/challenge", "/standing-orders"):
+        for path in ("/schedules", "/meter-batches", "/readings", "/auth/challenge"):
             response = client.post(
                 path, content=content, headers={"content-type": "application/json"}
             )
@@ -166,31 +167,7 @@ def test_bodies_that_are_not_json_are_problems(client: TestClient) -> None:
 
 
 # --- one signature rule: what the contract refuses, the API refuses -------------------------
-
-
-def _variants(signature: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    v, r, s = signature["v"], int(signature["r"], 16), int(signature["s"], 16)
-    return {
-        "v-minus-27": {"v": v - 27, "r": hex(r), "s": hex(s)},
-        "eip155-v": {"v": v + 8, "r": hex(r), "s": hex(s)},  # 35/36
-        "high-s-twin": {"v": 55 - v, "r": hex(r), "s": hex(SECP256K1_N - s)},
-        "r-zero": {"v": v, "r": "0x0", "s": hex(s)},
-        "s-zero": {"v": v, "r": hex(r), "s": "0x0"},
-    }
-
-
-def test_orders_with_signatures_the_contract_refuses(
-    client: TestClient, manager: Sender, community: Deployment, clock: Clock
-) -> None:
-    seller: Household = make_household(manager, community, 0)
-    body = seller.order("sell", interval_at(clock) + 3, 500, 60, nonce=1)
-    for name, variant in _variants(body["signature"]).items():  # type: ignore[arg-type]
-        response = client.post("/orders", json={**body, "signature": variant})
-        problem = _problem(response, 422, "invalid-order-signature")
-        assert problem["rule"] in ("v", "r", "s", "high-s"), name
-    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
-        assert session.exec(select(OrderRow)).all() == []
-    assert client.post("/orders", json=body).status_code == 201
+# (schedules: tests/api/test_v2_schedule_intake.py, non-canonical signatures)
 
 
 def test_sign_in_refuses_the_high_s_twin(client: TestClient) -> None:
@@ -222,37 +199,35 @@ def test_sign_in_refuses_the_high_s_twin(client: TestClient) -> None:
 # --- faults of the layers below: a precise problem, never a bare 500 ------------------------
 
 
-def test_a_standing_buy_whose_escrow_overflows_the_store_is_a_422(
-    client: TestClient, manager: Sender, community: Deployment, clock: Clock
-) -> None:
-    buyer = make_household(manager, community, 0)
-    huge = 2**62  # fits uint64; energy * price / 1000 does not fit the 64-bit lock column
-    k = interval_at(clock) + 3
-    orders = [buyer.order("buy", k + n, huge, huge, nonce=n + 1) for n in range(2)]
-    response = client.post(
-        "/standing-orders",
-        json={
-            "household": buyer.address,
-            "side": "buy",
-            "energy_wh": huge,
-            "price_per_kwh": huge,
-            "orders": orders,
-        },
-    )
-    _problem(response, 422, "integer-out-of-range")
-    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
-        assert session.exec(select(OrderRow)).all() == []
-
-
 def test_a_node_without_the_deployment_state_is_a_503(
     settings: Settings, community: Deployment, clock: Clock, manager: Sender
 ) -> None:
     """A node restarted without its state: same chain id, no code at the addresses."""
-    seller = make_household(manager, community, 0)
-    body = seller.order("sell", interval_at(clock) + 3, 500, 60, nonce=1)
+    household = make_household(manager, community, 0)
+    meter = Meter(
+        ec.generate_private_key(ec.SECP256R1()),
+        community.chain_id,
+        community.address("QuartierExchange"),
+    )
     with AnvilNode() as empty:
         bare = replace(settings, rpc_url=empty.url)
-        app = create_app(bare, ledger=LedgerGateway(bare, community), clock=clock)
-        with TestClient(app) as fresh:
-            _problem(fresh.post("/orders", json=body), 503, "deployment-unavailable")
-            _problem(fresh.get("/intervals/1/orders"), 503, "deployment-unavailable")
+        with app_client(bare, community, clock) as fresh:
+            reading = meter.reading(interval_at(clock) - 1, 1, 1, seq=1)
+            _problem(fresh.post("/readings", json=reading), 503, "deployment-unavailable")
+            book = fresh.post("/schedules", json=_schedule_body(household, community))
+            _problem(book, 503, "deployment-unavailable")
+
+
+def _schedule_body(household: Any, community: Deployment) -> dict[str, Any]:
+    schedule = Schedule(household.address, 1, 1, 96, (Entry(EntrySide.SELL, 500, 60_000),))
+    signed = sign_schedule(
+        household.account.key, schedule, community.chain_id, community.address("QuartierExchange")
+    )
+    return {
+        "household": household.address,
+        "period_id": 1,
+        "version": 1,
+        "first_interval_id": 96,
+        "entries": [{"side": "sell", "energy_wh": 500, "price_per_kwh": 60_000}],
+        "signature": "0x" + signed.signature.hex(),
+    }

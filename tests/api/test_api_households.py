@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import sign_personal
 from api.households.schemas import ean_check_digit_ok
-from api.ledger_gateway import LedgerGateway
+from api.relayer.context import V2Chain
 from api.security import manager_message
 from api.settings import Settings
 from ledger.accounts import ANVIL_DEV_KEY
 from ledger.chain import Sender
+from ledger.community import CommunityClient
 from ledger.deployment import Deployment
-from ledger.registry import RegistryClient
 
 EAN = "541448820001234563"  # 18 digits with a valid GS1 check digit
 PROBLEM = "application/problem+json"
@@ -64,7 +64,14 @@ def _login(client: TestClient, key: str, address: str) -> str:
 def manager_client(settings: Settings, community: Deployment, clock: Clock) -> TestClient:
     """The API holding the manager's key, so it can admit on-chain itself."""
     settings = replace(settings, manager_key=ANVIL_DEV_KEY)
-    return TestClient(create_app(settings, ledger=LedgerGateway(settings, community), clock=clock))
+    return TestClient(
+        create_app(settings, chain=V2Chain.from_settings(settings, community), clock=clock)
+    )
+
+
+def _is_member(registry: CommunityClient, household: str) -> bool:
+    window = registry.membership(household)
+    return window.admitted_at != 0 and window.removed_at == 0
 
 
 def test_ean_check_digit() -> None:
@@ -73,20 +80,20 @@ def test_ean_check_digit() -> None:
 
 
 def test_admit_then_erase(
-    manager_client: TestClient, registry: RegistryClient, clock: Clock
+    manager_client: TestClient, registry: CommunityClient, clock: Clock
 ) -> None:
     newcomer = Account.create().address
     body = {"address": newcomer, "name": "Famille Dupont", "ean": EAN, "contact": "d@example.org"}
     admitted = _signed(manager_client, "POST", "/households", body, ANVIL_DEV_KEY, clock)
     assert admitted.status_code == 201, admitted.text  # type: ignore[attr-defined]
-    assert registry.is_member(newcomer)
+    assert _is_member(registry, newcomer)
     erased = _signed(
         manager_client, "DELETE", f"/households/{newcomer}/profile", None, ANVIL_DEV_KEY, clock
     )
     assert erased.json()["name"] is None  # type: ignore[attr-defined]
     assert erased.json()["ean"] is None  # type: ignore[attr-defined]
     assert erased.json()["erased_at"] == clock.now  # type: ignore[attr-defined]
-    assert registry.is_member(newcomer)  # the pseudonymous on-chain record stays
+    assert _is_member(registry, newcomer)  # the pseudonymous on-chain record stays
 
 
 def test_manager_requests_are_checked(manager_client: TestClient, clock: Clock) -> None:
@@ -118,7 +125,7 @@ def test_manager_requests_are_checked(manager_client: TestClient, clock: Clock) 
 
 
 def test_without_manager_key_the_manager_admits_on_chain_first(
-    client: TestClient, registry: RegistryClient, clock: Clock
+    client: TestClient, registry: CommunityClient, clock: Clock
 ) -> None:
     newcomer = Account.create().address
     body = {"address": newcomer, "name": "B", "ean": EAN, "contact": "b"}
@@ -136,7 +143,7 @@ def test_households_see_only_their_own_readings(
     client: TestClient,
     manager: Sender,
     community: Deployment,
-    registry: RegistryClient,
+    registry: CommunityClient,
     clock: Clock,
 ) -> None:
     alice = make_household(manager, community, 0)
@@ -146,7 +153,7 @@ def test_households_see_only_their_own_readings(
         meter = Meter(
             ec.generate_private_key(ec.SECP256R1()),
             community.chain_id,
-            community.address("QuartierMarket"),
+            community.address("QuartierExchange"),
         )
         registry.admit_meter(household.address, meter.public.x, meter.public.y)
         assert client.post("/readings", json=meter.reading(k, import_wh, 0, 1)).status_code == 201
@@ -164,3 +171,24 @@ def test_households_see_only_their_own_readings(
     _problem(
         client.get(f"/households/{alice.address}/readings", headers=auth), 401, "token-expired"
     )
+
+
+def test_households_see_their_own_escrow_schedules_and_settlements(
+    client: TestClient, manager: Sender, community: Deployment
+) -> None:
+    alice = make_household(manager, community, 5_000)
+    bob = make_household(manager, community, 7_000)
+    auth = {"Authorization": f"Bearer {_login(client, alice.account.key.hex(), alice.address)}"}
+    escrow = client.get(f"/households/{alice.address}/escrow", headers=auth)
+    assert escrow.status_code == 200, escrow.text
+    assert escrow.json() == {"household": alice.address, "free_units": 5_000, "locked_units": 0}
+    alice.exchange.withdraw(1_000)  # read from the chain at each request, not cached
+    again = client.get(f"/households/{alice.address}/escrow", headers=auth).json()
+    assert again["free_units"] == 4_000
+    assert client.get(f"/households/{alice.address}/schedules", headers=auth).json() == []
+    assert client.get(f"/households/{alice.address}/settlements", headers=auth).json() == []
+    for view in ("escrow", "schedules", "settlements"):
+        _problem(
+            client.get(f"/households/{bob.address}/{view}", headers=auth), 403, "not-your-data"
+        )
+        _problem(client.get(f"/households/{alice.address}/{view}"), 401, "token-required")

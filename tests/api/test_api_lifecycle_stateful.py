@@ -1,191 +1,149 @@
-"""Stateful property: order → clear → read → settle through the API and worker, on Anvil.
+"""Protocol v2's lifecycle through the served app, its relayer loop running in the lifespan.
 
-Hypothesis drives a small community (two sellers, two buyers, one meter each) through random
-orders and metered energy, interval after interval. After each interval settles:
-  - the market still holds exactly the households' escrow (free + locked) — nothing created
-    or destroyed; no escrow stays locked;
-  - what sellers gained equals what buyers paid, equals the interval's paid units;
-  - delivered energy never exceeds the traded volume;
-and the API's budget check refuses exactly the buys the escrow cannot cover.
-Depth follows the Hypothesis profile of tests/conftest.py (a tenth of its examples).
+As `quartier serve` runs it (`create_app` with `run_relayer`): households POST signed
+schedules, the relayer loop posts them before their gates without being asked, the chain moves
+past the period, meters POST their signed period batches, the loop settles the period. The
+settlement is checked where it really happened, on the chain: the period is settled, each
+household's escrow moved by what `api.settlement` predicts from the same facts (money
+conserved, nothing left locked), and the households' own views (escrow, schedules,
+settlements) say the same.
 """
 
 from __future__ import annotations
 
-import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
-from conftest import Household, Meter, make_household, warp_chain
-from cryptography.hazmat.primitives.asymmetric import ec
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
 from fastapi.testclient import TestClient
-from hypothesis import settings
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from sqlmodel import Session
+from v2_api_world import GRID, RULES, Member, V2World, v2_world
 
+from api import settlement
 from api.app import create_app
-from api.ledger_gateway import LedgerGateway
-from api.settings import Settings
-from api.worker.models import IntervalRow, IntervalStatus
-from api.worker.service import WorkerContext, run_pass
+from api.relayer.context import V2Chain
+from api.relayer.settling import engine_grid, engine_rules
+from ledger.anvil import AnvilNode
 from ledger.chain import Sender
-from ledger.deploy import deploy_community
-from ledger.orders import lock_units
-from ledger.registry import RegistryClient
-from ledger.token import TokenClient
-from metering.reading import INTERVAL_SECONDS
+from ledger.schedules import NO_ENTRY, Entry, EntrySide, Schedule
 
-DEPOSIT_UNITS = 2_000
+pytestmark = pytest.mark.integration
+
+FUNDS_UNITS = 1_000_000
+START = (10_000, 20_000)
+#: Two sellers and two buyers; one entry each in the period's first two intervals.
+PLANS: list[list[Entry]] = [
+    [Entry(EntrySide.SELL, 1_000, 100_000), Entry(EntrySide.SELL, 400, 120_000)],
+    [Entry(EntrySide.SELL, 300, 90_000), NO_ENTRY],
+    [Entry(EntrySide.BUY, 600, 200_000), Entry(EntrySide.BUY, 200, 180_000)],
+    [Entry(EntrySide.BUY, 900, 150_000), Entry(EntrySide.BUY, 300, 300_000)],
+]
+#: What each meter measured (import, export) per interval of the period.
+DELTAS: list[list[tuple[int, int]]] = [
+    [(0, 1_000), (0, 350), (0, 0), (0, 0)],
+    [(0, 300), (0, 0), (0, 0), (0, 0)],
+    [(600, 0), (150, 0), (0, 0), (0, 0)],
+    [(800, 0), (300, 0), (0, 0), (0, 0)],
+]
 
 
-class Clock:
-    def __init__(self, now: int) -> None:
-        self.now = now
+def _until(check: Callable[[], bool], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "the relayer loop did not get there in time"
+        time.sleep(0.2)
 
-    def __call__(self) -> int:
-        return self.now
+
+def _login(client: TestClient, member: Member) -> dict[str, str]:
+    challenge = client.post("/auth/challenge", json={"address": member.address}).json()
+    signed = Account.sign_message(encode_defunct(text=challenge["message"]), member.account.key)
+    response = client.post(
+        "/auth/token",
+        json={"nonce": challenge["nonce"], "signature": "0x" + bytes(signed.signature).hex()},
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-class Lifecycle(RuleBasedStateMachine):
-    manager: Sender
-    base_settings: Settings
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.community = deploy_community(self.manager)
-        registry = RegistryClient(self.manager, self.community.address("CommunityRegistry"))
-        self.clock = Clock(int(self.manager.w3.eth.get_block("latest")["timestamp"]))
-        ledger = LedgerGateway(self.base_settings, self.community)
-        app = create_app(self.base_settings, ledger=ledger, clock=self.clock)
-        self.client = TestClient(app)
-        self.engine = app.state.engine
-        self.sellers = [make_household(self.manager, self.community, 0) for _ in range(2)]
-        self.buyers = [
-            make_household(self.manager, self.community, DEPOSIT_UNITS) for _ in range(2)
-        ]
-        self.meters: dict[str, Meter] = {}
-        self.registers: dict[str, tuple[int, int, int]] = {}  # import, export, seq
-        for household in self.sellers + self.buyers:
-            meter = Meter(
-                ec.generate_private_key(ec.SECP256R1()),
-                self.community.chain_id,
-                self.community.address("QuartierMarket"),
+def _expected(world: V2World, members: list[Member], period: int) -> settlement.PeriodSettlement:
+    inputs = []
+    for member, plan, deltas in zip(members, PLANS, DELTAS, strict=True):
+        membership = world.community.membership(member.address)
+        meter = world.community.meter(member.meters[0].meter_id).window
+        schedule = Schedule(member.address, period, 1, GRID.first_interval(period), tuple(plan))
+        inputs.append(
+            settlement.HouseholdInput(
+                member.address,
+                settlement.Window(membership.admitted_at, membership.removed_at),
+                [settlement.Posting(*schedule.as_posting())],
+                [
+                    settlement.MeterInput(
+                        settlement.Window(meter.admitted_at, meter.removed_at),
+                        settlement.encode_deltas(deltas),
+                    )
+                ],
             )
-            registry.admit_meter(household.address, meter.public.x, meter.public.y)
-            self.meters[household.address] = meter
-            self.registers[household.address] = (0, 0, 0)
-        self.k = self.clock.now // INTERVAL_SECONDS + 1
-        self.nonce = 0
-        self.open_locks: dict[str, int] = {b.address: 0 for b in self.buyers}
-        self.token = TokenClient(self.manager, self.community.address("QuartierToken"))
-        self.context = WorkerContext(self.base_settings, self.engine, ledger, self.clock)
-
-    def _escrow(self, household: Household) -> tuple[int, int]:
-        escrow = household.market.escrow_of(household.address)
-        return escrow.free_units, escrow.locked_units
-
-    @rule(
-        index=st.integers(0, 1),
-        energy_wh=st.integers(1, 3_000),
-        price=st.integers(0, 400),
-    )
-    def sell(self, index: int, energy_wh: int, price: int) -> None:
-        self.nonce += 1
-        order = self.sellers[index].order("sell", self.k, energy_wh, price, self.nonce)
-        assert self.client.post("/orders", json=order).status_code == 201
-
-    @rule(
-        index=st.integers(0, 1),
-        energy_wh=st.integers(1, 6_000),
-        price=st.integers(0, 400),
-    )
-    def buy(self, index: int, energy_wh: int, price: int) -> None:
-        buyer = self.buyers[index]
-        self.nonce += 1
-        need = lock_units([(energy_wh, price)])
-        free, _ = self._escrow(buyer)
-        response = self.client.post(
-            "/orders", json=buyer.order("buy", self.k, energy_wh, price, self.nonce)
         )
-        if self.open_locks[buyer.address] + need <= free:
-            assert response.status_code == 201, response.text
-            self.open_locks[buyer.address] += need
-        else:
-            assert response.status_code == 409
-            assert response.json()["type"] == "urn:quartier:problem:insufficient-escrow"
-
-    @rule(
-        exported=st.lists(st.integers(0, 4_000), min_size=2, max_size=2),
-        imported=st.lists(st.integers(0, 4_000), min_size=2, max_size=2),
-        crossing=st.tuples(
-            st.integers(0, 1),
-            st.integers(1, 2_000),
-            st.integers(0, 150),
-            st.integers(0, 1),
-            st.integers(1, 2_000),
-            st.integers(150, 400),
-        ),
-    )
-    def close_interval(
-        self,
-        exported: list[int],
-        imported: list[int],
-        crossing: tuple[int, int, int, int, int, int],
-    ) -> None:
-        # A crossing pair first, so most intervals trade whatever else the book holds.
-        seller, sell_wh, ask, buyer, buy_wh, bid = crossing
-        self.sell(seller, sell_wh, ask)
-        self.buy(buyer, buy_wh, bid)
-        k = self.k
-        before = {h.address: sum(self._escrow(h)) for h in self.sellers + self.buyers}
-        self.clock.now = (k + 1) * INTERVAL_SECONDS + 1
-        warp_chain(self.manager, self.clock.now)
-        deltas = {s.address: (0, e) for s, e in zip(self.sellers, exported, strict=True)}
-        deltas |= {b.address: (i, 0) for b, i in zip(self.buyers, imported, strict=True)}
-        for address, (d_import, d_export) in deltas.items():
-            imp, exp, seq = self.registers[address]
-            meter = self.meters[address]
-            for interval_id, (a, b) in ((k - 1, (0, 0)), (k, (d_import, d_export))):
-                imp, exp, seq = imp + a, exp + b, seq + 1
-                reading = meter.reading(interval_id, imp, exp, seq)
-                assert self.client.post("/readings", json=reading).status_code == 201
-            self.registers[address] = (imp, exp, seq)
-        run_pass(self.context)
-        with Session(self.engine) as session:
-            interval = session.get(IntervalRow, k)
-        if interval is not None:  # None: no order at all in k
-            assert interval.status in (IntervalStatus.SETTLED, IntervalStatus.EMPTY)
-            if interval.status == IntervalStatus.SETTLED:
-                trades = json.loads(interval.trades_json)
-                assert interval.delivered_wh is not None
-                assert interval.delivered_wh <= sum(t["energy_wh"] for t in trades)
-                after = {h.address: sum(self._escrow(h)) for h in self.sellers + self.buyers}
-                gained = sum(after[s.address] - before[s.address] for s in self.sellers)
-                paid = sum(before[b.address] - after[b.address] for b in self.buyers)
-                assert gained == paid == interval.paid_units
-        self.open_locks = {b.address: 0 for b in self.buyers}
-        self.k += 2  # the next book opens after this interval's readings
-
-    @invariant()
-    def money_is_conserved(self) -> None:
-        held = self.token.balance_of(self.community.address("QuartierMarket"))
-        escrow = [self._escrow(h) for h in self.sellers + self.buyers]
-        assert held == sum(free + locked for free, locked in escrow) == 2 * DEPOSIT_UNITS
-        assert all(locked == 0 for _, locked in escrow)
+    return settlement.settle_period(engine_rules(RULES), engine_grid(GRID), period, inputs)
 
 
-def test_order_clear_read_settle(manager: Sender, settings: Settings) -> None:
-    Lifecycle.manager = manager
-    Lifecycle.base_settings = settings
-    profile = settings_for_depth()
-    run_state_machine_as_test(Lifecycle, settings=profile)
+def test_schedule_posted_batched_and_settled_by_the_served_relayer(
+    manager: Sender, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    with v2_world(manager, anvil.url, tmp_path) as world:
+        members = [world.member(FUNDS_UNITS) for _ in PLANS]
+        served = replace(
+            world.chain.settings,
+            database_url=f"sqlite:///{tmp_path / 'served.db'}",
+            run_relayer=True,
+            relayer_poll_seconds=1,
+        )
+        chain = V2Chain.of(world.chain.sender, world.deployment, served)
+        app = create_app(served, chain=chain, clock=lambda: 0)
+        with TestClient(app) as client:
+            period = world.open_period()
+            hashes = []
+            for member, plan in zip(members, PLANS, strict=True):
+                body = world.schedule_body(member, period, plan)
+                response = client.post("/schedules", json=body)
+                assert response.status_code == 201, response.text
+                hashes.append(response.json()["schedule_hash"])
 
+            def posted() -> bool:
+                found = [client.get(f"/schedules/{h}").json()["status"] for h in hashes]
+                return found == ["posted"] * len(hashes)
 
-def settings_for_depth() -> settings:
-    """A tenth of the active profile's examples (each example deploys a community)."""
-    active = settings()
-    return settings(
-        active,
-        max_examples=max(3, active.max_examples // 10),
-        stateful_step_count=10,
-        deadline=None,
-    )
+            _until(posted)  # nobody asked: the lifespan's loop did it
+            buyer_lock = world.exchange.escrow_of(members[2].address).locked_units
+            assert buyer_lock > 0
+
+            world.warp(GRID.period_end(period))
+            for member, deltas in zip(members, DELTAS, strict=True):
+                body = world.batch_body(member.meters[0], period, START, deltas)
+                response = client.post("/meter-batches", json=body)
+                assert response.status_code == 201, response.text
+            _until(lambda: world.exchange.is_settled(period))
+
+            expected = _expected(world, members, period)
+            changes = [expected.household(m.address).change_units for m in members]
+            assert sum(changes) == 0  # what sellers got, buyers paid
+            assert changes[0] > 0  # energy really changed hands
+            assert changes[3] < 0
+            for member, change in zip(members, changes, strict=True):
+                escrow = world.exchange.escrow_of(member.address)
+                assert (escrow.free_units, escrow.locked_units) == (FUNDS_UNITS + change, 0)
+                auth = _login(client, member)
+                view: dict[str, Any] = client.get(
+                    f"/households/{member.address}/escrow", headers=auth
+                ).json()
+                assert view["free_units"] == FUNDS_UNITS + change
+                (settled,) = client.get(
+                    f"/households/{member.address}/settlements", headers=auth
+                ).json()
+                assert (settled["period_id"], settled["change_units"]) == (period, change)
+                (mine,) = client.get(f"/households/{member.address}/schedules", headers=auth).json()
+                assert mine["status"] == "posted"

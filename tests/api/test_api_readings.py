@@ -1,4 +1,4 @@
-"""POST /readings: verified against the registry on Anvil, stored once, refused with a reason."""
+"""POST /readings: verified against QuartierCommunity on Anvil, stored once, refused by reason."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from api.app import create_app
-from api.ledger_gateway import LedgerGateway
 from api.readings.models import MeterIndexRow, ReadingRow
+from api.relayer.context import V2Chain
 from api.settings import Settings
 from ledger.anvil import free_port
+from ledger.community import CommunityClient
 from ledger.deployment import Deployment
-from ledger.registry import RegistryClient
 
 PROBLEM = "application/problem+json"
 
@@ -80,10 +80,10 @@ def test_bad_signature(client: TestClient, meter: Meter, clock: Clock) -> None:
 
 
 def test_unknown_and_revoked_meters(
-    client: TestClient, meter: Meter, registry: RegistryClient, clock: Clock
+    client: TestClient, meter: Meter, registry: CommunityClient, clock: Clock
 ) -> None:
     k = interval_at(clock) - 1
-    stranger = Meter(ec.generate_private_key(ec.SECP256R1()), meter.chain_id, meter.market)
+    stranger = Meter(ec.generate_private_key(ec.SECP256R1()), meter.chain_id, meter.exchange)
     _assert_problem(
         client.post("/readings", json=stranger.reading(k, 1, 1, seq=1)), 422, "unknown-meter"
     )
@@ -119,9 +119,13 @@ def test_meter_key_is_cached(
     """Once the meter is known, readings are accepted with no chain call."""
     k = interval_at(clock) - 3
     assert client.post("/readings", json=meter.reading(k, 1, 1, seq=1)).status_code == 201
-    ledger = client.app.state.ledger  # type: ignore[attr-defined]
-    # Any registry lookup from now on would fail (AttributeError on None).
-    monkeypatch.setitem(ledger._built, "registry", None)
+    chain = client.app.state.v2_chain  # type: ignore[attr-defined]
+
+    def no_chain(meter_id: bytes) -> None:
+        raise AssertionError("a cached meter cost a chain call")
+
+    # Any community lookup from now on would fail.
+    monkeypatch.setattr(chain.community, "meter", no_chain)
     assert client.post("/readings", json=meter.reading(k + 1, 2, 1, seq=2)).status_code == 201
     owners = client.app.state.engine  # type: ignore[attr-defined]
     with Session(owners) as session:
@@ -130,13 +134,13 @@ def test_meter_key_is_cached(
 
 
 def test_unreachable_chain_is_a_503(community: Deployment, clock: Clock) -> None:
-    """A meter not in the cache needs the registry: with no node answering, a clear 503."""
+    """A meter not in the cache needs the community: with no node answering, a clear 503."""
     dead = Settings(rpc_url=f"http://127.0.0.1:{free_port()}", database_url="sqlite://")
-    app = create_app(dead, ledger=LedgerGateway(dead, community), clock=clock)
+    app = create_app(dead, chain=V2Chain.from_settings(dead, community), clock=clock)
     meter = Meter(
         ec.generate_private_key(ec.SECP256R1()),
         community.chain_id,
-        community.address("QuartierMarket"),
+        community.address("QuartierExchange"),
     )
     response = TestClient(app).post(
         "/readings", json=meter.reading(interval_at(clock) - 1, 1, 1, 1)

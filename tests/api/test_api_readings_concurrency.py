@@ -20,10 +20,10 @@ from sqlmodel import Session, select
 
 from api.app import create_app
 from api.errors import ReadingRejectedError
-from api.ledger_gateway import LedgerGateway
 from api.readings.models import ReadingRow
 from api.readings.service import Ingested, ingest_reading, parse_reading
 from api.readings.store import WriterBusyError, begin_write, insert_reading, latest_reading
+from api.relayer.context import V2Chain
 from api.settings import Settings
 from ledger.deployment import Deployment
 from metering.reading import SignedReading
@@ -34,7 +34,7 @@ HOLD_SECONDS = 0.3
 
 def _ingest(app: FastAPI, signed: SignedReading) -> Ingested:
     state = app.state
-    return ingest_reading(state.engine, state.meters, state.ledger.domain, signed, state.clock())
+    return ingest_reading(state.engine, state.meters, state.v2_chain.domain, signed, state.clock())
 
 
 def test_conflicting_readings_racing_are_not_both_stored(
@@ -47,7 +47,9 @@ def test_conflicting_readings_racing_are_not_both_stored(
     file_settings = Settings(
         rpc_url=settings.rpc_url, database_url=f"sqlite:///{tmp_path / 'race.db'}"
     )
-    app = create_app(file_settings, ledger=LedgerGateway(file_settings, community), clock=clock)
+    app = create_app(
+        file_settings, chain=V2Chain.from_settings(file_settings, community), clock=clock
+    )
     k = interval_at(clock)
     _ingest(app, parse_reading(meter.reading(k - 5, 100, 10, seq=1)))
     # Both successors of seq 1 pass the checks against seq 1 alone, but not against each other:
@@ -88,7 +90,7 @@ def test_conflicting_readings_racing_are_not_both_stored(
 def test_ingest_reading_answers_a_resend_and_stores_nothing_on_refusal(
     settings: Settings, community: Deployment, clock: Clock, meter: Meter
 ) -> None:
-    app = create_app(settings, ledger=LedgerGateway(settings, community), clock=clock)
+    app = create_app(settings, chain=V2Chain.from_settings(settings, community), clock=clock)
     k = interval_at(clock)
     body = meter.reading(k - 3, 50, 5, seq=4)
     created = _ingest(app, parse_reading(body))
@@ -111,7 +113,9 @@ def test_a_reading_waits_for_another_writer_off_the_event_loop(
     file_settings = Settings(
         rpc_url=settings.rpc_url, database_url=f"sqlite:///{tmp_path / 'busy.db'}"
     )
-    app = create_app(file_settings, ledger=LedgerGateway(file_settings, community), clock=clock)
+    app = create_app(
+        file_settings, chain=V2Chain.from_settings(file_settings, community), clock=clock
+    )
     k = interval_at(clock)
     locked, release = threading.Event(), threading.Event()
     released_at: list[float] = []
@@ -156,7 +160,7 @@ def _ingest_no_wait(app: FastAPI, signed: SignedReading) -> Ingested:
     return ingest_reading(
         state.engine,
         state.meters,
-        state.ledger.domain,
+        state.v2_chain.domain,
         signed,
         state.clock(),
         wait_for_writer=False,

@@ -2,8 +2,8 @@
 
 The real thing on the API tests' Anvil node: a freshly deployed v2 community (60-second
 intervals, 4 per period, so a period is four minutes of chain time), the app built by
-`api.app.create_app` with a SQLite FILE database, `api.v2.include_v2_routers` on it, and the
-relayer (`api.v2.make_relayer`) sending from its own funded account. Time is the chain's:
+`api.app.create_app` with a SQLite FILE database, and the relayer (`api.app.relayer_of`)
+sending from its own funded account. Time is the chain's:
 tests move it with `warp` (evm_setNextBlockTimestamp + evm_mine), only forward.
 """
 
@@ -20,12 +20,10 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.ledger_gateway import LedgerGateway
-from api.relayer.context import V2Chain, V2Settings
+from api.app import create_app, relayer_of
+from api.relayer.context import V2Chain
 from api.relayer.service import Relayer
 from api.settings import Settings
-from api.v2 import include_v2_routers, make_relayer
 from ledger.chain import Sender
 from ledger.community import CommunityClient
 from ledger.deploy_v2 import deploy_community_v2
@@ -189,19 +187,16 @@ def v2_world(
     w3 = manager.w3
     w3.provider.make_request("anvil_setBalance", [relayer_account.address, hex(10**20)])  # type: ignore[arg-type]
     relayer_sender = Sender(w3, relayer_account)
-    chain = V2Chain.of(
-        relayer_sender,
-        deployment,
-        V2Settings(relay_margin_seconds=RELAY_MARGIN_SECONDS, head_cache_milliseconds=0),
-    )
     settings = Settings(
         rpc_url=anvil_url,
         database_url=f"sqlite:///{tmp_path / 'quartier.db'}",
-        run_worker=False,
+        run_relayer=False,
         auth_secret=b"test-secret",
+        relay_margin_seconds=RELAY_MARGIN_SECONDS,
+        head_cache_milliseconds=0,
     )
-    app = create_app(settings, ledger=LedgerGateway(settings, deployment), clock=lambda: 0)
-    include_v2_routers(app, chain)
+    chain = V2Chain.of(relayer_sender, deployment, settings)
+    app = create_app(settings, chain=chain, clock=lambda: 0)
     with TestClient(app) as client:
         yield V2World(
             manager,
@@ -211,5 +206,5 @@ def v2_world(
             TokenClient(manager, deployment.address("QuartierToken")),
             chain,
             client,
-            make_relayer(app),
+            relayer_of(app),
         )
