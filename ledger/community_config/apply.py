@@ -30,7 +30,11 @@ from ledger.community_config.diff import (
     ScheduleRules,
     plan,
 )
-from ledger.community_config.errors import PartialDeploymentError, SignerError
+from ledger.community_config.errors import (
+    ChainConflictError,
+    PartialDeploymentError,
+    SignerError,
+)
 from ledger.community_config.files import (
     Directory,
     journal_path,
@@ -90,6 +94,12 @@ def apply_config(
     if deployment_path.exists():
         deployment, known = load_deployment_file(deployment_path)
         deployment.check_chain(sender.w3)
+        token = config.token.address
+        if token is not None and token.lower() != deployment.address("QuartierToken").lower():
+            raise ChainConflictError(
+                f"{source}: token.address: is {token} but the community settles in "
+                f"{deployment.address('QuartierToken')}, fixed at deployment"
+            )
         directory = _merged(known, directory)
         state = read_state(sender, deployment.address("QuartierCommunity"), deployment.deploy_block)
         changes = plan(config, state, source)

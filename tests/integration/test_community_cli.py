@@ -286,3 +286,74 @@ def test_manager_and_household_commands(
     assert (balance["wallet_units"], balance["escrow_free_units"]) == (17_500_000, 7_500_000)
     assert newcomer in [m["address"] for m in status["members"]]
     assert [p["rules"]["mechanism"] for p in status["rules"]["pending"]] == ["pay-as-bid"]
+
+
+def test_status_lists_a_period_with_a_posting_as_pending(
+    anvil: AnvilNode, tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    from ledger.chain import Sender
+    from ledger.community_config.keys import anvil_account
+    from ledger.entries import Entry, EntrySide
+    from ledger.exchange import ExchangeClient
+    from ledger.schedules import Schedule, sign_schedule
+
+    config = init(tmp_path, capsys, monkeypatch)
+    deployment = deploy_json(config, anvil, capsys, monkeypatch)["deployment_file"]
+    contracts = json.loads(Path(deployment).read_text())["contracts"]
+    w3 = connect(anvil.url)
+    alice = anvil_account(31337, 1)
+    period_seconds = 900 * 96
+    next_period = int(w3.eth.get_block("latest")["timestamp"]) // period_seconds + 1
+    sell = Entry(EntrySide.SELL, 500, 60_000)
+    schedule = Schedule(alice.address, next_period, 1, next_period * 96, (sell,))
+    exchange = ExchangeClient(Sender(w3, alice), contracts["QuartierExchange"])
+    exchange.post_schedules([sign_schedule(alice.key, schedule, 31337, exchange.address)])
+
+    code, out, err = run(
+        ["community", "status", "--rpc", anvil.url, "--deployment", deployment, "--json"],
+        capsys,
+        monkeypatch,
+    )
+    assert code == 0, err
+    (period,) = json.loads(out)["periods"]
+    assert period["period_id"] == next_period
+    assert period["state"] == "pending"
+    assert period["posting_households"] == 1
+    assert period["settlement_deadline"] == (next_period + 1) * period_seconds + 86_400
+
+
+def test_a_keystore_key_deploys_and_only_the_manager_changes(
+    anvil: AnvilNode, tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    from eth_account import Account
+
+    config = init(tmp_path, capsys, monkeypatch)
+    manager = Account.create()
+    keystore = tmp_path / "manager.json"
+    keystore.write_text(json.dumps(Account.encrypt(manager.key, "correct horse")))
+    w3 = connect(anvil.url)
+    w3.provider.make_request("anvil_setBalance", [manager.address, hex(10**20)])  # type: ignore[arg-type]
+    deploy = ["community", "deploy", str(config), "--rpc", anvil.url, "--key", str(keystore)]
+
+    monkeypatch.setenv("QUARTIER_KEYSTORE_PASSWORD", "wrong")
+    code, out, err = run([*deploy, "--json"], capsys, monkeypatch)
+    assert code == 1
+    assert len(err.splitlines()) == 1
+    assert str(keystore) in err
+    assert w3.eth.get_transaction_count(manager.address) == 0
+
+    monkeypatch.setenv("QUARTIER_KEYSTORE_PASSWORD", "correct horse")
+    code, out, err = run([*deploy, "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    result = json.loads(out)
+    assert json.loads(Path(result["deployment_file"]).read_text())["manager"] == manager.address
+    assert w3.eth.get_transaction_count(manager.address) == len(result["changes"]) == 9
+
+    config.write_text(config.read_text().replace("min_entry_wh = 1 ", "min_entry_wh = 5 "))
+    monkeypatch.delenv("QUARTIER_KEYSTORE_PASSWORD")
+    code, out, err = run(
+        ["community", "deploy", str(config), "--rpc", anvil.url], capsys, monkeypatch
+    )
+    assert code == 1  # Anvil's dev key is not this community's manager: nothing sent
+    assert "is not the community's manager" in err
+    assert len(err.splitlines()) == 1
