@@ -22,11 +22,13 @@ Re-sending a stored schedule (same struct hash) answers the stored resource.
 
 from __future__ import annotations
 
+import functools
+import struct
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_keys.exceptions import BadSignature
-from eth_keys.main import KeyAPI
+from eth_utils.address import is_address, to_canonical_address, to_checksum_address
 from eth_utils.crypto import keccak
 from sqlalchemy import Connection, Engine, Table, bindparam, distinct, func, insert, or_, select
 
@@ -34,16 +36,9 @@ from api.readings.store import write_transaction
 from api.relayer.context import V2Chain
 from api.schedules.errors import ScheduleRejectedError
 from api.schedules.models import ScheduleRow, ScheduleStatus
-from api.schedules.schemas import SIDE_VALUE, ScheduleIn
-from ledger.schedules import (
-    Entry,
-    Schedule,
-    ScheduleFormatError,
-    SignedSchedule,
-    first_small_entry,
-    schedule_struct_hash,
-)
-from ledger.signatures import SignatureRuleError, check_signature
+from api.schedules.schemas import SIDE_VALUE, EntryIn, ScheduleIn
+from ledger.schedules import EntrySide, ScheduleFormatError, struct_hash_of
+from ledger.signatures import SignatureRuleError, check_signature, recover_address
 from metering.period import domain_separator_v2
 
 #: IQuartierExchange's MAX_POSTINGS_PER_PERIOD (QuartierExchange.sol).
@@ -51,21 +46,47 @@ MAX_POSTINGS_PER_PERIOD = 24
 #: IQuartierExchange's MAX_HOUSEHOLDS_PER_PERIOD: households posting per period.
 MAX_HOUSEHOLDS_PER_PERIOD = 255
 
-_KEYS = KeyAPI()
 SCHEDULE: Table = ScheduleRow.__table__  # type: ignore[attr-defined]
 _INSERT = insert(SCHEDULE)
 _BY_HASH = select(SCHEDULE).where(SCHEDULE.c.schedule_hash == bindparam("schedule_hash"))
+#: One entry as two big-endian uint32: (side << 24 | energy Wh, price per kWh) (ledger.entries).
+_ENTRY = struct.Struct(">II")
+_NONE, _BUY = int(EntrySide.NONE), int(EntrySide.BUY)
+_SIDE = {name: int(side) for name, side in SIDE_VALUE.items()}
 
 
 @dataclass(frozen=True)
 class Accepted:
-    """The outcome of an intake: the stored row and whether this request stored it."""
+    """The outcome of an intake: the stored row's columns and whether this request stored it."""
 
-    row: ScheduleRow
+    fields: Mapping[str, Any]
     created: bool
 
+    @property
+    def row(self) -> ScheduleRow:
+        """The stored row as a model (built on demand: the POST answers from `fields`)."""
+        return ScheduleRow(**self.fields)
 
-def _reject(slug: str, detail: str, schedule: Schedule | None = None, **facts: object) -> Exception:
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """A schedule body in the exchange's wire form, its form checked (`intake_of`)."""
+
+    household: str
+    household_bytes: bytes
+    period_id: int
+    version: int
+    first_interval_id: int
+    #: The signed `entries` bytes (8 per interval, `ledger.entries`' codec).
+    entries: bytes
+    entry_count: int
+    lock_units: int
+    #: (index, energy Wh) of every sell or buy entry, for the community's minimum.
+    active: tuple[tuple[int, int], ...]
+    signature: bytes
+
+
+def _reject(slug: str, detail: str, schedule: Intake | None = None, **facts: object) -> Exception:
     if schedule is not None:
         facts = {
             "household": schedule.household,
@@ -76,47 +97,91 @@ def _reject(slug: str, detail: str, schedule: Schedule | None = None, **facts: o
     return ScheduleRejectedError(detail, slug, **facts)
 
 
-def to_signed_schedule(body: ScheduleIn) -> SignedSchedule:
-    """The ledger value of a body (422 malformed-schedule when it cannot be one)."""
+@functools.lru_cache(maxsize=65_536)
+def _address(text: str) -> tuple[str, bytes] | None:
+    """(checksummed, 20 bytes) of an address, None if it is not one (a mixed-case one with
+    a wrong checksum, as eth-utils' `is_address` says). Households repeat: cached, bounded."""
+    if not is_address(text):
+        return None
+    return to_checksum_address(text), to_canonical_address(text)
+
+
+def pack_entries(entries: Sequence[EntryIn]) -> tuple[bytes, int, tuple[tuple[int, int], ...]]:
+    """(entries bytes, lock units, active entries) of validated body entries, with the form
+    rules of `ledger.entries.Entry` (a none entry all zeros, a sell or buy one >= 1 Wh) and
+    its lock rule (`entries_lock_units`: ceil(Σ buy energy_wh * price_per_kwh / 1000)), in
+    one pass (Entry objects cost ~20 us each; the bounds are the body model's)."""
+    pack = _ENTRY.pack
+    parts = []
+    active = []
+    milli_units = 0
+    for index, entry in enumerate(entries):
+        side = _SIDE[entry["side"]]
+        energy, price = entry["energy_wh"], entry["price_per_kwh"]
+        if side == _NONE:
+            if energy or price:
+                raise ScheduleFormatError(f"entry {index}: a none entry is all zeros")
+        elif energy == 0:
+            raise ScheduleFormatError(f"entry {index}: a sell or buy entry has energy_wh >= 1")
+        else:
+            active.append((index, energy))
+            if side == _BUY:
+                milli_units += energy * price
+        parts.append(pack(side << 24 | energy, price))
+    return b"".join(parts), -(-milli_units // 1000), tuple(active)
+
+
+def intake_of(body: ScheduleIn) -> Intake:
+    """The wire form of a body (422 malformed-schedule when the exchange could not carry it)."""
+    address = _address(body.household)
     try:
-        entries = tuple(
-            Entry(SIDE_VALUE[entry.side], entry.energy_wh, entry.price_per_kwh)
-            for entry in body.entries
-        )
-        schedule = Schedule(
-            body.household, body.period_id, body.version, body.first_interval_id, entries
-        )
-        return SignedSchedule(schedule, bytes.fromhex(body.signature[2:]))
+        if address is None:
+            raise ScheduleFormatError(f"household is not an address: {body.household!r}")
+        entries, lock, active = pack_entries(body.entries)
     except ScheduleFormatError as error:
         raise _reject("malformed-schedule", str(error)) from None
+    return Intake(
+        address[0],
+        address[1],
+        body.period_id,
+        body.version,
+        body.first_interval_id,
+        entries,
+        len(body.entries),
+        lock,
+        active,
+        bytes.fromhex(body.signature[2:]),
+    )
 
 
-def recover_household(signed: SignedSchedule, digest: bytes) -> str:
-    """The signer of `digest` (the schedule's) if the signature is canonical (the contracts'
-    rule first: 422 otherwise); "" when nothing can be recovered."""
+def recover_household(schedule: Intake, digest: bytes) -> bytes | None:
+    """The 20-byte signer of `digest` (the schedule's) if the signature is canonical (the
+    contracts' rule first: 422 otherwise); None when nothing can be recovered."""
     try:
-        canonical = check_signature(signed.signature)
+        canonical = check_signature(schedule.signature)
     except SignatureRuleError as error:
         raise _reject(
             "invalid-schedule-signature",
             f"signature refused: {error}",
-            signed.schedule,
+            schedule,
             rule=error.reason,
         ) from None
-    try:
-        signature = _KEYS.Signature(vrs=(canonical.v - 27, canonical.r, canonical.s))
-        return str(signature.recover_public_key_from_msg_hash(digest).to_checksum_address())
-    except (BadSignature, ValueError):
-        return ""
+    return recover_address(digest, canonical)
 
 
 def row_of(connection: Connection, schedule_hash: str) -> ScheduleRow | None:
     """The stored schedule with this struct hash."""
-    found = connection.execute(_BY_HASH, {"schedule_hash": schedule_hash}).mappings().first()
+    found = columns_of(connection, schedule_hash)
     return None if found is None else ScheduleRow(**found)
 
 
-def check_period(chain: V2Chain, schedule: Schedule, now: int, margin_seconds: int) -> None:
+def columns_of(connection: Connection, schedule_hash: str) -> dict[str, Any] | None:
+    """The columns of the stored schedule with this struct hash."""
+    found = connection.execute(_BY_HASH, {"schedule_hash": schedule_hash}).mappings().first()
+    return None if found is None else dict(found)
+
+
+def check_period(chain: V2Chain, schedule: Intake, now: int, margin_seconds: int) -> None:
     """Horizon, range within the period, minimum entry and gate (the chain's rules)."""
     grid = chain.grid
     current = grid.period_at(now)
@@ -130,17 +195,19 @@ def check_period(chain: V2Chain, schedule: Schedule, now: int, margin_seconds: i
     first = schedule.first_interval_id
     period_first = grid.first_interval(schedule.period_id)
     period_end = period_first + grid.period_intervals
-    if not period_first <= first < period_end or first + len(schedule.entries) > period_end:
+    count = schedule.entry_count
+    if not period_first <= first < period_end or first + count > period_end:
         raise _reject(
             "interval-outside-period",
-            f"entries from interval {first} ({len(schedule.entries)} of them) must lie within"
+            f"entries from interval {first} ({count} of them) must lie within"
             f" period {schedule.period_id}, intervals {period_first}..{period_end - 1}",
             schedule,
             first_interval_id=first,
-            entry_count=len(schedule.entries),
+            entry_count=count,
         )
     rules = chain.rules(schedule.period_id)
-    small = first_small_entry(schedule.entries, rules.min_entry_wh)
+    minimum = rules.min_entry_wh
+    small = next((index for index, energy in schedule.active if energy < minimum), None)
     if small is not None:
         raise _reject(
             "entry-below-minimum",
@@ -198,7 +265,7 @@ _PERIOD_HOUSEHOLDS = (
 )
 
 
-def check_households(connection: Connection, rows: list[_Stored], schedule: Schedule) -> None:
+def check_households(connection: Connection, rows: list[_Stored], schedule: Intake) -> None:
     """Refuse a household new to the period once MAX_HOUSEHOLDS_PER_PERIOD households hold
     schedules for it (the exchange would refuse the posting). Racing households are not
     serialised here: the chain stays the judge, and the relayer isolates its refusals."""
@@ -234,7 +301,7 @@ def promised_units(rows: list[_Stored], block_number: int) -> int:
     )
 
 
-def check_versions(rows: list[_Stored], schedule: Schedule) -> None:
+def check_versions(rows: list[_Stored], schedule: Intake) -> None:
     """Refuse a taken or stale version, or one posting too many, for (household, period)."""
     mine = [row for row in rows if row.period_id == schedule.period_id]
     same = [row.schedule_hash for row in mine if row.version == schedule.version]
@@ -274,22 +341,27 @@ def submit_schedule(
     `wait_for_writer=False`: WriterBusyError instead of waiting for another writer (the
     event loop then retries in a thread).
     """
-    signed = to_signed_schedule(body)
-    schedule = signed.schedule
+    schedule = intake_of(body)
     domain = chain.domain
-    entries_bytes = schedule.entries_bytes  # encoded once: the property re-encodes
-    struct_hash = schedule_struct_hash(schedule)
+    struct_hash = struct_hash_of(
+        schedule.household_bytes,
+        schedule.period_id,
+        schedule.version,
+        schedule.first_interval_id,
+        schedule.entries,
+    )
     # ledger.schedules.schedule_digest from the struct hash computed once (EIP-712).
     digest = keccak(
         b"\x19\x01" + domain_separator_v2(domain.chain_id, domain.exchange_address) + struct_hash
     )
-    signer = recover_household(signed, digest)
-    if signer != schedule.household:
+    signer = recover_household(schedule, digest)
+    if signer != schedule.household_bytes:
+        named = None if signer is None else to_checksum_address(signer)
         raise _reject(
             "invalid-schedule-signature",
-            f"the signature recovers {signer or 'nobody'}, not the household",
+            f"the signature recovers {named or 'nobody'}, not the household",
             schedule,
-            signer=signer or None,
+            signer=named,
         )
     schedule_hash = "0x" + struct_hash.hex()
     now = chain.now(clock_seconds)
@@ -300,7 +372,7 @@ def submit_schedule(
     except ScheduleRejectedError:
         # A schedule stored earlier is answered as it is, even once its gate has closed.
         with engine.connect() as connection:
-            existing = row_of(connection, schedule_hash)
+            existing = columns_of(connection, schedule_hash)
         if existing is not None:
             return Accepted(existing, False)
         raise
@@ -313,10 +385,10 @@ def submit_schedule(
         "period_id": schedule.period_id,
         "version": schedule.version,
         "first_interval_id": schedule.first_interval_id,
-        "entries": "0x" + entries_bytes.hex(),
-        "signature": "0x" + signed.signature.hex(),
+        "entries": "0x" + schedule.entries.hex(),
+        "signature": "0x" + schedule.signature.hex(),
         "lock_units": lock,
-        "status": ScheduleStatus.PENDING,
+        "status": ScheduleStatus.PENDING.value,
         "reason": None,
         "tx_hash": None,
         "posted_block": None,
@@ -328,7 +400,7 @@ def submit_schedule(
     ):
         rows = _household_rows(connection, schedule.household, schedule.period_id, head.number)
         if any(row.schedule_hash == schedule_hash for row in rows):
-            existing = row_of(connection, schedule_hash)
+            existing = columns_of(connection, schedule_hash)
             assert existing is not None  # the same transaction just listed it
             return Accepted(existing, False)
         check_versions(rows, schedule)
@@ -348,7 +420,7 @@ def submit_schedule(
                 )
         connection.execute(_INSERT, values)
         connection.commit()
-    return Accepted(ScheduleRow(**values), True)
+    return Accepted(values, True)
 
 
 def period_book(engine: Engine, period_id: int) -> list[ScheduleRow]:

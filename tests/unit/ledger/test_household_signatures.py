@@ -7,6 +7,12 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from eth_keys.exceptions import BadSignature
+from eth_keys.main import KeyAPI
+from eth_utils.address import to_canonical_address
+from eth_utils.crypto import keccak
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger.signatures import (
     SECP256K1_HALF_N,
@@ -15,6 +21,7 @@ from ledger.signatures import (
     SignatureRuleError,
     check_signature,
     check_vrs,
+    recover_address,
 )
 
 KEY = "0x" + "11" * 32
@@ -90,3 +97,25 @@ def test_only_65_bytes(length: int) -> None:
     with pytest.raises(SignatureRuleError) as refused:
         check_signature(candidate)
     assert refused.value.reason == "length"
+
+
+@given(
+    key=st.integers(1, SECP256K1_N - 1).map(lambda k: k.to_bytes(32, "big")),
+    digest=st.binary(min_size=32, max_size=32),
+)
+def test_recover_address_is_what_eth_account_recovers(key: bytes, digest: bytes) -> None:
+    signed = Account.unsafe_sign_hash(digest, key)
+    form = check_signature(bytes(signed.signature))
+    assert recover_address(digest, form) == to_canonical_address(Account.from_key(key).address)
+    # Another digest under the same signature recovers some other key, never this one.
+    other = bytes([digest[0] ^ 1]) + digest[1:]
+    assert recover_address(other, form) != to_canonical_address(Account.from_key(key).address)
+
+
+def test_no_key_recovers_from_an_r_that_is_no_point() -> None:
+    digest = keccak(text="quartier")
+    # r = 5: 5^3 + 7 = 132 is no square mod p, so no point has x = 5 (ecrecover answers 0).
+    signature = HouseholdSignature(27, 5, 1)
+    assert recover_address(digest, signature) is None
+    with pytest.raises(BadSignature):
+        KeyAPI().Signature(vrs=(0, 5, 1)).recover_public_key_from_msg_hash(digest)
