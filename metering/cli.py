@@ -22,7 +22,6 @@ from metering.keys import (
     read_passphrase_file,
     save_private_key,
 )
-from metering.reading import INTERVAL_SECONDS
 
 meter_app = typer.Typer(
     help="Meter keys, one-shot meter reads and the meter agent.",
@@ -158,29 +157,78 @@ def run(
     ],
     key: Annotated[Path, typer.Option(help="The meter's PKCS#8 PEM key.")],
     api: Annotated[str, typer.Option(help="Base URL of the Quartier API.")],
-    chain_id: Annotated[int, typer.Option(help="Chain id of the EIP-712 domain.")],
-    market: Annotated[str, typer.Option(help="QuartierMarket address (EIP-712 domain).")],
+    deployment: Annotated[
+        Path | None,
+        typer.Option(
+            help="Deployment file (QuartierCommunity, QuartierExchange); default "
+            "contracts/deployments/<chain id>.json when only --chain-id is given."
+        ),
+    ] = None,
+    chain_id: Annotated[
+        int | None, typer.Option(help="Chain id (must agree with the deployment file).")
+    ] = None,
+    exchange: Annotated[
+        str | None,
+        typer.Option(help="QuartierExchange address (EIP-712 domain; must agree with the file)."),
+    ] = None,
+    rpc: Annotated[
+        str | None,
+        typer.Option(
+            envvar="QUARTIER_RPC_URL",
+            help="JSON-RPC URL: the community's time grid is read from the chain (a spool "
+            "that already knows it lets the agent start with the node down).",
+        ),
+    ] = None,
     passphrase_file: PassphraseOption = None,
     spool: Annotated[Path, typer.Option(help="SQLite spool file.")] = Path("meter-spool.sqlite"),
     seed: Annotated[int, typer.Option(help="Seed of the simulated adapter.")] = 0,
-    interval_seconds: Annotated[
-        int, typer.Option(help="Community interval length.")
-    ] = INTERVAL_SECONDS,
+    read_tolerance_seconds: Annotated[
+        float | None,
+        typer.Option(
+            help="A read later than this after a boundary is not that boundary's (default: "
+            "a tenth of the interval, at least 1 s)."
+        ),
+    ] = None,
     max_intervals: Annotated[
         int | None, typer.Option(help="Stop after this many boundaries (default: never).")
     ] = None,
 ) -> None:
-    """Run the meter agent: read, sign, spool and POST a reading at every interval boundary."""
+    """Run the meter agent: read, sign, spool and POST a reading at every interval boundary,
+    and the signed batch of every settlement period at its end (protocol v2)."""
     from metering.agent import AgentConfig, MeterAgent
+    from metering.config import grid_of_binding, read_time_grid, resolve_chain_settings
+    from metering.errors import MeterConfigError
     from metering.spool import Spool
 
     _quiet_libraries()
-    config = AgentConfig(api, chain_id, market, interval_s=interval_seconds)
+    settings = resolve_chain_settings(deployment, chain_id, exchange)
+    opened = Spool(spool)
+    known = grid_of_binding(opened.binding(), settings)
+    if rpc is not None:
+        grid = read_time_grid(rpc, settings)
+    elif known is not None:
+        grid = known
+    else:
+        raise MeterConfigError(
+            "give --rpc URL (or QUARTIER_RPC_URL): the community's time grid is read from the chain"
+        )
+    config = AgentConfig(
+        api,
+        settings.chain_id,
+        settings.exchange_address,
+        grid,
+        read_tolerance_s=read_tolerance_seconds,
+    )
     private_key = load_private_key(
         key, read_passphrase_file(passphrase_file) if passphrase_file else None
     )
     meter = adapter_from_spec(adapter, seed=seed)
-    agent = MeterAgent(meter, private_key, Spool(spool), config)
+    agent = MeterAgent(meter, private_key, opened, config)
     identity = MeterIdentity.of(private_key)
-    typer.echo(f"meter 0x{identity.meter_id.hex()} -> {api} (spool {spool})", err=True)
+    typer.echo(
+        f"meter 0x{identity.meter_id.hex()} -> {api} (exchange {settings.exchange_address} on "
+        f"chain {settings.chain_id}, {grid.period_intervals} x {grid.interval_seconds} s "
+        f"periods, spool {spool})",
+        err=True,
+    )
     agent.run(max_intervals=max_intervals)

@@ -14,6 +14,7 @@ MeteringError                      root; the CLI prints it as one line, exit 1
 +-- RegistersWentBackwardsError    a cumulative register decreased: never signed or sent
 |   +-- RegistersDecreasedError    ... between two boundaries of a period batch (v2)
 +-- SpoolError                     the agent's SQLite spool is unusable
++-- MeterConfigError               the agent's chain settings: missing, inconsistent, unreadable
 """
 
 from __future__ import annotations
@@ -78,3 +79,8 @@ class BoundaryCountError(PeriodFormatError):
 
 class RegistersDecreasedError(RegistersWentBackwardsError):
     """A register is lower at a boundary of a period than at the one before: never signed."""
+
+
+class MeterConfigError(MeteringError):
+    """The agent's chain settings (deployment file, flags, the chain's time grid) are missing,
+    inconsistent with each other or unreadable."""

@@ -10,9 +10,9 @@ of the period follow from them. It is hashed as the EIP-712 struct
 (`deltas`: 8 bytes per interval, uint32 import Wh then uint32 export Wh, big-endian; as a
 `bytes` member it enters the struct hash as its keccak256) under the domain ("Quartier", "2",
 chain id, QuartierExchange address), and the digest is signed with the meter's P-256 key as a
-prehashed message. The signature is normalised to low s (s <= n/2): OpenZeppelin's
-`P256.verify`, which the exchange uses, refuses the high-s twin of a valid signature, so
-`verify_meter_period` refuses it too. The normative text is IQuartierExchange, "Meter batches".
+prehashed message under the one P-256 rule of `metering.signing` (low s: s <= n/2, the signer
+normalises, the verifier refuses the high-s twin, as OpenZeppelin's `P256.verify` in the
+exchange does). The normative text is IQuartierExchange, "Meter batches".
 
 Like `metering.reading`, this module is a value type that `ledger` imports: keep it light.
 """
@@ -21,19 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    Prehashed,
-    decode_dss_signature,
-    encode_dss_signature,
-)
 from eth_abi.abi import encode as abi_encode
-from eth_utils.address import is_address, to_canonical_address
 from eth_utils.crypto import keccak
 
 from metering.errors import (
@@ -41,10 +33,15 @@ from metering.errors import (
     PeriodFormatError,
     RegistersDecreasedError,
 )
-from metering.reading import DOMAIN_NAME, DOMAIN_TYPEHASH, P256_ORDER, PublicKey, meter_id_of
+from metering.reading import PublicKey, meter_id_of
+from metering.signing import DOMAIN_VERSION, domain_separator, is_valid_signature, sign_digest
+from metering.signing import P256_HALF_ORDER as P256_HALF_ORDER  # re-exported
+from metering.signing import low_s as low_s  # re-exported
 
-#: Protocol v2's EIP-712 domain version (v1's readings and orders use "1").
-DOMAIN_VERSION_V2 = "2"
+#: Protocol v2's EIP-712 domain version (the one domain of `metering.signing`).
+DOMAIN_VERSION_V2 = DOMAIN_VERSION
+#: The v2 domain separator (`metering.signing.domain_separator`), under its historical name.
+domain_separator_v2 = domain_separator
 METER_PERIOD_TYPE = (
     "MeterPeriod(bytes32 meterId,uint64 periodId,uint64 startImportWh,uint64 startExportWh,"
     "bytes deltas)"
@@ -52,8 +49,6 @@ METER_PERIOD_TYPE = (
 METER_PERIOD_TYPEHASH = keccak(text=METER_PERIOD_TYPE)
 #: Bytes of one interval in `deltas`: uint32 import Wh, uint32 export Wh.
 DELTA_BYTES = 8
-#: The largest s OpenZeppelin's P256 accepts (floor(n / 2); n is odd).
-P256_HALF_ORDER = P256_ORDER // 2
 _UINT32_MAX = 2**32 - 1
 _UINT64_MAX = 2**64 - 1
 
@@ -191,34 +186,6 @@ def build_meter_period(
     return MeterPeriod(meter_id, period_id, start_import_wh, start_export_wh, tuple(deltas))
 
 
-def _address_bytes(address: str | bytes) -> bytes:
-    if isinstance(address, bytes):
-        if len(address) != 20:
-            raise PeriodFormatError("exchange address must be 20 bytes")
-        return address
-    if not is_address(address):
-        raise PeriodFormatError(f"not an Ethereum address: {address!r}")
-    return bytes(to_canonical_address(address))
-
-
-@lru_cache(maxsize=64, typed=True)
-def domain_separator_v2(chain_id: int, exchange_address: str | bytes) -> bytes:
-    """The EIP-712 domain separator of ("Quartier", "2", chain_id, exchange): protocol v2."""
-    _uint("chain_id", chain_id, 2**256 - 1)
-    return keccak(
-        abi_encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [
-                DOMAIN_TYPEHASH,
-                keccak(text=DOMAIN_NAME),
-                keccak(text=DOMAIN_VERSION_V2),
-                chain_id,
-                _address_bytes(exchange_address),
-            ],
-        )
-    )
-
-
 def struct_hash(period: MeterPeriod) -> bytes:
     """The EIP-712 hashStruct of a batch (`deltas` enters as its keccak256)."""
     return keccak(
@@ -238,9 +205,7 @@ def struct_hash(period: MeterPeriod) -> bytes:
 
 def meter_period_digest(period: MeterPeriod, chain_id: int, exchange_address: str | bytes) -> bytes:
     """The 32-byte digest the meter signs: keccak256(0x1901 || domain || structHash)."""
-    return keccak(
-        b"\x19\x01" + domain_separator_v2(chain_id, exchange_address) + struct_hash(period)
-    )
+    return keccak(b"\x19\x01" + domain_separator(chain_id, exchange_address) + struct_hash(period))
 
 
 @dataclass(frozen=True)
@@ -285,15 +250,6 @@ class SignedMeterPeriod:
         }
 
 
-# The digest is already a 32-byte hash: Prehashed(SHA256) only tells `cryptography` its length.
-_PREHASHED = ec.ECDSA(Prehashed(hashes.SHA256()))
-
-
-def low_s(s: int) -> int:
-    """The low form of s: (r, s) and (r, n - s) are both valid; OpenZeppelin takes s <= n/2."""
-    return P256_ORDER - s if s > P256_HALF_ORDER else s
-
-
 def sign_meter_period(
     private_key: ec.EllipticCurvePrivateKey,
     period: MeterPeriod,
@@ -304,9 +260,8 @@ def sign_meter_period(
     public_key = PublicKey.from_cryptography(private_key.public_key())
     if meter_id_of(public_key) != period.meter_id:
         raise PeriodFormatError("period.meter_id is not the id of the signing key")
-    digest = meter_period_digest(period, chain_id, exchange_address)
-    r, s = decode_dss_signature(private_key.sign(digest, _PREHASHED))
-    return SignedMeterPeriod(period, r, low_s(s))
+    r, s = sign_digest(private_key, meter_period_digest(period, chain_id, exchange_address))
+    return SignedMeterPeriod(period, r, s)
 
 
 def verify_meter_period(
@@ -322,15 +277,45 @@ def verify_meter_period(
     """
     if meter_id_of(public_key) != signed.period.meter_id:
         return False
-    if not (0 < signed.r < P256_ORDER and 0 < signed.s <= P256_HALF_ORDER):
-        return False
-    try:
-        key = ec.EllipticCurvePublicNumbers(public_key.x, public_key.y, ec.SECP256R1()).public_key()
-    except ValueError:  # not a point on P-256
-        return False
     digest = meter_period_digest(signed.period, chain_id, exchange_address)
+    return is_valid_signature(public_key.x, public_key.y, digest, signed.r, signed.s)
+
+
+def meter_batch_body(signed: SignedMeterPeriod, public_key: PublicKey) -> dict[str, Any]:
+    """The body of the API's `POST /meter-batches`: integers for Wh, one object per delta,
+    0x + 64 hex digits for the key and the signature."""
+    period = signed.period
+    return {
+        "meter_id": "0x" + period.meter_id.hex(),
+        "period_id": period.period_id,
+        "start_import_wh": period.start_import_wh,
+        "start_export_wh": period.start_export_wh,
+        "deltas": [{"import_wh": i, "export_wh": e} for i, e in period.deltas],
+        "public_key": {"x": f"0x{public_key.x:064x}", "y": f"0x{public_key.y:064x}"},
+        "signature": {"r": f"0x{signed.r:064x}", "s": f"0x{signed.s:064x}"},
+    }
+
+
+def meter_batch_of_body(body: object) -> tuple[SignedMeterPeriod, PublicKey]:
+    """Parse a `meter_batch_body` back (a spooled batch); PeriodFormatError when it is not one.
+
+    Does not verify the signature: call `verify_meter_period` for that.
+    """
+    if not isinstance(body, dict):
+        raise PeriodFormatError("a meter batch body is a JSON object")
     try:
-        key.verify(encode_dss_signature(signed.r, signed.s), digest, _PREHASHED)
-    except InvalidSignature:
-        return False
-    return True
+        deltas = tuple((d["import_wh"], d["export_wh"]) for d in body["deltas"])
+        period = MeterPeriod(
+            bytes.fromhex(body["meter_id"][2:]),
+            body["period_id"],
+            body["start_import_wh"],
+            body["start_export_wh"],
+            deltas,
+        )
+        key = PublicKey(int(body["public_key"]["x"], 16), int(body["public_key"]["y"], 16))
+        signed = SignedMeterPeriod(
+            period, int(body["signature"]["r"], 16), int(body["signature"]["s"], 16)
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise PeriodFormatError(f"not a meter batch body: {error!r}") from None
+    return signed, key

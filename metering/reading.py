@@ -5,11 +5,13 @@ time `(interval_id + 1) * 900`. It is hashed as the EIP-712 struct
 
     Reading(bytes32 meterId,uint64 intervalId,uint64 importWhTotal,uint64 exportWhTotal,uint64 seq)
 
-under the domain `EIP712Domain(string name,string version,uint256 chainId,address
-verifyingContract)` = ("Quartier", "1", chain id, QuartierMarket address), and the 32-byte digest
+under protocol v2's domain `EIP712Domain(string name,string version,uint256 chainId,address
+verifyingContract)` = ("Quartier", "2", chain id, QuartierExchange address) (the domain of
+schedules and meter batches, `metering.signing`), and the 32-byte digest
 `keccak256(0x1901 || domainSeparator || structHash)` is signed with the meter's P-256 key as a
-*prehashed* message (the contract checks it with the P256VERIFY precompile, which takes the
-digest as-is). `meterId = keccak256(x || y)` over the 32-byte big-endian public key coordinates.
+*prehashed* message, under the one P-256 rule of `metering.signing`: low s (s <= n/2), the
+signer normalises and the verifier refuses the high-s twin, as the exchange's OpenZeppelin
+P256 does. `meterId = keccak256(x || y)` over the 32-byte big-endian public key coordinates.
 
 This module is imported by `ledger` and `api`: keep it free of heavy dependencies.
 """
@@ -18,39 +20,31 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    Prehashed,
-    decode_dss_signature,
-    encode_dss_signature,
-)
 from eth_abi.abi import encode as abi_encode
-from eth_utils.address import is_address, to_canonical_address
 from eth_utils.crypto import keccak
 
 from metering.errors import ReadingFormatError
+from metering.signing import DOMAIN_NAME as DOMAIN_NAME  # re-exported
+from metering.signing import DOMAIN_TYPE as DOMAIN_TYPE  # re-exported
+from metering.signing import DOMAIN_TYPEHASH as DOMAIN_TYPEHASH  # re-exported
+from metering.signing import DOMAIN_VERSION as DOMAIN_VERSION  # re-exported
+from metering.signing import P256_ORDER as P256_ORDER  # re-exported
+from metering.signing import domain_separator as domain_separator  # re-exported
+from metering.signing import is_valid_signature, sign_digest
 
-DOMAIN_NAME = "Quartier"
-DOMAIN_VERSION = "1"
-DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 READING_TYPE = (
     "Reading(bytes32 meterId,uint64 intervalId,uint64 importWhTotal,uint64 exportWhTotal,"
     "uint64 seq)"
 )
-DOMAIN_TYPEHASH = keccak(text=DOMAIN_TYPE)
 READING_TYPEHASH = keccak(text=READING_TYPE)
 
 #: Seconds per interval; `interval_id = unix_seconds // INTERVAL_SECONDS` (UTC).
 INTERVAL_SECONDS = 900
 
 UINT64_MAX = 2**64 - 1
-#: Order of the P-256 group: r and s must lie in [1, n-1].
-P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 _HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _SIGNED_READING_KEYS = frozenset(
@@ -194,36 +188,6 @@ def meter_id_of(public_key: PublicKey) -> bytes:
     return keccak(public_key.to_bytes())
 
 
-def _market_bytes(market_address: str | bytes) -> bytes:
-    if isinstance(market_address, bytes):
-        if len(market_address) != 20:
-            raise ReadingFormatError("market address must be 20 bytes")
-        return market_address
-    if not is_address(market_address):
-        raise ReadingFormatError(f"not an Ethereum address: {market_address!r}")
-    return bytes(to_canonical_address(market_address))
-
-
-# A service verifies every reading under one or two domains: recomputing the separator (three
-# keccaks and an ABI encoding) was a quarter of the per-reading cost. Errors are not cached.
-@lru_cache(maxsize=64, typed=True)
-def domain_separator(chain_id: int, market_address: str | bytes) -> bytes:
-    """Return the EIP-712 domain separator for ("Quartier", "1", chain_id, market)."""
-    _check_uint("chain_id", chain_id, 256)
-    return keccak(
-        abi_encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [
-                DOMAIN_TYPEHASH,
-                keccak(text=DOMAIN_NAME),
-                keccak(text=DOMAIN_VERSION),
-                chain_id,
-                _market_bytes(market_address),
-            ],
-        )
-    )
-
-
 def struct_hash(reading: Reading) -> bytes:
     """Return the EIP-712 hashStruct of a reading."""
     return keccak(
@@ -241,51 +205,41 @@ def struct_hash(reading: Reading) -> bytes:
     )
 
 
-def reading_digest(reading: Reading, chain_id: int, market_address: str | bytes) -> bytes:
-    """Return the 32-byte digest the meter signs: keccak256(0x1901 || domain || struct)."""
-    return keccak(b"\x19\x01" + domain_separator(chain_id, market_address) + struct_hash(reading))
-
-
-# The digest is already a 32-byte hash: Prehashed(SHA256) only tells `cryptography` its length.
-_PREHASHED = ec.ECDSA(Prehashed(hashes.SHA256()))
+def reading_digest(reading: Reading, chain_id: int, verifying_contract: str | bytes) -> bytes:
+    """The 32-byte digest the meter signs: keccak256(0x1901 || domain || struct), in the v2
+    domain of `verifying_contract` (the QuartierExchange address)."""
+    return keccak(
+        b"\x19\x01" + domain_separator(chain_id, verifying_contract) + struct_hash(reading)
+    )
 
 
 def sign_reading(
     private_key: ec.EllipticCurvePrivateKey,
     reading: Reading,
     chain_id: int,
-    market_address: str | bytes,
+    verifying_contract: str | bytes,
 ) -> SignedReading:
-    """Sign a reading with the meter's P-256 key; its meter_id must be that key's id."""
+    """Sign a reading with the meter's P-256 key in the v2 domain of `verifying_contract`
+    (the QuartierExchange address), s in low form; its meter_id must be that key's id."""
     public_key = PublicKey.from_cryptography(private_key.public_key())
     if meter_id_of(public_key) != reading.meter_id:
         raise ReadingFormatError("reading.meter_id is not the id of the signing key")
-    digest = reading_digest(reading, chain_id, market_address)
-    r, s = decode_dss_signature(private_key.sign(digest, _PREHASHED))
+    r, s = sign_digest(private_key, reading_digest(reading, chain_id, verifying_contract))
     return SignedReading(reading, public_key, r, s)
 
 
 def verify_signed_reading(
-    signed: SignedReading, chain_id: int, market_address: str | bytes
+    signed: SignedReading, chain_id: int, verifying_contract: str | bytes
 ) -> bool:
-    """Return True when the signature is valid and the meter id matches the public key.
+    """True when the signature is valid in the v2 domain of `verifying_contract` (the
+    QuartierExchange address) and the meter id matches the public key.
 
-    Like P256VERIFY it accepts high-s signatures: replays are stopped by `seq`, never by
-    signature uniqueness. Returns False (never raises) for an off-curve key or r, s out of range.
+    The one P-256 rule (`metering.signing`): a high-s signature is refused, like OpenZeppelin's
+    P256 in the exchange. Returns False (never raises) for an off-curve key or r, s out of
+    range; replays are stopped by `seq`.
     """
     if meter_id_of(signed.public_key) != signed.reading.meter_id:
         return False
-    if not (0 < signed.r < P256_ORDER and 0 < signed.s < P256_ORDER):
-        return False
-    try:
-        key = ec.EllipticCurvePublicNumbers(
-            signed.public_key.x, signed.public_key.y, ec.SECP256R1()
-        ).public_key()
-    except ValueError:  # not a point on P-256
-        return False
-    digest = reading_digest(signed.reading, chain_id, market_address)
-    try:
-        key.verify(encode_dss_signature(signed.r, signed.s), digest, _PREHASHED)
-    except InvalidSignature:
-        return False
-    return True
+    digest = reading_digest(signed.reading, chain_id, verifying_contract)
+    key = signed.public_key
+    return is_valid_signature(key.x, key.y, digest, signed.r, signed.s)

@@ -1,4 +1,4 @@
-"""A tiny real HTTP API stand-in on 127.0.0.1 that records POSTed readings (bounded, stoppable)."""
+"""A tiny real HTTP API stand-in on 127.0.0.1 recording POSTed readings and batches (bounded)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []  # every POST, re-sends included, in order
+        self.batches: list[dict[str, Any]] = []  # every POSTed period batch, likewise
         self.status = 201  # 201 normal; set 500 or 400 to simulate failures
         self.lock = threading.Lock()
 
@@ -29,7 +30,8 @@ class Receiver:
 
 @contextmanager
 def http_receiver(port: int = 0) -> Iterator[tuple[Receiver, int]]:
-    """Serve POST /readings on 127.0.0.1:port (0 = any free port); yield (receiver, port)."""
+    """Serve POST /readings and /meter-batches on 127.0.0.1:port (0 = any free port);
+    yield (receiver, port)."""
     receiver = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -37,11 +39,12 @@ def http_receiver(port: int = 0) -> Iterator[tuple[Receiver, int]]:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with receiver.lock:
                 status = receiver.status
-                if self.path == "/readings" and status < 300:
+                queue = {"/readings": receiver.received, "/meter-batches": receiver.batches}
+                if self.path in queue and status < 300:
                     payload = json.loads(body)
-                    status = 200 if payload in receiver.received else 201
-                    receiver.received.append(payload)
-                elif self.path != "/readings":
+                    status = 200 if payload in queue[self.path] else 201
+                    queue[self.path].append(payload)
+                elif self.path not in queue:
                     status = 404
             self.send_response(status)
             self.send_header("Content-Type", "application/problem+json")

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from meter_http_receiver import http_receiver
 from meter_modbus_server import free_port
 
+from ledger.rules import TimeGrid
 from metering.adapters.base import MeterSnapshot, Registers
 from metering.adapters.simulated import SimulatedFleet, SimulatedMeter
 from metering.agent import AgentConfig, MeterAgent
@@ -22,7 +23,8 @@ from metering.reading import SignedReading, verify_signed_reading
 from metering.spool import PENDING, REJECTED, SENT, Spool
 
 KEY = ec.derive_private_key(0xBEEF, ec.SECP256R1())
-MARKET = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+EXCHANGE = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+GRID = TimeGrid(interval_seconds=900, period_intervals=96)
 CHAIN_ID = 31337
 START = datetime(2026, 6, 21, 10, 0, 7, tzinfo=UTC).timestamp()
 
@@ -64,7 +66,7 @@ def fleet() -> SimulatedFleet:
 def make_agent(
     meter: object, spool_path: Path, port: int, clock: FakeClock, logs: list[str]
 ) -> MeterAgent:
-    config = AgentConfig(f"http://127.0.0.1:{port}", CHAIN_ID, MARKET, http_timeout_s=2.0)
+    config = AgentConfig(f"http://127.0.0.1:{port}", CHAIN_ID, EXCHANGE, GRID, http_timeout_s=2.0)
     return MeterAgent(
         meter,  # type: ignore[arg-type]
         KEY,
@@ -91,7 +93,7 @@ def test_one_signed_reading_per_boundary_in_order(fleet: SimulatedFleet, tmp_pat
     assert [r.reading.seq for r in readings] == [1, 2, 3, 4]
     assert [r.reading.interval_id for r in readings] == [first_interval + i for i in range(4)]
     for item in readings:
-        assert verify_signed_reading(item, CHAIN_ID, MARKET)
+        assert verify_signed_reading(item, CHAIN_ID, EXCHANGE)
         assert item.reading.meter_id == MeterIdentity.of(KEY).meter_id
         boundary = (item.reading.interval_id + 1) * 900
         imported, exported = fleet.registers_at(boundary)
@@ -202,14 +204,14 @@ def test_spool_survives_and_refuses_out_of_order_entries(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
-    ("api", "market", "message"),
+    ("api", "exchange", "message"),
     [
-        ("127.0.0.1:8000", MARKET, "http://"),
+        ("127.0.0.1:8000", EXCHANGE, "http://"),
         ("http://127.0.0.1:8000", "0x1234", "not an Ethereum address"),
     ],
 )
-def test_bad_agent_configuration_fails_at_start(api: str, market: str, message: str) -> None:
+def test_bad_agent_configuration_fails_at_start(api: str, exchange: str, message: str) -> None:
     from metering.errors import MeteringError
 
     with pytest.raises(MeteringError, match=message):
-        AgentConfig(api, CHAIN_ID, market)
+        AgentConfig(api, CHAIN_ID, exchange, GRID)

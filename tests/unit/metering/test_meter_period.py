@@ -127,8 +127,9 @@ def test_from_deltas_bytes_rebuilds_the_same_batch() -> None:
     assert hash(again) == hash(period)
 
 
-def test_domain_is_version_2_and_differs_from_v1() -> None:
-    assert domain_separator_v2(CHAIN_ID, EXCHANGE) != domain_separator(CHAIN_ID, EXCHANGE)
+def test_batches_and_readings_share_the_one_v2_domain() -> None:
+    # One domain for every meter message: readings and batches are bound to the exchange.
+    assert domain_separator_v2(CHAIN_ID, EXCHANGE) == domain_separator(CHAIN_ID, EXCHANGE)
     assert domain_separator_v2(CHAIN_ID, EXCHANGE) != domain_separator_v2(CHAIN_ID + 1, EXCHANGE)
 
 

@@ -30,7 +30,7 @@ from metering.reading import (
 KEY = ec.derive_private_key(0xC0FFEE, ec.SECP256R1())
 PUBLIC = PublicKey.from_cryptography(KEY.public_key())
 METER_ID = meter_id_of(PUBLIC)
-MARKET = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+EXCHANGE = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 CHAIN_ID = 31337
 UINT64 = st.integers(min_value=0, max_value=2**64 - 1)
 
@@ -81,9 +81,9 @@ def test_digest_equals_eth_account_eip712(
             "primaryType": "Reading",
             "domain": {
                 "name": "Quartier",
-                "version": "1",
+                "version": "2",
                 "chainId": chain_id,
-                "verifyingContract": MARKET,
+                "verifyingContract": EXCHANGE,
             },
             "message": {
                 "meterId": METER_ID,
@@ -96,7 +96,7 @@ def test_digest_equals_eth_account_eip712(
     )
     hasher = pycryptodome_keccak.new(digest_bits=256)
     hasher.update(b"\x19" + message.version + message.header + message.body)
-    assert reading_digest(reading, chain_id, MARKET) == hasher.digest()
+    assert reading_digest(reading, chain_id, EXCHANGE) == hasher.digest()
 
 
 @given(interval_id=UINT64, import_wh=UINT64, export_wh=UINT64, seq=UINT64)
@@ -106,8 +106,8 @@ def test_sign_then_verify_round_trips(
     reading = _reading(
         interval_id=interval_id, import_wh_total=import_wh, export_wh_total=export_wh, seq=seq
     )
-    signed = sign_reading(KEY, reading, CHAIN_ID, MARKET)
-    assert verify_signed_reading(signed, CHAIN_ID, MARKET)
+    signed = sign_reading(KEY, reading, CHAIN_ID, EXCHANGE)
+    assert verify_signed_reading(signed, CHAIN_ID, EXCHANGE)
     assert SignedReading.from_json(signed.to_json()) == signed
 
 
@@ -115,7 +115,7 @@ def _flip(value: int, bit: int, bits: int) -> int:
     return value ^ (1 << (bit % bits))
 
 
-SIGNED = sign_reading(KEY, _reading(), CHAIN_ID, MARKET)
+SIGNED = sign_reading(KEY, _reading(), CHAIN_ID, EXCHANGE)
 
 
 @given(
@@ -125,7 +125,7 @@ SIGNED = sign_reading(KEY, _reading(), CHAIN_ID, MARKET)
 def test_any_flipped_bit_of_a_field_fails(field: str, bit: int) -> None:
     changed = _reading(**{field: _flip(getattr(SIGNED.reading, field), bit, 64)})
     tampered = SignedReading(changed, SIGNED.public_key, SIGNED.r, SIGNED.s)
-    assert not verify_signed_reading(tampered, CHAIN_ID, MARKET)
+    assert not verify_signed_reading(tampered, CHAIN_ID, EXCHANGE)
 
 
 @given(byte=st.integers(0, 31), mask=st.integers(1, 255))
@@ -135,7 +135,7 @@ def test_any_flipped_byte_of_the_meter_id_fails(byte: int, mask: int) -> None:
     tampered = SignedReading(
         _reading(meter_id=bytes(meter_id)), SIGNED.public_key, SIGNED.r, SIGNED.s
     )
-    assert not verify_signed_reading(tampered, CHAIN_ID, MARKET)
+    assert not verify_signed_reading(tampered, CHAIN_ID, EXCHANGE)
 
 
 @given(part=st.sampled_from(["r", "s"]), byte=st.integers(0, 31), mask=st.integers(1, 255))
@@ -144,12 +144,12 @@ def test_any_flipped_byte_of_the_signature_fails(part: str, byte: int, mask: int
     raw[byte] ^= mask
     values = {"r": SIGNED.r, "s": SIGNED.s, part: int.from_bytes(raw, "big")}
     tampered = SignedReading(SIGNED.reading, SIGNED.public_key, values["r"], values["s"])
-    assert not verify_signed_reading(tampered, CHAIN_ID, MARKET)
+    assert not verify_signed_reading(tampered, CHAIN_ID, EXCHANGE)
 
 
 @given(byte=st.integers(0, 31), mask=st.integers(1, 255))
 def test_any_flipped_byte_of_the_digest_fails(byte: int, mask: int) -> None:
-    digest = bytearray(reading_digest(SIGNED.reading, CHAIN_ID, MARKET))
+    digest = bytearray(reading_digest(SIGNED.reading, CHAIN_ID, EXCHANGE))
     digest[byte] ^= mask
     with pytest.raises(InvalidSignature):
         KEY.public_key().verify(
@@ -160,32 +160,34 @@ def test_any_flipped_byte_of_the_digest_fails(byte: int, mask: int) -> None:
 
 
 def test_other_domain_fails() -> None:
-    assert not verify_signed_reading(SIGNED, CHAIN_ID + 1, MARKET)
+    assert not verify_signed_reading(SIGNED, CHAIN_ID + 1, EXCHANGE)
     assert not verify_signed_reading(SIGNED, CHAIN_ID, "0x" + "11" * 20)
 
 
 def test_other_key_with_matching_id_fails() -> None:
     other = PublicKey.from_cryptography(ec.derive_private_key(7, ec.SECP256R1()).public_key())
     forged = SignedReading(_reading(meter_id=meter_id_of(other)), other, SIGNED.r, SIGNED.s)
-    assert not verify_signed_reading(forged, CHAIN_ID, MARKET)
+    assert not verify_signed_reading(forged, CHAIN_ID, EXCHANGE)
 
 
-def test_high_s_is_accepted_like_p256verify() -> None:
+def test_signatures_are_low_s_and_the_high_s_twin_is_refused() -> None:
+    # The exchange's OpenZeppelin P256 rule, one for every meter message.
+    assert 0 < SIGNED.s <= P256_ORDER // 2
     high = SignedReading(SIGNED.reading, SIGNED.public_key, SIGNED.r, P256_ORDER - SIGNED.s)
-    assert verify_signed_reading(high, CHAIN_ID, MARKET)
+    assert not verify_signed_reading(high, CHAIN_ID, EXCHANGE)
 
 
 def test_off_curve_key_and_zero_signature_are_invalid_not_errors() -> None:
     off_curve = PublicKey(1, 2)
     forged = SignedReading(_reading(meter_id=meter_id_of(off_curve)), off_curve, 1, 1)
-    assert not verify_signed_reading(forged, CHAIN_ID, MARKET)
+    assert not verify_signed_reading(forged, CHAIN_ID, EXCHANGE)
     zero = SignedReading(SIGNED.reading, SIGNED.public_key, 0, SIGNED.s)
-    assert not verify_signed_reading(zero, CHAIN_ID, MARKET)
+    assert not verify_signed_reading(zero, CHAIN_ID, EXCHANGE)
 
 
 def test_signing_for_another_meter_id_is_refused() -> None:
     with pytest.raises(ReadingFormatError, match="meter_id"):
-        sign_reading(KEY, _reading(meter_id=b"\x01" * 32), CHAIN_ID, MARKET)
+        sign_reading(KEY, _reading(meter_id=b"\x01" * 32), CHAIN_ID, EXCHANGE)
 
 
 @pytest.mark.parametrize(
@@ -239,3 +241,11 @@ def test_json_parsing_is_strict(mutate: Any) -> None:
     mutate(data)
     with pytest.raises(ReadingFormatError):
         SignedReading.from_json(data)
+
+
+@given(seq=UINT64)
+def test_every_signature_comes_out_low_s(seq: int) -> None:
+    # About half of raw ECDSA signatures are high-s: the signer must normalise each one.
+    signed = sign_reading(KEY, _reading(seq=seq), CHAIN_ID, EXCHANGE)
+    assert 0 < signed.s <= P256_ORDER // 2
+    assert verify_signed_reading(signed, CHAIN_ID, EXCHANGE)
