@@ -264,6 +264,25 @@ class Period:
         assert self.state() == before
         return refusal.value
 
+    def refuses_hints(self, households: Sequence[HouseholdPeriod], hints: bytes) -> bool:
+        """Hints a settler built for another book, other rules or other households: unless
+        they are the honest hints byte for byte (then they are harmless), settlePeriod
+        refuses them with ExchangeBadHint, naming an interval of P (or the first after it),
+        and nothing changes. Returns whether they differed (and so were refused).
+
+        Format-agnostic on purpose: whatever the hints encode, the valid hints of a book are
+        unique (IQuartierExchange, "Hints"), so any other bytes must be refused."""
+        if hints == self.expected(households).hints:
+            return False
+        refusal = self.refused(
+            "ExchangeBadHint",
+            lambda: self.world.exchange.settle_period(self.period_id, households, hints),
+        )
+        grid = self.world.grid
+        first = grid.first_interval(self.period_id)
+        assert first <= refusal.arguments["intervalId"] <= first + grid.period_intervals
+        return True
+
     def assert_conserved(self, settlers: Sequence[str] = ()) -> None:
         """Σ free + Σ locked over every escrow holder == the exchange's token balance."""
         exchange = self.world.exchange

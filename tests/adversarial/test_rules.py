@@ -103,35 +103,32 @@ def test_a_settler_clearing_under_other_rules_is_refused_or_gets_the_chains_outc
     households = period.households()
     honest = engine_outcome(world, period.period_id, households)
 
-    no_floor = engine_outcome(
-        world, period.period_id, households, replace(RULES, price_floor_per_kwh=0)
-    )
-    assert no_floor.hints != honest.hints
-    refusal = period.refused(
-        "ExchangeBadHint",
-        lambda: world.exchange.settle_period(period.period_id, households, no_floor.hints),
-    )
-    assert refusal.arguments["intervalId"] in world.grid.intervals(period.period_id)
-
-    community_price = engine_outcome(
-        world, period.period_id, households, replace(RULES, mechanism=Mechanism.COMMUNITY_PRICE)
-    )
-    refusal = period.refused(
-        "ExchangeBadHint",
-        lambda: world.exchange.settle_period(period.period_id, households, community_price.hints),
-    )
-    assert refusal.arguments == {
-        "intervalId": world.grid.first_interval(period.period_id),
-        "position": 2**256 - 1,
+    other_rules = {
+        # Under a floor of 0 the lower ask always goes first and the marginal ask is unclamped.
+        "no floor": replace(RULES, price_floor_per_kwh=0),
+        # The community price needs no hints at all.
+        "community price": replace(RULES, mechanism=Mechanism.COMMUNITY_PRICE),
+        "a higher floor": replace(RULES, price_floor_per_kwh=70_000),
     }
+    refused = {
+        name
+        for name, rules in other_rules.items()
+        if period.refuses_hints(
+            households, engine_outcome(world, period.period_id, households, rules).hints
+        )
+    }
+    # Whatever the hint format, these two are other bytes than the chain's rules give.
+    assert {"no floor", "community price"} <= refused
 
-    # Pay-as-bid ranks as pay-as-clear does: its hints are accepted, but the contract prices
+    # Pay-as-bid's hints may be the same bytes: then they are taken, but the contract prices
     # by the chain's mechanism, never the settler's.
     pay_as_bid = engine_outcome(
         world, period.period_id, households, replace(RULES, mechanism=Mechanism.PAY_AS_BID)
     )
-    assert pay_as_bid.hints == honest.hints
-    result = world.exchange.settle_period(period.period_id, households, pay_as_bid.hints)
+    if period.refuses_hints(households, pay_as_bid.hints):
+        result, _ = period.settle()
+    else:
+        result = world.exchange.settle_period(period.period_id, households, pay_as_bid.hints)
     assert result.cleared.intervals == honest.cleared_intervals
     assert result.cleared.intervals != pay_as_bid.cleared_intervals
     assert_audit_clean(world)
