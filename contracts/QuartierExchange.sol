@@ -11,7 +11,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IQuartierCommunity} from "./interfaces/IQuartierCommunity.sol";
 import {IQuartierExchange} from "./interfaces/IQuartierExchange.sol";
 import {HouseholdBook, IntervalBook} from "./types/HouseholdBook.sol";
-import {Mechanism, Rules} from "./types/Rules.sol";
+import {Rules} from "./types/Rules.sol";
 import {Clearing} from "./libraries/Clearing.sol";
 import {MeterCodec} from "./libraries/MeterCodec.sol";
 import {Netting} from "./libraries/Netting.sol";
@@ -349,10 +349,10 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         }
         period.settled = true;
         Rules memory rules = _community.rulesAt(periodId);
-        (HouseholdBook[] memory books, uint256[] memory releasedUnits, uint256 entryCount) =
+        (HouseholdBook[] memory books, uint256[] memory releasedUnits) =
             _loadHouseholds(periodId, households, endsAt + rules.settlementDeadlineSeconds);
         (Netting.Totals memory totals, uint256 deliveredWh) =
-            _clearAndNet(periodId, books, rules, hints, entryCount);
+            _clearAndNet(periodId, books, rules, hints);
         uint256 roundingUnits = _pay(periodId, households, releasedUnits, totals);
         emit PeriodSettled(periodId, households.length, deliveredWh, roundingUnits);
     }
@@ -362,10 +362,7 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         uint64 periodId,
         HouseholdPeriod[] calldata households,
         uint256 deadline
-    )
-        private
-        returns (HouseholdBook[] memory books, uint256[] memory releasedUnits, uint256 entryCount)
-    {
+    ) private returns (HouseholdBook[] memory books, uint256[] memory releasedUnits) {
         uint256 count = households.length;
         if (count > type(uint16).max) {
             revert ExchangeHouseholdsIncomplete(periodId, count, type(uint16).max);
@@ -378,7 +375,6 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
             if (entry.household <= previous) revert ExchangeHouseholdsNotSorted(h);
             previous = entry.household;
             (books[h].entries, releasedUnits[h]) = _loadBook(periodId, entry);
-            entryCount += ScheduleCodec.countEntries(books[h].entries);
             books[h].meters = _loadMeters(periodId, entry.household, entry.meters, deadline);
         }
     }
@@ -497,15 +493,12 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         if (fromIndex < toIndex) ref = MeterCodec.packRef(item.deltas, fromIndex, toIndex);
     }
 
-    /// @dev Every interval: clearing, netting, money; emits PeriodCleared. The hints must
-    /// list all `entryCount` entries of the period: each listed one is checked to be a
-    /// distinct entry, so equal counts mean none was left out.
+    /// @dev Every interval: clearing (its claim checked), netting, money; emits PeriodCleared.
     function _clearAndNet(
         uint64 periodId,
         HouseholdBook[] memory books,
         Rules memory rules,
-        bytes calldata hints,
-        uint256 entryCount
+        bytes calldata hints
     ) private returns (Netting.Totals memory totals, uint256 deliveredWh) {
         IntervalBook memory book = _intervalBook(books, rules, periodId);
         uint256 count = books.length;
@@ -514,19 +507,14 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         // 16 bytes more than the event needs: each interval is written as a 32-byte word.
         bytes memory intervals = new bytes(16 * intervalCount + 16);
         uint256 cursor;
-        bool hinted = rules.mechanism != Mechanism.CommunityPrice;
         for (uint256 i; i < intervalCount; ++i) {
             (book.index, book.intervalId) = (i, book.intervalId + (i == 0 ? 0 : 1));
-            // Fast path: an interval whose hints list no entry (0 sells, 0 buys) clears to
-            // nothing (its PeriodCleared word stays zero); completeness is checked at the end.
-            if (hinted && _emptyHint(hints, cursor)) {
-                cursor += 4;
-                continue;
-            }
             uint256 pricePerKwh;
             uint256 tradedWh;
             (cursor, pricePerKwh, tradedWh) = Clearing.clear(book, hints, cursor);
-            uint256 intervalWh = Netting.settleInterval(book, pricePerKwh, totals);
+            // Nothing traded: nothing to net (the interval's word stays zero but for c).
+            uint256 intervalWh =
+                tradedWh == 0 ? 0 : Netting.settleInterval(book, pricePerKwh, totals);
             deliveredWh += intervalWh;
             // tradedWh, intervalWh <= MAX_HOUSEHOLDS_PER_PERIOD * (2^24 - 1) < 2^32: they fit.
             uint256 word = (pricePerKwh << 192) | (tradedWh << 160) | (intervalWh << 128);
@@ -534,23 +522,11 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
                 mstore(add(add(intervals, 32), mul(i, 16)), word)
             }
         }
-        uint64 endK = book.intervalId + 1;
-        if (cursor != hints.length) revert ExchangeBadHint(endK, type(uint256).max);
-        if (rules.mechanism != Mechanism.CommunityPrice && book.listedTotal != entryCount) {
-            revert ExchangeBadHint(endK, type(uint256).max);
-        }
+        if (cursor != hints.length) revert ExchangeBadHint(book.intervalId + 1, type(uint256).max);
         assembly ("memory-safe") {
             mstore(intervals, mul(intervalCount, 16))
         }
         emit PeriodCleared(periodId, intervals);
-    }
-
-    /// @dev Whether the hints at `cursor` are a complete (0 sells, 0 buys) pair.
-    function _emptyHint(bytes calldata hints, uint256 cursor) private pure returns (bool empty) {
-        if (hints.length < cursor + 4) return false;
-        assembly ("memory-safe") {
-            empty := iszero(shr(224, calldataload(add(hints.offset, cursor))))
-        }
     }
 
     function _intervalBook(HouseholdBook[] memory books, Rules memory rules, uint64 periodId)
@@ -578,7 +554,6 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
             sellCount: 0,
             buyCount: 0,
             energyWh: new uint256[](count),
-            listedTotal: 0,
             byHousehold: new uint256[](count)
         });
     }

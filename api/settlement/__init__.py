@@ -9,8 +9,16 @@ walk), `netting` (meters and money); `codec` holds every byte layout.
 """
 
 from api.settlement.book import Book, entry_at, period_books, period_entries
-from api.settlement.clearing import Clearing, clear_interval, effective_limits, hints_for, rankings
+from api.settlement.clearing import (
+    Clearing,
+    claim_of,
+    clear_interval,
+    effective_limits,
+    hints_for,
+    rankings,
+)
 from api.settlement.codec import (
+    Claim,
     decode_deltas,
     decode_entries,
     decode_hints,
@@ -56,6 +64,7 @@ from api.settlement.period import (
 __all__ = [
     "NO_ENTRY",
     "Book",
+    "Claim",
     "Clearing",
     "EncodingError",
     "Entry",
@@ -78,6 +87,7 @@ __all__ = [
     "Side",
     "TimeGrid",
     "Window",
+    "claim_of",
     "clear_interval",
     "decode_deltas",
     "decode_entries",

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from api.settlement.book import Book
-from api.settlement.codec import encode_hints
+from api.settlement.codec import Claim, encode_hints
 from api.settlement.model import UINT64_MAX, Mechanism, Rules, Side
 
 _SELL = int(Side.SELL)
@@ -148,9 +148,16 @@ def clear_interval(rules: Rules, book: Book) -> Clearing:
     )
 
 
+def claim_of(clearing: Clearing) -> Claim:
+    """An interval's hint: the walk's marginal (ask', bid'), None when nothing matched."""
+    if clearing.marginal_ask_per_kwh is None or clearing.marginal_bid_per_kwh is None:
+        return None
+    return (clearing.marginal_ask_per_kwh, clearing.marginal_bid_per_kwh)
+
+
 def hints_for(rules: Rules, books: Sequence[Book]) -> bytes:
     """The `settlePeriod` hints of a period's books (one per interval, in order): per
-    interval both rankings; empty under CommunityPrice, which needs none."""
+    interval the walk's claim; empty under CommunityPrice, which needs none."""
     if rules.mechanism is Mechanism.COMMUNITY_PRICE:
         return b""
-    return encode_hints([rankings(book, effective_limits(rules, book)) for book in books])
+    return encode_hints([claim_of(clear_interval(rules, book)) for book in books])

@@ -5,8 +5,8 @@ All big-endian, fixed width, exactly as the interface documents them:
 - entries: 8 bytes per interval, byte 0 side, bytes 1-3 uint24 energyWh, bytes 4-7 uint32
   pricePerKwh;
 - deltas: 8 bytes per interval, uint32 importWh then uint32 exportWh;
-- hints: per interval uint16 sellCount, uint16 buyCount, then that many uint16 household
-  indices (sells, then buys, each in priority order);
+- hints: per interval a claim, 0x00 "nothing matched" or 0x01 then uint32 a, uint32 b (the
+  walk's marginal ask' and bid');
 - PeriodCleared.intervals: 16 bytes per interval, uint64 pricePerKwh, uint32 tradedWh,
   uint32 deliveredWh.
 """
@@ -22,7 +22,7 @@ from api.settlement.errors import (
     InvalidHintsError,
     InvalidMeterDataError,
 )
-from api.settlement.model import UINT16_MAX, UINT32_MAX, UINT64_MAX, Entry, Posting, Side
+from api.settlement.model import UINT32_MAX, UINT64_MAX, Entry, Posting, Side
 from ledger import entries as _entries
 
 _PAIR = struct.Struct(">II")
@@ -90,40 +90,52 @@ def decode_deltas(data: bytes, period_intervals: int) -> tuple[list[int], list[i
     return imports, exports
 
 
-Ranking = tuple[tuple[int, ...], tuple[int, ...]]
+Claim = tuple[int, int] | None
+"""One interval's hint: the walk's marginal (ask', bid'), or None when nothing matched."""
+
+_NOTHING = b"\x00"
+_MATCHED = 1
+_CLAIM = struct.Struct(">BII")
 
 
-def encode_hints(rankings: Sequence[tuple[Sequence[int], Sequence[int]]]) -> bytes:
-    """`settlePeriod` hints from (sells, buys) household indices per interval, in order."""
+def encode_hints(claims: Sequence[Claim]) -> bytes:
+    """`settlePeriod` hints from one claim per interval, in order."""
     parts: list[bytes] = []
-    for sells, buys in rankings:
-        if len(sells) > UINT16_MAX or len(buys) > UINT16_MAX:
-            raise EncodingError("more than 65535 entries on one side of an interval")
-        indices = [*sells, *buys]
-        if any(not 0 <= h <= UINT16_MAX for h in indices):
-            raise EncodingError("a household index does not fit a uint16")
-        parts.append(struct.pack(f">HH{len(indices)}H", len(sells), len(buys), *indices))
+    for claim in claims:
+        if claim is None:
+            parts.append(_NOTHING)
+            continue
+        ask, bid = claim
+        if not (0 <= ask <= bid <= UINT32_MAX):
+            raise EncodingError(f"a claim needs 0 <= ask <= bid < 2^32, not ({ask}, {bid})")
+        parts.append(_CLAIM.pack(_MATCHED, ask, bid))
     return b"".join(parts)
 
 
-def decode_hints(data: bytes, period_intervals: int) -> tuple[Ranking, ...]:
-    """The (sells, buys) rankings of every interval; the bytes must be used up exactly."""
-    rankings: list[Ranking] = []
+def decode_hints(data: bytes, period_intervals: int) -> tuple[Claim, ...]:
+    """The claim of every interval; the bytes must be used up exactly."""
+    claims: list[Claim] = []
     offset = 0
     for interval in range(period_intervals):
-        if offset + 4 > len(data):
-            raise InvalidHintsError(f"hints end inside the counts of interval {interval}")
-        sell_count, buy_count = struct.unpack_from(">HH", data, offset)
-        offset += 4
-        end = offset + 2 * (sell_count + buy_count)
-        if end > len(data):
-            raise InvalidHintsError(f"hints end inside the indices of interval {interval}")
-        indices = struct.unpack_from(f">{sell_count + buy_count}H", data, offset)
-        rankings.append((indices[:sell_count], indices[sell_count:]))
-        offset = end
+        if offset >= len(data):
+            raise InvalidHintsError(f"hints end before the claim of interval {interval}")
+        tag = data[offset]
+        if tag == 0:
+            claims.append(None)
+            offset += 1
+            continue
+        if tag != _MATCHED:
+            raise InvalidHintsError(f"interval {interval}'s claim has tag {tag} (0 or 1)")
+        if offset + _CLAIM.size > len(data):
+            raise InvalidHintsError(f"hints end inside the claim of interval {interval}")
+        _, ask, bid = _CLAIM.unpack_from(data, offset)
+        if ask > bid:
+            raise InvalidHintsError(f"interval {interval}'s claim has ask {ask} > bid {bid}")
+        claims.append((ask, bid))
+        offset += _CLAIM.size
     if offset != len(data):
         raise InvalidHintsError(f"{len(data) - offset} bytes left after the last interval")
-    return tuple(rankings)
+    return tuple(claims)
 
 
 def pack_cleared_intervals(rows: Sequence[tuple[int, int, int]]) -> bytes:

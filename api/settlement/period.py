@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from api.settlement.book import Book, apply_membership, period_books, period_entries
-from api.settlement.clearing import Clearing, clear_interval
+from api.settlement.clearing import Clearing, claim_of, clear_interval
 from api.settlement.codec import encode_hints, lock_units, pack_cleared_intervals
 from api.settlement.errors import InvalidHouseholdsError, InvalidMeterDataError
 from api.settlement.model import UINT16_MAX, HouseholdInput, Mechanism, Rules, Side, TimeGrid
@@ -162,7 +162,7 @@ def settle_period(
     if rules.mechanism is Mechanism.COMMUNITY_PRICE:
         hints = b""
     else:
-        hints = encode_hints([(i.clearing.sell_ranking, i.clearing.buy_ranking) for i in intervals])
+        hints = encode_hints([claim_of(i.clearing) for i in intervals])
     cleared = pack_cleared_intervals(
         [(i.price_per_kwh, i.traded_wh, i.delivered_wh) for i in intervals]
     )

@@ -72,13 +72,31 @@ pragma solidity ^0.8.30;
 /// 2. Clearing, into traded energy t_h (Wh) per entry:
 ///    - PayAsClear / PayAsBid: priority is sells by (ask' ascending, rank ascending), buys
 ///      by (bid' descending, rank ascending), rank = (h + k) mod H with k the interval id:
-///      ties rotate fairly across intervals. The settler gives both rankings as hints; the
-///      contract checks they are strictly increasing in priority and complete (every
-///      counting entry of the side, whether it can trade or not). Walking both in priority
-///      order, matching while ask' <= bid', fills sells and buys (the marginal entries
-///      partly): t_h. The marginal ask a and bid b are those of the last Wh matched.
-///      PayAsClear price p = (a + b) / 2 (rounded down; p = 0 if nothing is matched);
-///      PayAsBid: each buyer's price is its bid'.
+///      ties rotate fairly across intervals. Walking both in priority order, matching while
+///      ask' <= bid', fills sells and buys (the marginal entries partly): t_h. Q is the Wh
+///      matched; the marginal ask a and bid b are those of the last Wh matched. PayAsClear
+///      price p = (a + b) / 2 (rounded down; p = 0 if nothing is matched); PayAsBid: each
+///      buyer's price is its bid'.
+///      The settler does not walk for the contract: it claims, per interval, (a, b) or
+///      "nothing matched" ("Hints"), and the contract checks the claim in one pass and fills
+///      by price class. With S<(x), S<=(x) the sells' energy with ask' < x, <= x, and B>(y),
+///      B>=(y) the buys' with bid' > y, >= y (counting entries only), a claim (a, b) is
+///      accepted iff a <= b, Q := min(S<=(a), B>=(b)) > max(S<(a), B>(b)), and the (Q + 1)-th
+///      Wh pair does not cross: Q is all of one side's energy, or ask'(Q + 1) > bid'(Q + 1),
+///      where ask'(Q + 1) is a if Q < S<=(a), else the least ask' above a (bid'(Q + 1): b if
+///      Q < B>=(b), else the greatest bid' below b). "Nothing matched" is accepted iff a side
+///      has no entry or the least ask' > the greatest bid'. Why this is exactly the walk: the
+///      walk's q-th sell Wh has a non-decreasing ask' s_q and its q-th buy Wh a
+///      non-increasing bid' b_q (every entry has energyWh >= 1), so it matches exactly the Wh
+///      q <= Q* with s_q <= b_q. The first two conditions say s_Q = a and b_Q = b with
+///      a <= b, so Q <= Q*; the last says Wh Q + 1 does not match, so Q = Q* and (a, b) is
+///      the walk's last pair: exactly one claim is accepted per interval. The fill: sells
+///      with ask' < a and buys with bid' > b trade their energyWh; the tie group ask' = a gets
+///      Q - S<(a) Wh and the tie group bid' = b gets Q - B>(b) Wh, each given in rank order
+///      (h0, h0 + 1, ..., H - 1, 0, ..., h0 - 1 with (h0 + k) mod H = 0), each entry
+///      min(energyWh, what is left); all others 0. This is the walk's outcome: it takes a
+///      side's first Q Wh in priority order, which are all of the classes beyond the
+///      marginal price, then the tie group's in rank order.
 ///    - CommunityPrice: t_h = energyWh for sells with ask' <= c and buys with bid' >= c,
 ///      c = R.communityPricePerKwh (no hints); price c.
 /// 3. Netting against meters. m_h = Σ over the household's meters counting for k of the
@@ -117,15 +135,13 @@ pragma solidity ^0.8.30;
 ///   ExchangeEarlierPeriodOpen(meterId, the first such period). Registers past uint64 revert
 ///   (SafeCast).
 /// - A supplied household with no posting for P: ExchangePostingsMismatch(household, 0, 0).
-///   More than 65,535 households: ExchangeHouseholdsIncomplete (hints index with uint16).
-/// - Hints: ExchangeBadHint(k, position) names the first index of interval k's list (sells
-///   then buys, from 0) that is out of range, not an entry of its side, or not strictly after
-///   its predecessor in priority; (k, type(uint256).max) when k's counts or indices run past
-///   the end of `hints` or the counts exceed H. Completeness is checked once for the period:
-///   every listed index is then a distinct counting entry, so the hints are complete iff they
-///   list as many entries as the period's books hold; if not, or if bytes are left after the
-///   last interval (any byte, under CommunityPrice), ExchangeBadHint(first interval after P,
-///   type(uint256).max).
+///   More than 65,535 households: ExchangeHouseholdsIncomplete (settlement packs a
+///   household's index in 16 bits).
+/// - Hints: ExchangeBadHint(k, position), position = the offset in `hints` where interval
+///   k's claim starts, when its tag is neither 0 nor 1, a > b, or the claim is not accepted
+///   (see step 2); (k, type(uint256).max) when `hints` ends inside (or before) k's claim; if
+///   bytes are left after the last interval (any byte, under CommunityPrice),
+///   ExchangeBadHint(first interval after P, type(uint256).max).
 ///
 /// Known limits: the settlement of a large community (~60 households with daily periods)
 /// passes a node's transaction-size limit; splitting it is not done yet. The token must be a
@@ -266,9 +282,10 @@ interface IQuartierExchange {
     function postMeterBatches(MeterBatch[] calldata batches) external;
 
     /// @notice Settles period `periodId` (see "Settlement"). `hints` packs, per interval of
-    /// the period in order, uint16 sellCount, uint16 buyCount, then that many uint16
-    /// household indices: the sells, then the buys, each in priority order. Empty under
-    /// CommunityPrice.
+    /// the period in order, the settler's claim of the walk: one byte 0x00 ("nothing
+    /// matched"), or 0x01 then uint32 a, uint32 b (big-endian: the ask' and bid' of the last
+    /// Wh matched; a <= b, both fit as ask', bid' are within [floor, ceiling] and ceiling
+    /// < 2^32). Empty under CommunityPrice.
     function settlePeriod(
         uint64 periodId,
         HouseholdPeriod[] calldata households,

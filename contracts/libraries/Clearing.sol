@@ -8,22 +8,39 @@ import {Mechanism, Rules} from "../types/Rules.sol";
 
 /// @title Clearing
 /// @notice One interval's book into traded energy per entry (IQuartierExchange, "Settlement",
-/// steps 1-2). The settler's priority hints are checked, never trusted: each listed index must
-/// be an entry of its side, strictly after its predecessor in priority, and (checked over the
-/// period, see `listedTotal`) every entry must be listed, so the only valid hints are the
-/// rule's rankings and the result is the rule's whoever settles.
+/// steps 1-2). The settler claims the walk's marginal pair (a, b), or that nothing matches;
+/// one pass over the interval's entries checks the claim against the rule (see the
+/// interface's "Hints": the valid claim is unique), then the entries are filled by price
+/// class, the tie groups at a and b in rank order, which is exactly the walk's outcome.
 library Clearing {
-    /// @dev Buy keys sort bids descending: BID_FLIP - bid' grows as bid' falls.
-    uint256 private constant BID_FLIP = 1 << 64;
-    /// @dev A listed word is energyWh << 128 | key << 16 | h, key = price' << 16 | rank with
-    /// price' <= 2^64: (word >> 32) & PRICE_MASK is price'.
-    uint256 private constant PRICE_MASK = (1 << 72) - 1;
-    uint256 private constant KEY_MASK = (1 << 128) - 1;
+    /// @dev A listed word is energyWh << 128 | key << 16 | h, key = ask' + 1 for a sell (so
+    /// "no sell at or below" is key 0) and bid' for a buy.
+    uint256 private constant KEY_MASK = (1 << 112) - 1;
+    /// @dev A claim's bid for "nothing matched": above every bid' (bid' <= ceiling < 2^32).
+    uint256 private constant NO_BID = 1 << 32;
 
-    /// @notice Lists and clears the interval: `book.listed`, the side counts and, per
-    /// position, t in `book.energyWh`.
-    /// @param cursor where this interval's hints start in `hints`.
-    /// @return next where the next interval's hints start.
+    /// @dev The one pass's sums over the interval's entries for a claim (A = a + 1, b):
+    /// sells' energy with key < A (sLt), key <= A (sLe), all (sTot), the least key above A
+    /// (aboveA, NO_KEY if none); buys' with bid' > b (bGt), >= b (bGe), all (bTot), the
+    /// greatest bid' below b plus one (belowB1, 0 if none); how many sells / buys have
+    /// h < h0 (where rank order starts).
+    struct Tally {
+        uint256 sLt;
+        uint256 sLe;
+        uint256 sTot;
+        uint256 aboveA;
+        uint256 bGt;
+        uint256 bGe;
+        uint256 bTot;
+        uint256 belowB1;
+        uint256 sellStart;
+        uint256 buyStart;
+    }
+
+    /// @notice Lists and clears the interval: `book.listed` (sells then buys, each in h
+    /// order), the side counts and, per position, t in `book.energyWh`.
+    /// @param cursor where this interval's claim starts in `hints`.
+    /// @return next where the next interval's claim starts.
     /// @return pricePerKwh PayAsClear: p (0 if nothing matched); CommunityPrice: c; PayAsBid: 0.
     /// @return tradedWh min(Σ_sell t_h, Σ_buy t_h).
     function clear(IntervalBook memory book, bytes calldata hints, uint256 cursor)
@@ -31,17 +48,227 @@ library Clearing {
         pure
         returns (uint256 next, uint256 pricePerKwh, uint256 tradedWh)
     {
-        if (book.rules.mechanism == Mechanism.CommunityPrice) {
+        Mechanism mechanism = book.rules.mechanism;
+        if (mechanism == Mechanism.CommunityPrice) {
             (pricePerKwh, tradedWh) = _clearAtCommunityPrice(book);
             return (cursor, pricePerKwh, tradedWh);
         }
-        next = _checkHints(book, hints, cursor);
-        uint256 lastAsk;
-        uint256 lastBid;
-        (tradedWh, lastAsk, lastBid) = _walk(book);
-        if (book.rules.mechanism == Mechanism.PayAsClear && tradedWh > 0) {
-            pricePerKwh = (lastAsk + lastBid) / 2;
+        uint256 claimA;
+        uint256 claimB;
+        bool claimed;
+        (next, claimA, claimB, claimed) = _readClaim(hints, cursor, book.intervalId);
+        Tally memory tally = _list(book, claimA, claimB);
+        tradedWh = tally.sLe < tally.bGe ? tally.sLe : tally.bGe;
+        if (!_isWalkTotal(tally, tradedWh, claimA, claimB, claimed)) {
+            revert IQuartierExchange.ExchangeBadHint(book.intervalId, cursor);
         }
+        if (tradedWh == 0) return (next, 0, 0);
+        _fillBoth(book, tally, claimA, claimB, tradedWh);
+        if (mechanism == Mechanism.PayAsClear) pricePerKwh = (claimA - 1 + claimB) / 2;
+    }
+
+    /// @dev Interval k's claim at `cursor`: tag 0 "nothing matched" (A = 0, b = NO_BID), tag 1
+    /// then uint32 a, uint32 b with a <= b (A = a + 1).
+    function _readClaim(bytes calldata hints, uint256 cursor, uint64 k)
+        private
+        pure
+        returns (uint256 next, uint256 claimA, uint256 claimB, bool claimed)
+    {
+        if (hints.length <= cursor) {
+            revert IQuartierExchange.ExchangeBadHint(k, type(uint256).max);
+        }
+        uint256 tag = uint8(hints[cursor]);
+        if (tag == 0) return (cursor + 1, 0, NO_BID, false);
+        if (tag != 1) revert IQuartierExchange.ExchangeBadHint(k, cursor);
+        next = cursor + 9;
+        if (hints.length < next) revert IQuartierExchange.ExchangeBadHint(k, type(uint256).max);
+        uint256 a = _u32(hints, cursor + 1);
+        claimB = _u32(hints, cursor + 5);
+        if (a > claimB) revert IQuartierExchange.ExchangeBadHint(k, cursor);
+        return (next, a + 1, claimB, true);
+    }
+
+    /// @dev Whether Q = min(sLe, bGe) is the walk's total with the claimed pair marginal: a
+    /// claim's Q-th Wh is at a on the sell side (sLt < Q <= sLe) and at b on the buy side
+    /// (bGt < Q <= bGe), a <= b (checked by the caller) so Wh 1..Q all cross, and the
+    /// (Q + 1)-th Wh pair does not cross or does not exist. "Nothing" (A = 0, b = NO_BID)
+    /// has Q = 0 and the same last condition: no sell, no buy, or least ask' > greatest bid'.
+    function _isWalkTotal(
+        Tally memory tally,
+        uint256 q,
+        uint256 claimA,
+        uint256 claimB,
+        bool claimed
+    ) private pure returns (bool) {
+        if (claimed && (q <= tally.sLt || q <= tally.bGt)) return false;
+        if (q == tally.sTot || q == tally.bTot) return true;
+        // Both sides have a (Q + 1)-th Wh: at A if the sell tie group is not used up, else
+        // at the next key above (it exists, as sTot > Q >= sLe); likewise for the buys.
+        uint256 nextKey = q < tally.sLe ? claimA : tally.aboveA;
+        uint256 nextBid1 = q < tally.bGe ? claimB + 1 : tally.belowB1;
+        // ask'(Q + 1) > bid'(Q + 1), with nextKey = ask' + 1 and nextBid1 = bid' + 1.
+        return nextKey > nextBid1;
+    }
+
+    /// @dev Both sides' t for the walk's total q.
+    function _fillBoth(
+        IntervalBook memory book,
+        Tally memory tally,
+        uint256 claimA,
+        uint256 claimB,
+        uint256 q
+    ) private pure {
+        uint256 sellCount = book.sellCount;
+        _fill(book, true, 0, sellCount, tally.sellStart, claimA, q - tally.sLt);
+        _fill(
+            book, false, sellCount, sellCount + book.buyCount, tally.buyStart, claimB, q - tally.bGt
+        );
+    }
+
+    /// @dev t over positions [from, to) (one side, in h order), visited in rank order (from
+    /// position `from + start` round): key beyond the claim's (ask' < a, bid' > b) in full,
+    /// at the claim's key the tie group's `tieWh` in order, the rest 0.
+    function _fill(
+        IntervalBook memory book,
+        bool isSell,
+        uint256 from,
+        uint256 to,
+        uint256 start,
+        uint256 claimKey,
+        uint256 tieWh
+    ) private pure {
+        assembly ("memory-safe") {
+            let listedData := add(mload(add(book, 0xa0)), 32)
+            let energyData := add(mload(add(book, 0x100)), 32)
+            let p := add(from, start)
+            if eq(p, to) { p := from }
+            for { let j := from } lt(j, to) { j := add(j, 1) } {
+                let word := mload(add(listedData, shl(5, p)))
+                let key := and(shr(16, word), KEY_MASK)
+                let t := 0
+                switch eq(key, claimKey)
+                case 1 {
+                    t := shr(128, word)
+                    if gt(t, tieWh) { t := tieWh }
+                    tieWh := sub(tieWh, t)
+                }
+                default {
+                    // Sells below A or buys above b fill in full.
+                    if eq(isSell, lt(key, claimKey)) { t := shr(128, word) }
+                }
+                mstore(add(energyData, shl(5, p)), t)
+                p := add(p, 1)
+                if eq(p, to) { p := from }
+            }
+        }
+    }
+
+    /// @dev The one pass: lists the interval's entries (sells in `book.listed` from 0, buys
+    /// after them, each in h order; buys gather in `book.energyWh` meanwhile) and tallies
+    /// them against the claim. Sums are < 2^40 (< 2^16 households, uint24 energies), so each
+    /// side's three sums share a word in 64-bit lanes (all << 128 | at-or-beyond << 64 |
+    /// beyond), as do the counts (sells | buys << 32 | sells before h0 << 64 | buys << 96).
+    function _list(IntervalBook memory book, uint256 claimA, uint256 claimB)
+        private
+        pure
+        returns (Tally memory tally)
+    {
+        uint256 counts;
+        uint256 sellSums;
+        uint256 buySums;
+        // IntervalBook's words: households 0x00, entriesAt 0x20, rules 0x40, index 0x60,
+        // intervalId 0x80, listed 0xa0, sellCount 0xc0, buyCount 0xe0, energyWh 0x100; Rules'
+        // floor 0x80, ceiling 0xa0.
+        assembly ("memory-safe") {
+            // rank(h) = (h + k) mod H is 0 at h0.
+            let h0 := mod(mload(add(book, 0x80)), mload(mload(book)))
+            if h0 { h0 := sub(mload(mload(book)), h0) }
+            mstore(add(tally, 0x60), not(0))
+            for { let h := 0 } lt(h, mload(mload(book))) { h := add(h, 1) } {
+                let entry :=
+                    shr(
+                        192,
+                        mload(
+                            add(
+                                mload(add(mload(add(book, 0x20)), shl(5, add(h, 1)))),
+                                shl(3, mload(add(book, 0x60)))
+                            )
+                        )
+                    )
+                switch shr(56, entry)
+                case 1 {
+                    let key := and(entry, 0xffffffff)
+                    {
+                        let floor := mload(add(mload(add(book, 0x40)), 0x80))
+                        if lt(key, floor) { key := floor }
+                    }
+                    key := add(key, 1)
+                    let e := and(shr(32, entry), 0xffffff)
+                    mstore(
+                        add(mload(add(book, 0xa0)), shl(5, add(and(counts, 0xffffffff), 1))),
+                        or(shl(128, e), or(shl(16, key), h))
+                    )
+                    counts := add(add(counts, 1), shl(64, lt(h, h0)))
+                    switch gt(key, claimA)
+                    case 1 {
+                        sellSums := add(sellSums, shl(128, e))
+                        if lt(key, mload(add(tally, 0x60))) { mstore(add(tally, 0x60), key) }
+                    }
+                    default {
+                        sellSums := add(
+                            sellSums,
+                            mul(e, or(or(shl(128, 1), shl(64, 1)), lt(key, claimA)))
+                        )
+                    }
+                }
+                case 2 {
+                    let key := and(entry, 0xffffffff)
+                    {
+                        let ceiling := mload(add(mload(add(book, 0x40)), 0xa0))
+                        if gt(key, ceiling) { key := ceiling }
+                    }
+                    let e := and(shr(32, entry), 0xffffff)
+                    mstore(
+                        add(
+                            mload(add(book, 0x100)),
+                            shl(5, add(and(shr(32, counts), 0xffffffff), 1))
+                        ),
+                        or(shl(128, e), or(shl(16, key), h))
+                    )
+                    counts := add(add(counts, shl(32, 1)), shl(96, lt(h, h0)))
+                    switch lt(key, claimB)
+                    case 1 {
+                        buySums := add(buySums, shl(128, e))
+                        if gt(add(key, 1), mload(add(tally, 0xe0))) {
+                            mstore(add(tally, 0xe0), add(key, 1))
+                        }
+                    }
+                    default {
+                        buySums := add(
+                            buySums,
+                            mul(e, or(or(shl(128, 1), shl(64, 1)), gt(key, claimB)))
+                        )
+                    }
+                }
+            }
+            let sellCount := and(counts, 0xffffffff)
+            mcopy(
+                add(add(mload(add(book, 0xa0)), 32), shl(5, sellCount)),
+                add(mload(add(book, 0x100)), 32),
+                shl(5, and(shr(32, counts), 0xffffffff))
+            )
+        }
+        uint256 lane = type(uint64).max;
+        tally.sLt = sellSums & lane;
+        tally.sLe = (sellSums >> 64) & lane;
+        tally.sTot = sellSums >> 128;
+        tally.bGt = buySums & lane;
+        tally.bGe = (buySums >> 64) & lane;
+        tally.bTot = buySums >> 128;
+        tally.sellStart = (counts >> 64) & type(uint32).max;
+        tally.buyStart = counts >> 96;
+        book.sellCount = counts & type(uint32).max;
+        book.buyCount = (counts >> 32) & type(uint32).max;
     }
 
     /// @notice Household h's entry for the book's interval.
@@ -64,164 +291,6 @@ library Clearing {
     function effectiveBid(Entry entry, Rules memory rules) internal pure returns (uint256) {
         uint256 bid = entry.pricePerKwh();
         return bid > rules.priceCeilingPerKwh ? rules.priceCeilingPerKwh : bid;
-    }
-
-    /// @dev Reads the interval's counts and indices into `book.listed`, each checked: in
-    /// range, of its side, strictly after its predecessor in priority.
-    function _checkHints(IntervalBook memory book, bytes calldata hints, uint256 cursor)
-        private
-        pure
-        returns (uint256 next)
-    {
-        uint64 k = book.intervalId;
-        if (hints.length < cursor + 4) {
-            revert IQuartierExchange.ExchangeBadHint(k, type(uint256).max);
-        }
-        uint256 sellCount = _u16(hints, cursor);
-        uint256 total = sellCount + _u16(hints, cursor + 2);
-        next = cursor + 4 + 2 * total;
-        // A household has one entry per interval, so more than H indices must repeat one.
-        if (hints.length < next || total > book.households.length) {
-            revert IQuartierExchange.ExchangeBadHint(k, type(uint256).max);
-        }
-        book.sellCount = sellCount;
-        book.buyCount = total - sellCount;
-        book.listedTotal += total;
-        uint256 from;
-        assembly ("memory-safe") {
-            from := add(hints.offset, add(cursor, 4))
-        }
-        uint256 bad = _scan(book, from, sellCount, total);
-        if (bad != type(uint256).max) revert IQuartierExchange.ExchangeBadHint(k, bad);
-    }
-
-    /// @dev Checks `total` uint16 indices at calldata offset `from` and fills `book.listed`
-    /// (energyWh << 128 | key << 16 | h); returns the first bad position, or
-    /// type(uint256).max. A key is (ask' + 1) << 16 | rank for a sell, (BID_FLIP - bid') << 16
-    /// | rank for a buy: keys ascend in priority on both sides and are never 0 ("none yet").
-    function _scan(IntervalBook memory book, uint256 from, uint256 sellCount, uint256 total)
-        private
-        pure
-        returns (uint256 bad)
-    {
-        uint256 bounds =
-            (uint256(book.rules.priceFloorPerKwh) << 128) | book.rules.priceCeilingPerKwh;
-        // IntervalBook's words: households 0x00, entriesAt 0x20, rules 0x40, index 0x60,
-        // intervalId 0x80, listed 0xa0, sellCount 0xc0, buyCount 0xe0, energyWh 0x100.
-        assembly ("memory-safe") {
-            let householdCount := mload(mload(book))
-            let rankBase := mod(mload(add(book, 0x80)), householdCount)
-            let listedData := add(mload(add(book, 0xa0)), 32)
-            bad := not(0)
-            let previous := 0
-            for { let p := 0 } lt(p, total) { p := add(p, 1) } {
-                if eq(p, sellCount) { previous := 0 }
-                let h := shr(240, calldataload(add(from, shl(1, p))))
-                if iszero(lt(h, householdCount)) {
-                    bad := p
-                    break
-                }
-                // word: energyWh << 128 | price' << 16, price' 0 if h's entry is not of the side.
-                let word := 0
-                {
-                    let at := mload(add(mload(add(book, 0x20)), shl(5, add(h, 1))))
-                    let entry := shr(192, mload(add(at, shl(3, mload(add(book, 0x60))))))
-                    let price := and(entry, 0xffffffff)
-                    switch lt(p, sellCount)
-                    case 1 {
-                        if eq(shr(56, entry), 1) {
-                            if lt(price, shr(128, bounds)) { price := shr(128, bounds) }
-                            word := add(price, 1)
-                        }
-                    }
-                    default {
-                        if eq(shr(56, entry), 2) {
-                            if gt(price, and(bounds, KEY_MASK)) { price := and(bounds, KEY_MASK) }
-                            word := sub(BID_FLIP, price)
-                        }
-                    }
-                    word := or(shl(128, and(shr(32, entry), 0xffffff)), shl(16, word))
-                }
-                if iszero(and(word, KEY_MASK)) {
-                    bad := p
-                    break
-                }
-                {
-                    // rank = (h + k) mod H; h < H and rankBase < H.
-                    let rank := add(h, rankBase)
-                    if iszero(lt(rank, householdCount)) {
-                        rank := sub(rank, householdCount)
-                    }
-                    word := or(word, rank)
-                }
-                let key := and(word, KEY_MASK)
-                if iszero(gt(key, previous)) {
-                    bad := p
-                    break
-                }
-                previous := key
-                mstore(add(listedData, shl(5, p)), or(sub(word, key), or(shl(16, key), h)))
-            }
-        }
-    }
-
-    /// @dev Walks sells (ask' ascending) against buys (bid' descending) while ask' <= bid',
-    /// adding each step to both entries' t.
-    function _walk(IntervalBook memory book)
-        private
-        pure
-        returns (uint256 tradedWh, uint256 lastAsk, uint256 lastBid)
-    {
-        uint256 sellCount = book.sellCount;
-        uint256 end = sellCount + book.buyCount;
-        assembly ("memory-safe") {
-            // The energy of the entry at listed position p.
-            function energyAt(b, p) -> e {
-                e := shr(128, mload(add(mload(add(b, 0xa0)), shl(5, add(p, 1)))))
-            }
-            let energyData := add(mload(add(book, 0x100)), 32)
-            for { let p := 0 } lt(p, end) { p := add(p, 1) } {
-                mstore(add(energyData, shl(5, p)), 0)
-            }
-            if and(gt(sellCount, 0), gt(end, sellCount)) {
-                let listedData := add(mload(add(book, 0xa0)), 32)
-                let s := 0
-                let b := sellCount
-                let sellLeft := energyAt(book, s)
-                let buyLeft := energyAt(book, b)
-                for {} 1 {} {
-                    let ask := sub(and(shr(32, mload(add(listedData, shl(5, s)))), PRICE_MASK), 1)
-                    let bid :=
-                        sub(BID_FLIP, and(shr(32, mload(add(listedData, shl(5, b)))), PRICE_MASK))
-                    if gt(ask, bid) { break }
-                    let q := sellLeft
-                    if lt(buyLeft, q) { q := buyLeft }
-                    {
-                        let at := add(energyData, shl(5, s))
-                        mstore(at, add(mload(at), q))
-                    }
-                    {
-                        let at := add(energyData, shl(5, b))
-                        mstore(at, add(mload(at), q))
-                    }
-                    tradedWh := add(tradedWh, q)
-                    lastAsk := ask
-                    lastBid := bid
-                    sellLeft := sub(sellLeft, q)
-                    buyLeft := sub(buyLeft, q)
-                    if iszero(sellLeft) {
-                        s := add(s, 1)
-                        if eq(s, sellCount) { break }
-                        sellLeft := shr(128, mload(add(listedData, shl(5, s))))
-                    }
-                    if iszero(buyLeft) {
-                        b := add(b, 1)
-                        if eq(b, end) { break }
-                        buyLeft := shr(128, mload(add(listedData, shl(5, b))))
-                    }
-                }
-            }
-        }
     }
 
     /// @dev Lists sells then buys in h order; t = energyWh where the limit accepts c.
@@ -260,9 +329,9 @@ library Clearing {
         end = position;
     }
 
-    function _u16(bytes calldata data, uint256 offset) private pure returns (uint256 value) {
+    function _u32(bytes calldata data, uint256 offset) private pure returns (uint256 value) {
         assembly ("memory-safe") {
-            value := shr(240, calldataload(add(data.offset, offset)))
+            value := shr(224, calldataload(add(data.offset, offset)))
         }
     }
 }

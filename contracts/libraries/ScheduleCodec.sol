@@ -120,30 +120,4 @@ library ScheduleCodec {
             calldatacopy(add(base, mul(toIndex, 8)), calldatasize(), sub(length, mul(toIndex, 8)))
         }
     }
-
-    /// @notice How many entries of a book are not none.
-    function countEntries(bytes memory book) internal pure returns (uint256 count) {
-        assembly ("memory-safe") {
-            let lane := 0xffffffffffffffff
-            let at := add(book, 32)
-            let end := add(at, mload(book))
-            // Four entries per word; the bytes past the book's end in its last word are not
-            // its own (they may be dirty), so that word goes entry by entry.
-            for { let whole := add(at, and(mload(book), not(31))) } lt(at, whole) {
-                at := add(at, 32)
-            } {
-                let word := mload(at)
-                count := add(
-                    add(
-                        add(count, iszero(iszero(shr(192, word)))),
-                        iszero(iszero(and(shr(128, word), lane)))
-                    ),
-                    add(iszero(iszero(and(shr(64, word), lane))), iszero(iszero(and(word, lane))))
-                )
-            }
-            for {} lt(at, end) { at := add(at, 8) } {
-                count := add(count, iszero(iszero(shr(192, mload(at)))))
-            }
-        }
-    }
 }

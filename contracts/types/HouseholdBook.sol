@@ -27,15 +27,13 @@ struct IntervalBook {
     uint256 index;
     uint64 intervalId;
     /// The interval's entries as clearing lists them, sells at positions [0, sellCount), buys
-    /// at [sellCount, sellCount + buyCount): per position energyWh << 128 | key << 16 | h,
-    /// key the priority key (Clearing); under CommunityPrice just h (the lists in h order).
+    /// at [sellCount, sellCount + buyCount), each side in h order: per position energyWh <<
+    /// 128 | key << 16 | h, key the limit (Clearing); under CommunityPrice just h.
     uint256[] listed;
     uint256 sellCount;
     uint256 buyCount;
     /// Per position: t after clearing, then o, then d after netting.
     uint256[] energyWh;
-    /// How many entries the hints have listed so far in the period (their completeness).
-    uint256 listedTotal;
     /// Per household: netting's scratch (the stamped position of its long-side entry).
     uint256[] byHousehold;
 }

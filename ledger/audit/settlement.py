@@ -148,7 +148,7 @@ class SettlementChecker:
             add(Kind.SETTLEMENT_RULE_REFUSED, f"the rule refuses the period's input: {error}")
             return
         if call.hints != outcome.hints:
-            add(Kind.HINTS_MISMATCH, "the hints are not the rule's rankings")
+            add(Kind.HINTS_MISMATCH, "the hints are not the rule's marginal claims")
         self._compare(period_id, outcome, cleared, households, settled_events[0], add)
 
     def _postings(

@@ -371,20 +371,14 @@ contract QuartierExchangeRemovedMemberTest is ExchangeBase {
             buyer, _postings(buy), _meters(_inline(_batch(buyerMeter, P, 0, 0, _flat(100, 0))))
         );
         list = _sorted(list);
-        uint16 s = uint16(_indexOf(list, seller));
-        uint16 b = uint16(_indexOf(list, buyer));
-        bytes memory hints = abi.encodePacked(uint16(1), uint16(1), s, b);
-        for (uint256 i = 1; i < 4; ++i) {
-            hints = bytes.concat(hints, abi.encodePacked(uint16(1), uint16(0), s));
-        }
+        // Interval 0 matches (both count); from interval 1 on the buyer's entries do not.
+        bytes memory interval0 = abi.encodePacked(uint8(1), uint32(100), uint32(100));
+        bytes memory hints = bytes.concat(interval0, hex"000000");
         _warpToSettle(P);
-        // Listing the removed buyer in interval 1 is refused: it has no counting entry there.
-        bytes memory stale = bytes.concat(
-            abi.encodePacked(uint16(1), uint16(1), s, b, uint16(1), uint16(1), s, b),
-            abi.encodePacked(uint16(1), uint16(0), s, uint16(1), uint16(0), s)
-        );
+        // Claiming interval 1's match as if the removed buyer still counted is refused.
+        bytes memory stale = bytes.concat(interval0, interval0, hex"0000");
         vm.expectRevert(
-            abi.encodeWithSelector(IQuartierExchange.ExchangeBadHint.selector, first + 1, 1)
+            abi.encodeWithSelector(IQuartierExchange.ExchangeBadHint.selector, first + 1, 9)
         );
         exchange.settlePeriod(P, list, stale);
         vm.prank(SETTLER);

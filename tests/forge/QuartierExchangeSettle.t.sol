@@ -308,121 +308,84 @@ contract QuartierExchangeSettleTest is SettlementScenario {
         // Nobody posted for P + 1: it settles with an empty list, once.
         _warpToSettle(P + 1);
         IQuartierExchange.HouseholdPeriod[] memory none = new IQuartierExchange.HouseholdPeriod[](0);
-        // Still one (0 sells, 0 buys) count pair per interval.
+        // Still one "nothing matched" claim (1 byte) per interval.
         bytes memory hints = _hints(none, P + 1);
-        assertEq(hints.length, 16, "4 empty intervals");
+        assertEq(keccak256(hints), keccak256(hex"00000000"), "4 empty intervals");
         exchange.settlePeriod(P + 1, none, hints);
         assertTrue(exchange.isSettled(P + 1), "settled");
     }
 
     // ------------------------------------------------------------- hint attacks
 
-    /// Interval 0's hints of the scenario (sells S1, S2; buys B1, B2 by priority).
-    function _badHints(IQuartierExchange.HouseholdPeriod[] memory list, bytes memory interval0)
-        internal
-        view
-        returns (bytes memory hints)
-    {
-        hints = interval0;
-        bytes memory all = _hints(list, P);
-        // Intervals 1-3: 0 sells, 0 buys (4 bytes each) after interval 0's 4 + 2 * 4 bytes.
-        for (uint256 i = 12; i < all.length; ++i) {
-            hints = bytes.concat(hints, all[i]);
-        }
+    /// Interval 0's claim (tag 1, uint32 a, uint32 b), then "nothing matched" (tag 0) for the
+    /// empty intervals 1-3.
+    function _claim0(uint32 a, uint32 b) internal pure returns (bytes memory) {
+        return abi.encodePacked(uint8(1), a, b, hex"000000");
     }
 
-    function _ix(IQuartierExchange.HouseholdPeriod[] memory list, address household)
-        internal
-        pure
-        returns (uint16)
-    {
-        return uint16(_indexOf(list, household));
-    }
-
-    function _expectBadHint(bytes memory hints, uint256 position) internal {
+    /// The claim at hints offset `position` of interval k is refused.
+    function _expectBadHint(bytes memory hints, uint64 k, uint256 position) internal {
         IQuartierExchange.HouseholdPeriod[] memory list = _scenario();
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IQuartierExchange.ExchangeBadHint.selector, _firstInterval(P), position
-            )
+            abi.encodeWithSelector(IQuartierExchange.ExchangeBadHint.selector, k, position)
         );
         exchange.settlePeriod(P, list, hints);
     }
 
-    function test_settle_RevertWhen_HintsOutOfOrder() public {
+    function test_settle_HintsAreTheWalksMarginalPair() public {
         IQuartierExchange.HouseholdPeriod[] memory list = _scenario();
-        _warpToSettle(P);
-        // Sells swapped: S2 (120) before S1 (50) fails at position 1.
-        _expectBadHint(
-            _badHints(
-                list,
-                abi.encodePacked(
-                    uint16(2), uint16(2), _ix(list, s2), _ix(list, s1), _ix(list, b1), _ix(list, b2)
-                )
-            ),
-            1
-        );
-        // Buys swapped: B2 (130) before B1 (200) fails at position 3.
-        _expectBadHint(
-            _badHints(
-                list,
-                abi.encodePacked(
-                    uint16(2), uint16(2), _ix(list, s1), _ix(list, s2), _ix(list, b2), _ix(list, b1)
-                )
-            ),
-            3
+        assertEq(
+            keccak256(_hints(list, P)),
+            keccak256(_claim0(120, 130)),
+            "S2 x B2 is the last Wh matched"
         );
     }
 
-    function test_settle_RevertWhen_HintMissesOrDuplicatesAnEntry() public {
-        IQuartierExchange.HouseholdPeriod[] memory list = _scenario();
+    function test_settle_RevertWhen_ClaimHasWrongAskOrBid() public {
+        _scenario();
         _warpToSettle(P);
-        // B2 left out (the counts say one buy): every listed entry is valid, but the period's
-        // hints list one entry fewer than its books hold, reported after the last interval.
-        bytes memory hints = _badHints(
-            list,
-            abi.encodePacked(uint16(2), uint16(1), _ix(list, s1), _ix(list, s2), _ix(list, b1))
-        );
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IQuartierExchange.ExchangeBadHint.selector, _firstInterval(P) + 4, type(uint256).max
-            )
-        );
-        exchange.settlePeriod(P, list, hints);
-        // B1 twice in place of B2: not strictly increasing.
+        uint64 k = _firstInterval(P);
+        // a = 50 (S1): Q = min(S<=50, B>=130) = 1000 is not past B>130 = 1500.
+        _expectBadHint(_claim0(50, 130), k, 0);
+        // b = 200 (B1): Q = min(S<=120, B>=200) = 1500, but Wh 1501 (S2 at 120, B2 at 130)
+        // still crosses.
+        _expectBadHint(_claim0(120, 200), k, 0);
+        // A price no entry has: no Wh of Q is at it.
+        _expectBadHint(_claim0(121, 130), k, 0);
+        _expectBadHint(_claim0(120, 131), k, 0);
+        // a > b is never a walk's pair.
+        _expectBadHint(_claim0(130, 120), k, 0);
+    }
+
+    function test_settle_RevertWhen_ClaimUnderOrOverMatches() public {
+        _scenario();
+        _warpToSettle(P);
+        uint64 k = _firstInterval(P);
+        // Stops early after S1 x B1 (1000 Wh), though S2 (120) x B1 (200) crosses.
+        _expectBadHint(_claim0(50, 200), k, 0);
+        // Claims the marginal buy at 120, as if B1 and B2 were both filled (Q = 2000 is not
+        // past B>120 = 2500): more than the walk gives the buy side's top.
+        _expectBadHint(_claim0(120, 120), k, 0);
+        // A match in the empty interval 1 (its claim starts at byte 9).
         _expectBadHint(
-            _badHints(
-                list,
-                abi.encodePacked(
-                    uint16(2), uint16(2), _ix(list, s1), _ix(list, s2), _ix(list, b1), _ix(list, b1)
-                )
-            ),
-            3
+            abi.encodePacked(uint8(1), uint32(120), uint32(130), uint8(1), uint32(50), uint32(200)),
+            k + 1,
+            9
         );
     }
 
-    function test_settle_RevertWhen_HintWrongSideOrOutOfRange() public {
-        IQuartierExchange.HouseholdPeriod[] memory list = _scenario();
+    function test_settle_RevertWhen_ClaimLiesNothingMatched() public {
+        _scenario();
         _warpToSettle(P);
-        // B1 listed among the sells.
+        // Least ask' 50 <= greatest bid' 200: something matches.
+        _expectBadHint(hex"00000000", _firstInterval(P), 0);
+    }
+
+    function test_settle_RevertWhen_ClaimTagUnknown() public {
+        _scenario();
+        _warpToSettle(P);
         _expectBadHint(
-            _badHints(
-                list,
-                abi.encodePacked(
-                    uint16(2), uint16(2), _ix(list, s1), _ix(list, b1), _ix(list, b1), _ix(list, b2)
-                )
-            ),
-            1
-        );
-        // Index 4 does not exist.
-        _expectBadHint(
-            _badHints(
-                list,
-                abi.encodePacked(
-                    uint16(2), uint16(2), _ix(list, s1), _ix(list, s2), _ix(list, b1), uint16(4)
-                )
-            ),
-            3
+            abi.encodePacked(uint8(2), uint32(120), uint32(130), hex"000000"), _firstInterval(P), 0
         );
     }
 
@@ -440,6 +403,13 @@ contract QuartierExchangeSettleTest is SettlementScenario {
             )
         );
         exchange.settlePeriod(P, list, cut);
+        // A claim cut inside its prices.
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IQuartierExchange.ExchangeBadHint.selector, _firstInterval(P), type(uint256).max
+            )
+        );
+        exchange.settlePeriod(P, list, hex"0100000078");
         vm.expectRevert(
             abi.encodeWithSelector(
                 IQuartierExchange.ExchangeBadHint.selector, _firstInterval(P) + 4, type(uint256).max
@@ -448,32 +418,31 @@ contract QuartierExchangeSettleTest is SettlementScenario {
         exchange.settlePeriod(P, list, bytes.concat(hints, hex"00"));
     }
 
-    /// The settler cannot choose the trades: the valid hints are unique (strict priority
-    /// order), so any other ordering of interval 0 reverts and the correct one gives the same
-    /// result whoever settles.
-    function testFuzz_settle_HintsAreUnique(uint8 sellOrder, uint8 buyOrder, address settler)
+    /// The settler cannot choose the trades: the valid claim is unique, so any other claim of
+    /// interval 0 reverts and the valid one gives the same result whoever settles.
+    function testFuzz_settle_HintsAreUnique(uint32 a, uint32 b, bool nothing, address settler)
         public
     {
         vm.assume(settler != address(0));
+        // Mostly near the book's prices, where a wrong claim is hardest to tell.
+        if (a % 4 != 0) a %= 261;
+        if (b % 4 != 0) b %= 261;
         IQuartierExchange.HouseholdPeriod[] memory list = _scenario();
         _warpToSettle(P);
-        (uint16 x, uint16 y) =
-            sellOrder % 2 == 0 ? (_ix(list, s1), _ix(list, s2)) : (_ix(list, s2), _ix(list, s1));
-        (uint16 u, uint16 w) =
-            buyOrder % 2 == 0 ? (_ix(list, b1), _ix(list, b2)) : (_ix(list, b2), _ix(list, b1));
-        bytes memory hints = _badHints(list, abi.encodePacked(uint16(2), uint16(2), x, y, u, w));
-        if (sellOrder % 2 != 0 || buyOrder % 2 != 0) {
+        // Some runs take the valid claim.
+        if (a % 8 == 1) (a, b, nothing) = (120, 130, false);
+        bool valid = !nothing && a == 120 && b == 130;
+        bytes memory hints = nothing ? bytes(hex"00000000") : _claim0(a, b);
+        if (!valid) {
             vm.expectRevert(
                 abi.encodeWithSelector(
-                    IQuartierExchange.ExchangeBadHint.selector,
-                    _firstInterval(P),
-                    sellOrder % 2 != 0 ? 1 : 3
+                    IQuartierExchange.ExchangeBadHint.selector, _firstInterval(P), 0
                 )
             );
         }
         vm.prank(settler);
         exchange.settlePeriod(P, list, hints);
-        if (sellOrder % 2 == 0 && buyOrder % 2 == 0) {
+        if (valid) {
             assertEq(_free(s1), 125 + (settler == s1 ? 1 : 0), "same result for any settler");
             assertEq(_free(b1), FUND - 157 + (settler == b1 ? 1 : 0), "same result");
         }

@@ -361,8 +361,8 @@ abstract contract ExchangeBase is Test {
         }
     }
 
-    /// The hints of a period: per interval the sells by (ask', rank) and the buys by
-    /// (bid' descending, rank), computed here independently of the contract (insertion sort).
+    /// The hints of a period: per interval the walk's marginal claim, computed here
+    /// independently of the contract (insertion sort of both rankings, then a Wh walk).
     function _hints(IQuartierExchange.HouseholdPeriod[] memory list, uint64 periodId)
         internal
         view
@@ -370,34 +370,77 @@ abstract contract ExchangeBase is Test {
     {
         Rules memory rules = community.rulesAt(periodId);
         if (rules.mechanism == Mechanism.CommunityPrice) return "";
-        uint256 count = list.length;
         for (uint256 i; i < periodIntervals(); ++i) {
-            uint256 k = _firstInterval(periodId) + i;
-            uint256[] memory sells = new uint256[](count);
-            uint256[] memory buys = new uint256[](count);
-            uint256 sellCount;
-            uint256 buyCount;
-            for (uint256 h; h < count; ++h) {
-                (uint8 side,, uint256 price) = _entryAt(list[h].postings, periodId, i);
-                uint256 rank = (h + k) % count;
-                if (side == SELL) {
-                    if (price < rules.priceFloorPerKwh) price = rules.priceFloorPerKwh;
-                    sells[sellCount++] = (price << 32) | (rank << 16) | h;
-                } else if (side == BUY) {
-                    if (price > rules.priceCeilingPerKwh) price = rules.priceCeilingPerKwh;
-                    buys[buyCount++] = ((type(uint64).max - price) << 32) | (rank << 16) | h;
-                }
-            }
-            _sortPrefix(sells, sellCount);
-            _sortPrefix(buys, buyCount);
-            hints = bytes.concat(hints, abi.encodePacked(uint16(sellCount), uint16(buyCount)));
-            for (uint256 j; j < sellCount; ++j) {
-                hints = bytes.concat(hints, abi.encodePacked(uint16(sells[j] & 0xffff)));
-            }
-            for (uint256 j; j < buyCount; ++j) {
-                hints = bytes.concat(hints, abi.encodePacked(uint16(buys[j] & 0xffff)));
+            (bool matched, uint256 ask, uint256 bid) = _marginal(list, periodId, i, rules);
+            hints = matched
+                ? bytes.concat(hints, abi.encodePacked(uint8(1), uint32(ask), uint32(bid)))
+                : bytes.concat(hints, abi.encodePacked(uint8(0)));
+        }
+    }
+
+    /// Interval index i's walk: (whether any Wh matched, the last matched Wh's ask', bid').
+    function _marginal(
+        IQuartierExchange.HouseholdPeriod[] memory list,
+        uint64 periodId,
+        uint256 i,
+        Rules memory rules
+    ) internal view returns (bool matched, uint256 ask, uint256 bid) {
+        (uint256[] memory sells, uint256[] memory buys, uint256[] memory energies) =
+            _rankings(list, periodId, i, rules);
+        uint256 s;
+        uint256 b;
+        uint256 sellLeft = sells.length > 0 ? energies[sells[0] & 0xffff] : 0;
+        uint256 buyLeft = buys.length > 0 ? energies[buys[0] & 0xffff] : 0;
+        while (s < sells.length && b < buys.length) {
+            uint256 a = sells[s] >> 32;
+            uint256 d = type(uint64).max - (buys[b] >> 32);
+            if (a > d) break;
+            (matched, ask, bid) = (true, a, d);
+            uint256 q = sellLeft < buyLeft ? sellLeft : buyLeft;
+            sellLeft -= q;
+            buyLeft -= q;
+            if (sellLeft == 0 && ++s < sells.length) sellLeft = energies[sells[s] & 0xffff];
+            if (buyLeft == 0 && ++b < buys.length) buyLeft = energies[buys[b] & 0xffff];
+        }
+    }
+
+    /// Interval index i's sells by (ask', rank) and buys by (bid' descending, rank), as keys
+    /// price-or-flipped << 32 | rank << 16 | h, and every household's energy there.
+    function _rankings(
+        IQuartierExchange.HouseholdPeriod[] memory list,
+        uint64 periodId,
+        uint256 i,
+        Rules memory rules
+    )
+        internal
+        view
+        returns (uint256[] memory sells, uint256[] memory buys, uint256[] memory energies)
+    {
+        uint256 count = list.length;
+        uint256 k = _firstInterval(periodId) + i;
+        sells = new uint256[](count);
+        buys = new uint256[](count);
+        energies = new uint256[](count);
+        uint256 sellCount;
+        uint256 buyCount;
+        for (uint256 h; h < count; ++h) {
+            (uint8 side, uint256 energyWh, uint256 price) = _entryAt(list[h].postings, periodId, i);
+            energies[h] = energyWh;
+            uint256 rank = (h + k) % count;
+            if (side == SELL) {
+                if (price < rules.priceFloorPerKwh) price = rules.priceFloorPerKwh;
+                sells[sellCount++] = (price << 32) | (rank << 16) | h;
+            } else if (side == BUY) {
+                if (price > rules.priceCeilingPerKwh) price = rules.priceCeilingPerKwh;
+                buys[buyCount++] = ((type(uint64).max - price) << 32) | (rank << 16) | h;
             }
         }
+        assembly {
+            mstore(sells, sellCount)
+            mstore(buys, buyCount)
+        }
+        _sortPrefix(sells, sellCount);
+        _sortPrefix(buys, buyCount);
     }
 
     function _sortPrefix(uint256[] memory values, uint256 count) internal pure {

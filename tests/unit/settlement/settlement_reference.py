@@ -22,6 +22,8 @@ class RefInterval:
     delivered: int
     sells: list[int]
     buys: list[int]
+    # The (ask', bid') of the last Wh matched (None: nothing matched or CommunityPrice).
+    marginal: tuple[int, int] | None = None
     t: dict[int, int] = field(default_factory=dict)
     d: dict[int, int] = field(default_factory=dict)
     money: dict[int, int] = field(default_factory=dict)
@@ -99,9 +101,10 @@ def reference_settle(
                     t[h] = energy
             price = c
             sells = buys = []
+            last: tuple[int, int] | None = None
         else:
             i = j = 0
-            last: tuple[int, int] | None = None
+            last = None
             while i < len(sells) and j < len(buys) and book[sells[i]][2] <= book[buys[j]][2]:
                 t[sells[i]] += 1
                 t[buys[j]] += 1
@@ -163,7 +166,7 @@ def reference_settle(
                 delivered[h] += d[h]
             else:
                 received[h] += d[h]
-        intervals.append(RefInterval(price, traded, d_total, sells, buys, t, d, money))
+        intervals.append(RefInterval(price, traded, d_total, sells, buys, last, t, d, money))
     change = [x // 1000 for x in net]
     return RefPeriod(
         [hh.address for hh in hs],

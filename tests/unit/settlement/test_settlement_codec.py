@@ -117,34 +117,41 @@ def test_deltas_are_uint32_import_then_export() -> None:
         encode_deltas([(2**32, 0)])
 
 
-rankings_st = st.lists(
-    st.tuples(
-        st.lists(st.integers(0, 2**16 - 1), max_size=5).map(tuple),
-        st.lists(st.integers(0, 2**16 - 1), max_size=5).map(tuple),
+claims_st = st.lists(
+    st.none()
+    | st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)).map(
+        lambda pair: (min(pair), max(pair))
     ),
     min_size=1,
     max_size=6,
 )
 
 
-def test_hints_are_counts_then_sells_then_buys() -> None:
-    data = encode_hints([((3, 1), (2,)), ((), ())])
-    assert data == bytes.fromhex("0002 0001 0003 0001 0002 0000 0000")
+def test_hints_are_a_tag_then_the_marginal_pair() -> None:
+    data = encode_hints([(120, 130), None])
+    assert data == bytes.fromhex("01 00000078 00000082 00")
 
 
-@given(rankings_st)
-def test_hints_round_trip(rankings: list[tuple[tuple[int, ...], tuple[int, ...]]]) -> None:
-    data = encode_hints(rankings)
-    assert decode_hints(data, len(rankings)) == tuple(rankings)
+@given(claims_st)
+def test_hints_round_trip(claims: list[tuple[int, int] | None]) -> None:
+    data = encode_hints(claims)
+    assert decode_hints(data, len(claims)) == tuple(claims)
+
+
+def test_a_claim_with_ask_above_bid_is_not_encoded() -> None:
+    with pytest.raises(EncodingError):
+        encode_hints([(131, 130)])
 
 
 @pytest.mark.parametrize(
     ("data", "intervals"),
     [
-        (bytes.fromhex("0001"), 1),  # cut inside the counts
-        (bytes.fromhex("0001 0001 0000"), 1),  # cut inside the indices
-        (bytes.fromhex("0000 0000 00"), 1),  # a byte left over
-        (bytes.fromhex("0000 0000"), 2),  # one interval missing
+        (b"", 1),  # no claim
+        (bytes.fromhex("01 00000078"), 1),  # cut inside the prices
+        (bytes.fromhex("02 00000078 00000082"), 1),  # unknown tag
+        (bytes.fromhex("01 00000083 00000082"), 1),  # ask above bid
+        (bytes.fromhex("00 00"), 1),  # a byte left over
+        (bytes.fromhex("00"), 2),  # one interval missing
     ],
 )
 def test_malformed_hints_are_refused(data: bytes, intervals: int) -> None:

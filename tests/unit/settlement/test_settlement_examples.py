@@ -99,8 +99,8 @@ def test_pay_as_clear_walk_fills_the_marginal_sell_partly_and_prices_the_midpoin
     # Locks: ceil(1500 * 81 / 1000) = ceil(121.5) = 122; ceil(1000 * 30 / 1000) = 30.
     assert by_index(result, "released_units") == [0, 0, 122, 30]
     assert result.rounding_units == 0
-    # Hints: interval 40 has sells [0, 1] and buys [2, 3]; the other three are empty.
-    assert result.hints == bytes.fromhex("0002 0002 0000 0001 0002 0003" + "00000000" * 3)
+    # Hints: interval 40 claims its marginal pair (40, 81); nothing matched in the other three.
+    assert result.hints == bytes.fromhex("01 00000028 00000051" + "00" * 3)
     assert unpack_cleared_intervals(result.cleared_intervals) == (
         (60, 1500, 1500),
         (0, 0, 0),
@@ -182,7 +182,8 @@ def test_equal_limits_rotate_across_intervals_by_rank() -> None:
     assert [i.clearing.sell_ranking for i in result.intervals] == [(0, 1), (1, 0), (0, 1), (0, 1)]
     sold = [i.clearing.traded_wh[:2] for i in result.intervals]
     assert sold == [(500, 0), (0, 500), (500, 0), (500, 0)]
-    assert decode_hints(result.hints, 4)[1] == ((1, 0), (2,))
+    # The claim names prices, not who: the tie at ask 20 goes to h1 in interval 41 by rank.
+    assert decode_hints(result.hints, 4)[1] == (20, 40)
     assert by_index(result, "delivered_wh") == [1500, 500, 0]
 
 
@@ -299,9 +300,7 @@ def test_membership_and_meter_windows_exclude_whole_intervals() -> None:
     # p = 30: 70 * 30 = 2.1 units -> the seller gets 2, the buyer pays 3, 1 to the settler.
     assert by_index(result, "change_units") == [2, -3]
     assert result.rounding_units == 1
-    assert result.hints == bytes.fromhex(
-        "00010000 0000" * 2 + "00010001 0000 0001" + "00010000 0000"
-    )
+    assert result.hints == bytes.fromhex("00" * 2 + "01 0000000a 00000032" + "00")
 
 
 def test_meter_without_data_measures_zero_and_nothing_is_paid() -> None:
@@ -362,7 +361,7 @@ def test_index_is_the_address_order_whatever_order_households_come_in() -> None:
 def test_no_household_settles_to_nothing() -> None:
     result = settle(rules(), GRID, PERIOD, [])
     assert result.households == ()
-    assert result.hints == bytes(16)
+    assert result.hints == bytes(4)
     assert result.cleared_intervals == bytes(64)
     assert result.rounding_units == 0
 
