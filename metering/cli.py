@@ -232,3 +232,35 @@ def run(
         err=True,
     )
     agent.run(max_intervals=max_intervals)
+
+
+@meter_app.command()
+def status(
+    spool: Annotated[Path, typer.Option(help="The agent's SQLite spool file.")] = Path(
+        "meter-spool.sqlite"
+    ),
+    as_json: JsonOption = False,
+) -> None:
+    """Report an agent's spool: readings by status, and every period that is not delivered
+    (pending, rejected with the API's problem, or incomplete with the boundaries missing)."""
+    from collections import Counter
+
+    from metering.errors import SpoolError
+    from metering.spool import SENT, Spool
+
+    if not spool.exists():
+        raise SpoolError(f"no spool at {spool}")
+    opened = Spool(spool)
+    readings = Counter(entry.status for entry in opened.all())
+    batches = opened.batches.all()
+    report: dict[str, Any] = {
+        "community": opened.binding(),
+        "readings": dict(sorted(readings.items())),
+        "periods": dict(sorted(Counter(b.status for b in batches).items())),
+        "periods_not_delivered": [
+            {"period_id": b.period_id, "status": b.status, "detail": b.detail}
+            for b in batches
+            if b.status != SENT
+        ],
+    }
+    _print(report, as_json)

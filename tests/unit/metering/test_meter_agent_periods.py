@@ -333,3 +333,38 @@ def test_periods_are_decided_once_and_in_order(tmp_path: Path) -> None:
     ]
     spool.batches.mark(7, SENT)  # an incomplete period has nothing to send: unchanged
     assert spool.batches.all()[0].status == INCOMPLETE
+
+
+def test_meter_status_reports_what_was_not_delivered(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    clock, api = FakeClock(START - 10), FakeApi()
+    logs: list[str] = []
+    dead = frozenset({START + 2 * 900})
+    answers = {PERIOD + 1: 422}
+    api.answer = lambda path, body: httpx.Response(
+        answers.get(body.get("period_id", -1), 201) if path == "/meter-batches" else 201,
+        json={"type": "urn:quartier:problem:bad-deltas"},
+    )
+    make_agent(tmp_path / "s.db", clock, api, logs, ClockMeter(clock, dead)).run(max_intervals=13)
+    result = subprocess.run(
+        [
+            *(sys.executable, "-c", "from api.cli import main; main()"),
+            *("meter", "status", "--spool", str(tmp_path / "s.db"), "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["readings"] == {SENT: 12}  # 13 boundaries, one of them not read
+    assert report["periods"] == {INCOMPLETE: 1, REJECTED: 1, SENT: 1}
+    assert report["community"]["exchange"] == EXCHANGE.lower()
+    [incomplete, rejected] = report["periods_not_delivered"]
+    assert (incomplete["period_id"], incomplete["status"]) == (PERIOD, INCOMPLETE)
+    assert "1 of 5 boundaries not read" in incomplete["detail"]
+    assert (rejected["period_id"], rejected["status"]) == (PERIOD + 1, REJECTED)
+    assert "bad-deltas" in rejected["detail"]
