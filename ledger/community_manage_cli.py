@@ -54,13 +54,17 @@ UnsignedOption = Annotated[
     bool, typer.Option("--unsigned", help="Print the unsigned transaction (a multisig signs it).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for other tools.")]
+FromOption = Annotated[
+    str | None, typer.Option("--from", help="With --unsigned: the household's address.")
+]
 AnvilAccountOption = Annotated[
     int | None,
     typer.Option("--anvil-account", help="Chain 31337 only: Anvil's public dev account N."),
 ]
 
-#: What an action is built from: the community, the token, the exchange, the directory.
-Build = Callable[[CommunityClient, TokenClient, ExchangeClient, Directory], list[Action]]
+#: What an action is built from: the community, the token, the exchange, the directory, and
+#: the address that will send it.
+Build = Callable[[CommunityClient, TokenClient, ExchangeClient, Directory, str], list[Action]]
 
 
 def _run(
@@ -72,12 +76,15 @@ def _run(
     as_json: bool,
     build: Build,
     manager: bool,
+    origin: str | None = None,
 ) -> None:
     deployment, directory = load_deployment_file(deployment_file)
     w3 = connect(rpc)
     deployment.check_chain(w3)
     chain_id = int(w3.eth.chain_id)
     if as_unsigned:
+        if not manager and origin is None:
+            raise ConfigRefusedError("--unsigned needs --from ADDRESS (the household's)")
         reader = Sender(w3, _read_only())
     elif anvil_index is not None:
         reader = Sender(w3, anvil_account(chain_id, anvil_index))
@@ -87,12 +94,13 @@ def _run(
             raise ConfigRefusedError("give --key KEYSTORE (or --anvil-account N on Anvil)")
         reader = Sender(w3, load_signer(chain_id, key, ask))
     community, token, exchange = _clients(reader, deployment)
-    actions = build(community, token, exchange, directory)
+    acting = (community.manager() if manager else origin) if as_unsigned else reader.address
+    assert acting is not None
+    actions = build(community, token, exchange, directory, acting)
     records: list[Record] = []
     for action in actions:
         if as_unsigned:
-            origin = community.manager() if manager else _household_of(action)
-            records.append(unsigned(action, chain_id, origin))
+            records.append(unsigned(action, chain_id, acting))
         else:
             records.append(execute(action, reader))
             if not as_json:
@@ -106,10 +114,6 @@ def _read_only() -> LocalAccount:
     # --unsigned signs nothing: a throw-away key makes the view calls.
     account: LocalAccount = Account.create()
     return account
-
-
-def _household_of(action: Action) -> str:
-    return str(action.record.get("address", ""))
 
 
 def _clients(
@@ -126,6 +130,10 @@ def _address(value: str) -> str:
     if not Web3.is_checksum_address(value):
         raise ConfigRefusedError(f"{value} is not a checksum address (EIP-55)")
     return value
+
+
+def _from(value: str | None) -> str | None:
+    return None if value is None else _address(value)
 
 
 def _units(value: int) -> int:
@@ -175,7 +183,9 @@ def register_manager_commands(app: typer.Typer) -> None:
         """Remove a member now, for ever; its meters stop counting too."""
         household = _address(address)
 
-        def build(c: CommunityClient, _t: object, _e: object, d: Directory) -> list[Action]:
+        def build(
+            c: CommunityClient, _t: object, _e: object, d: Directory, _me: str
+        ) -> list[Action]:
             fn = c.contract.functions.removeHousehold(household)
             record = {
                 "action": "remove_member",
@@ -206,7 +216,9 @@ def register_manager_commands(app: typer.Typer) -> None:
             raise ConfigRefusedError(f"register-meter: {message}") from None
         meter_id = "0x" + meter_id_of(PublicKey(meter.x, meter.y)).hex()
 
-        def build(c: CommunityClient, _t: object, _e: object, d: Directory) -> list[Action]:
+        def build(
+            c: CommunityClient, _t: object, _e: object, d: Directory, _me: str
+        ) -> list[Action]:
             fn = c.contract.functions.admitMeter(household, meter.x, meter.y)
             record = {
                 "action": "register_meter",
@@ -235,7 +247,9 @@ def register_manager_commands(app: typer.Typer) -> None:
         if len(raw) != 32:
             raise ConfigRefusedError(f"a meter id is 0x and 64 hex digits, got {meter_id!r}")
 
-        def build(c: CommunityClient, _t: object, _e: object, d: Directory) -> list[Action]:
+        def build(
+            c: CommunityClient, _t: object, _e: object, d: Directory, _me: str
+        ) -> list[Action]:
             fn = c.contract.functions.revokeMeter(raw)
             record = {
                 "action": "revoke_meter",
@@ -259,7 +273,7 @@ def register_manager_commands(app: typer.Typer) -> None:
         """Mint credits of the community's QuartierToken to an address (the manager mints)."""
         to, units = _address(address), _units(amount_units)
 
-        def build(_c: object, t: TokenClient, _e: object, d: Directory) -> list[Action]:
+        def build(_c: object, t: TokenClient, _e: object, d: Directory, _me: str) -> list[Action]:
             fn = t.contract.functions.mint(to, units)
             record = {
                 "action": "fund",
@@ -284,7 +298,9 @@ def register_manager_commands(app: typer.Typer) -> None:
     ) -> None:
         """Schedule one rule change; it takes effect after the contract's delay."""
 
-        def build(c: CommunityClient, _t: object, _e: object, d: Directory) -> list[Action]:
+        def build(
+            c: CommunityClient, _t: object, _e: object, d: Directory, _me: str
+        ) -> list[Action]:
             known, _ = load_deployment_file(deployment)
             state = read_state(c.sender, c.address, known.deploy_block)
             period_seconds = state.grid.interval_seconds * state.grid.period_intervals
@@ -310,13 +326,13 @@ def deposit(
     key: KeyOption = None,
     anvil_index: AnvilAccountOption = None,
     as_unsigned: UnsignedOption = False,
+    origin: FromOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Approve the exchange and deposit credits into the household's free escrow."""
     units = _units(amount_units)
 
-    def build(_c: object, t: TokenClient, e: ExchangeClient, _d: object) -> list[Action]:
-        me = t.sender.address
+    def build(_c: object, t: TokenClient, e: ExchangeClient, _d: object, me: str) -> list[Action]:
         amount = euros(units, t.decimals())
         return [
             Action(
@@ -331,7 +347,7 @@ def deposit(
             ),
         ]
 
-    _run(rpc, deployment, key, anvil_index, as_unsigned, as_json, build, manager=False)
+    _run(rpc, deployment, key, anvil_index, as_unsigned, as_json, build, False, _from(origin))
 
 
 @household_app.command("withdraw")
@@ -342,13 +358,13 @@ def withdraw(
     key: KeyOption = None,
     anvil_index: AnvilAccountOption = None,
     as_unsigned: UnsignedOption = False,
+    origin: FromOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Withdraw free escrow back to the household's wallet."""
     units = _units(amount_units)
 
-    def build(_c: object, t: TokenClient, e: ExchangeClient, _d: object) -> list[Action]:
-        me = e.sender.address
+    def build(_c: object, t: TokenClient, e: ExchangeClient, _d: object, me: str) -> list[Action]:
         amount = euros(units, t.decimals())
         fn = e.contract.functions.withdraw(units)
         return [
@@ -359,4 +375,4 @@ def withdraw(
             )
         ]
 
-    _run(rpc, deployment, key, anvil_index, as_unsigned, as_json, build, manager=False)
+    _run(rpc, deployment, key, anvil_index, as_unsigned, as_json, build, False, _from(origin))

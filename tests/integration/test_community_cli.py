@@ -279,9 +279,27 @@ def test_manager_and_household_commands(
         )
     )
 
+    bruno = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"  # Anvil's dev account 2
+    code, _, err = run(["community", "fund", bruno, "3000000", *chain], capsys, monkeypatch)
+    assert code == 0, err
+    deposit = ["household", "deposit", "3000000", *chain, "--unsigned", "--from", bruno]
+    code, out, err = run(deposit, capsys, monkeypatch)
+    assert code == 0, err
+    approve, pay_in = json.loads(out)["transactions"]
+    assert (approve["from"], pay_in["from"]) == (bruno, bruno)
+    assert pay_in["to"] == json.loads(Path(deployment).read_text())["contracts"]["QuartierExchange"]
+    for printed in (approve, pay_in):  # Bruno's wallet signs what was printed, in order
+        w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_transaction(
+                {"from": printed["from"], "to": printed["to"], "data": printed["data"]}
+            )
+        )
+
     code, out, err = run(["community", "status", *chain, "--json"], capsys, monkeypatch)
     assert code == 0, err
     status = json.loads(out)
+    (paid_in,) = [b for b in status["balances"] if b["address"] == bruno]
+    assert (paid_in["wallet_units"], paid_in["escrow_free_units"]) == (0, 3_000_000)
     (balance,) = [b for b in status["balances"] if b["address"] == alice]
     assert (balance["wallet_units"], balance["escrow_free_units"]) == (17_500_000, 7_500_000)
     assert newcomer in [m["address"] for m in status["members"]]
