@@ -8,7 +8,7 @@ input the attacker tampered with): never by hand, so the tier follows the hint f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -19,6 +19,7 @@ from api import settlement as engine
 from api.audit_cli import settlement_rule
 from ledger.audit import AuditReport, run_audit
 from ledger.chain import Sender
+from ledger.community import Window
 from ledger.errors import ContractRevertError, revert_class
 from ledger.exchange import (
     Escrow,
@@ -53,17 +54,23 @@ def engine_rules(rules: Rules) -> engine.Rules:
 
 
 def engine_inputs(
-    world: World, households: Sequence[HouseholdPeriod]
+    world: World,
+    households: Sequence[HouseholdPeriod],
+    windows: Mapping[str | bytes, Window] | None = None,
 ) -> list[engine.HouseholdInput]:
-    """The engine's view of a settlement input, windows read from the community."""
+    """The engine's view of a settlement input, windows read from the community (or, for a
+    settler who lies about them, from `windows`, by household address or meter id)."""
+    chosen = windows or {}
     inputs = []
     for household in households:
-        membership = world.community.membership(household.household)
+        membership = chosen.get(household.household) or world.community.membership(
+            household.household
+        )
         meters = []
         for meter_id, data in zip(
             world.community.meters_of(household.household), household.meters, strict=True
         ):
-            window = world.community.meter(meter_id).window
+            window = chosen.get(meter_id) or world.community.meter(meter_id).window
             meters.append(
                 engine.MeterInput(
                     engine.Window(window.admitted_at, window.removed_at),
@@ -86,16 +93,17 @@ def engine_outcome(
     period_id: int,
     households: Sequence[HouseholdPeriod],
     rules: Rules | None = None,
+    windows: Mapping[str | bytes, Window] | None = None,
 ) -> engine.PeriodSettlement:
     """api.settlement's verdict (and hints) on a settlement input, under `rules` (default:
-    the chain's rulesAt(period_id))."""
+    the chain's rulesAt(period_id)) and the community's windows (or `windows`)."""
     chosen = world.community.rules_at(period_id) if rules is None else rules
     grid = world.grid
     return engine.settle_period(
         engine_rules(chosen),
         engine.TimeGrid(grid.interval_seconds, grid.period_intervals),
         period_id,
-        engine_inputs(world, households),
+        engine_inputs(world, households, windows),
     )
 
 

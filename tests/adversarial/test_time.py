@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from attack_support import Period, assert_audit_clean
+from attack_support import Period, assert_audit_clean, engine_outcome
 from v2_support import World
 
+from ledger.community import Window
 from ledger.exchange import MeterData
 from ledger.schedules import Entry, EntrySide
 
@@ -129,4 +130,77 @@ def test_a_settled_period_never_changes(world: World) -> None:
     assert refusal.arguments == {"meterId": meter_id, "periodId": period.period_id}
     again = period.schedule(buyer, [BUY] * 4)
     period.refused("ExchangeGateClosed", lambda: world.exchange.post_schedules([again]))
+    assert_audit_clean(world)
+
+
+def test_a_settler_cannot_make_a_late_meter_or_a_removed_member_count(world: World) -> None:
+    # The settler's view of the registry does not enter: the hints carry no window, and the
+    # contract reads every admission and removal time itself.
+    period = Period.open(world, households=2)
+    buyer, backup = period.members
+    seller = period.member(funds_units=10**9, meters=0)
+    period.post(seller, [SELL] * 4)
+    period.post(buyer, [BUY] * 4)
+    period.post(backup, [Entry(EntrySide.BUY, 500, 120_000)] * 4)
+    grid = world.grid
+    first = grid.first_interval(period.period_id)
+    world.warp(grid.interval_start(first + 2) + 5)
+    seller.meters.append(world.admit_meter(seller))  # counts for interval 3 only
+    world.community.remove_household(buyer.address)  # counted for intervals 0 and 1
+    world.warp(grid.period_end(period.period_id))
+    period.sign(seller, [(0, 500)] * 4)
+    period.sign(buyer, [(500, 0)] * 4)
+    period.sign(backup, [(500, 0)] * 4)
+    households = period.households()
+    honest = period.expected(households)
+    always = Window(1, 0)
+    lies = {
+        "the late meter always counted": {seller.meters[0].meter_id: always},
+        "the removed buyer never left": {
+            buyer.address: always,
+            buyer.meters[0].meter_id: always,
+        },
+    }
+    for windows in lies.values():
+        claimed = engine_outcome(world, period.period_id, households, windows=windows)
+        assert claimed.cleared_intervals != honest.cleared_intervals
+        if not period.refuses_hints(households, claimed.hints):
+            # Same hints: the contract still derives the outcome from the chain's registry.
+            snapshot = world.manager.w3.provider.make_request("evm_snapshot", [])  # type: ignore[arg-type]
+            result = world.exchange.settle_period(period.period_id, households, claimed.hints)
+            assert result.cleared.intervals == honest.cleared_intervals
+            world.manager.w3.provider.make_request("evm_revert", [snapshot["result"]])  # type: ignore[arg-type]
+    result, expected = period.settle()
+    assert [c.delivered_wh for c in result.cleared.cleared()] == [0, 0, 0, 500]
+    assert expected.household(buyer.address).received_wh == 0
+    assert_audit_clean(world)
+
+
+def test_a_member_removed_before_the_period_freezes_nothing(world: World) -> None:
+    period = Period.open(world, households=2)
+    seller, buyer = period.members
+    period.post(seller, [SELL] * 4)
+    period.post(buyer, [BUY] * 4)
+    locked = world.exchange.escrow_of(buyer.address).locked_units
+    assert locked == 4 * 500 * 230_000 // 1000
+    # Removed while its posting waits for the period: none of its entries will count.
+    world.community.remove_household(buyer.address)
+    world.warp(world.grid.period_end(period.period_id))
+    period.sign(seller, [(0, 500)] * 4)
+    # Its revoked meter counts for no interval: it needs no data, even before the deadline;
+    # data for it is refused by name.
+    stale = period.sign(buyer, [(500, 0)] * 4)
+    refusal = period.refused(
+        "ExchangeMeterOutsidePeriod", lambda: world.exchange.post_meter_batches([stale])
+    )
+    assert refusal.arguments["meterId"] == buyer.meters[0].meter_id
+    del period.batches[stale.period.meter_id]
+    result, expected = period.settle(period.outsider())
+    assert result.settled.delivered_wh == 0
+    assert expected.household(buyer.address).released_units == locked
+    escrow = world.exchange.escrow_of(buyer.address)
+    assert (escrow.free_units, escrow.locked_units) == (10**9, 0)
+    # A removed member still takes its money out.
+    buyer.exchange.withdraw(10**9)
+    period.assert_conserved()
     assert_audit_clean(world)
