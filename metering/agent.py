@@ -27,9 +27,9 @@ A boundary counts as read only if the meter answered within `read_tolerance_s` o
 an hour late is not the register at the boundary).
 
 API answers (both queues): 201 stored, 200 already stored (a re-send after a kill) -> sent;
-a 409 `period-not-over` (the chain's clock is behind ours) or a 5xx or no connection -> stop
-and retry at the next boundary, keeping the order; another 4xx -> rejected for good (kept in
-the spool with the problem, reported).
+a 409 `period-not-over` (the chain's clock is behind ours), a 408 or 429, a 5xx or no
+connection -> stop and retry at the next boundary, keeping the order; another 4xx ->
+rejected for good (kept in the spool with the problem, logged, `quartier meter status`).
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ from metering.spool import REJECTED, SENT, Spool
 
 #: Problem types of a 4xx that only says "not yet": the batch is kept and sent again later.
 RETRY_LATER_PROBLEMS = frozenset({"urn:quartier:problem:period-not-over"})
+#: 4xx statuses that refuse nothing (timeout, rate limit): kept and sent again later.
+RETRY_LATER_STATUSES = frozenset({408, 429})
 
 
 def _stderr(message: str) -> None:
@@ -269,7 +271,10 @@ class MeterAgent:
         if response.status_code in (200, 201):
             return SENT, None
         if 400 <= response.status_code < 500:
-            if _problem_type(response) in RETRY_LATER_PROBLEMS:
+            if (
+                response.status_code in RETRY_LATER_STATUSES
+                or _problem_type(response) in RETRY_LATER_PROBLEMS
+            ):
                 self._log(f"API answered {response.status_code} (not yet); {what} kept")
                 return None
             detail = f"{response.status_code}: {response.text[:500]}"

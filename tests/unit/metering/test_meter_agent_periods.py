@@ -268,6 +268,7 @@ def test_api_answers_retry_later_or_reject_for_good(tmp_path: Path) -> None:
                 headers={"content-type": "application/problem+json"},
             ),
             httpx.Response(503, json={"type": "urn:quartier:problem:chain-unreachable"}),
+            httpx.Response(429, text="slow down"),
             httpx.Response(201, json={}),
             httpx.Response(
                 409,
@@ -283,7 +284,8 @@ def test_api_answers_retry_later_or_reject_for_good(tmp_path: Path) -> None:
     agent = make_agent(tmp_path / "s.db", clock, api, logs)
     agent.run(max_intervals=5)  # P closed: 409 period-not-over -> kept
     assert [b.status for b in agent._spool.batches.all()] == [PENDING]
-    agent.run(max_intervals=1)  # 503 -> kept
+    agent.run(max_intervals=1)  # a flush at start (503) and one after the boundary (429)
+    assert [b.status for b in agent._spool.batches.all()] == [PENDING]
     agent.run(max_intervals=1)  # 201 -> sent
     assert [b.status for b in agent._spool.batches.all()] == [SENT]
     agent.run(max_intervals=2)  # P + 1 closed: batch-not-chained -> rejected, problem kept
@@ -293,7 +295,7 @@ def test_api_answers_retry_later_or_reject_for_good(tmp_path: Path) -> None:
     assert "batch-not-chained" in decided[1].detail
     assert any("rejected batch of period" in line for line in logs)
     posted = [b["period_id"] for b in api.batches()]
-    assert posted == [PERIOD, PERIOD, PERIOD, PERIOD + 1]  # oldest first, same batch re-sent
+    assert posted == [PERIOD] * 4 + [PERIOD + 1]  # oldest first, the same batch re-sent
     assert api.batches()[0] == api.batches()[2]  # the spooled batch, not a re-signed one
 
 
