@@ -3,9 +3,11 @@
 `Relayer.run_once(now)` is the whole of it (tests call it directly); `api.relayer.runner`
 loops it. All state is in the DB and on the chain, so a pass can be killed anywhere and the
 next one picks up: postings are reconciled with the chain before anything is sent, and a
-period is settled only after `isSettled` says it is not. A period that fails is logged with
-its error's name, recorded (`v2_period`), and retried at the next pass; the other periods go
-on. `now` defaults to the chain's latest block timestamp, never the wall clock.
+period is settled only after `isSettled` says it is not; one the chain settled already (a
+kill after the transaction, before the DB knew) has its outcome read back from the chain.
+A period that fails is logged with its error's name, recorded (`v2_period`), and retried at
+the next pass; the other periods go on. `now` defaults to the chain's latest block
+timestamp, never the wall clock.
 """
 
 from __future__ import annotations
@@ -57,9 +59,14 @@ def _record(engine: Engine, period_id: int, now: int, **values: object) -> None:
 
 
 def settled_periods(engine: Engine) -> set[int]:
+    """Periods the DB knows settled with their outcome. A row settled without its delivered
+    energy (written before outcomes were rebuilt from the chain) is not done: the next pass
+    reads its outcome back."""
     with engine.connect() as connection:
         found = connection.execute(
-            select(PERIOD.c.period_id).where(PERIOD.c.status == PeriodStatus.SETTLED)
+            select(PERIOD.c.period_id).where(
+                PERIOD.c.status == PeriodStatus.SETTLED, PERIOD.c.delivered_wh.is_not(None)
+            )
         )
         return {int(period_id) for (period_id,) in found}
 
@@ -137,9 +144,22 @@ class Relayer:
 
     def _record_settled(self, outcome: Settled, now: int) -> None:
         result = outcome.result
-        values: dict[str, object] = {"status": PeriodStatus.SETTLED, "last_error": None}
-        if result is not None:
-            values["delivered_wh"] = result.settled.delivered_wh
-            values["gas_used"] = result.gas_used
-        _record(self.engine, outcome.period_id, now, **values)
-        log.info("relayer: period %d settled", outcome.period_id)
+        _record(
+            self.engine,
+            outcome.period_id,
+            now,
+            status=PeriodStatus.SETTLED,
+            last_error=None,
+            delivered_wh=result.settled.delivered_wh,
+            gas_used=result.gas_used,
+        )
+        if outcome.by_this_pass:
+            log.info("relayer: period %d settled", outcome.period_id)
+        else:
+            log.info(
+                "relayer: period %d was settled on chain already; its outcome is read back"
+                " (delivered %d Wh, gas %d)",
+                outcome.period_id,
+                result.settled.delivered_wh,
+                result.gas_used,
+            )

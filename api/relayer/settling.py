@@ -19,6 +19,11 @@ For period P the settlement's input is gathered from what the service itself rel
 
 `api.settlement.settle_period` then gives the hints and the expected outcome; the contract's
 events are compared with it after the transaction (a difference is logged, by name).
+
+A period the chain already settled (by anyone, or by this relayer before a kill left the DB
+without its outcome) is not settled again: its outcome is rebuilt from the chain, the
+PeriodSettled event of the period and the events and gas of that event's transaction
+(`settlement_on_chain`), so the DB's bookkeeping always follows the chain.
 """
 
 from __future__ import annotations
@@ -28,8 +33,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from eth_abi.abi import encode as abi_encode
+from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from sqlalchemy import Engine, Table, select
+from web3.types import FilterParams
 
 from api import settlement
 from api.meter_batches.service import batches_of, signed_of
@@ -39,6 +47,14 @@ from api.relayer.posting import signed_schedule_of
 from api.schedules.models import ScheduleRow, ScheduleStatus
 from ledger.community import MeterInfo, Window
 from ledger.errors import LedgerError
+from ledger.events_v2 import (
+    HouseholdSettled,
+    MeterBatchAccepted,
+    PeriodCleared,
+    PeriodSettled,
+    decode_receipt_v2,
+    only,
+)
 from ledger.exchange import ExchangeClient, HouseholdPeriod, MeterData, SettlePeriodResult
 from ledger.postings import read_postings
 from ledger.rules import Rules, TimeGrid
@@ -60,6 +76,11 @@ class PostingsMismatchError(RelayerError):
     directly, or the DB lost a posting): the period cannot be settled from the DB."""
 
 
+class SettlementUnreadableError(RelayerError):
+    """The exchange says a period is settled, but its settlement events cannot be read back
+    (no PeriodSettled event for it, or a transaction missing its PeriodCleared)."""
+
+
 class PostedBatchUnknownError(RelayerError):
     """A meter batch was posted on chain that neither the DB holds nor a direct
     postMeterBatches call carries (settlement must re-supply exactly that batch)."""
@@ -78,8 +99,58 @@ class Waiting:
 @dataclass(frozen=True)
 class Settled:
     period_id: int
-    result: SettlePeriodResult | None  # None: settled by someone else
+    #: The settlement's events and gas: of this pass's transaction, or read back from the
+    #: chain when the period was settled before (by someone else, or before a kill).
+    result: SettlePeriodResult
     matches_engine: bool = True
+    #: False when the chain had settled the period already and `result` was read back.
+    by_this_pass: bool = True
+
+
+def _event_topic(chain: V2Chain, name: str) -> HexBytes:
+    abi = next(
+        item
+        for item in chain.exchange.contract.abi
+        if item["type"] == "event" and item["name"] == name
+    )
+    return HexBytes(event_abi_to_log_topic(abi))
+
+
+def settlement_on_chain(chain: V2Chain, period_id: int) -> SettlePeriodResult:
+    """The settlement of a settled period as the chain recorded it: the events of the
+    transaction that emitted its PeriodSettled (those of this period only: a contract may
+    settle several periods in one transaction) and that transaction's gas."""
+    exchange = chain.exchange
+    params: FilterParams = {
+        "address": exchange.contract.address,
+        "fromBlock": chain.deployment.deploy_block,
+        "toBlock": "latest",
+        "topics": [
+            _event_topic(chain, "PeriodSettled"),
+            HexBytes(abi_encode(["uint64"], [period_id])),
+        ],
+    }
+    logs = chain.sender.w3.eth.get_logs(params)
+    if len(logs) != 1:
+        raise SettlementUnreadableError(
+            f"period {period_id} is settled but has {len(logs)} PeriodSettled events"
+        )
+    receipt = chain.sender.w3.eth.get_transaction_receipt(logs[0]["transactionHash"])
+    events = decode_receipt_v2(exchange.contract, receipt)
+    cleared = [e for e in only(events, PeriodCleared) if e.period_id == period_id]
+    settled = [e for e in only(events, PeriodSettled) if e.period_id == period_id]
+    if len(cleared) != 1 or len(settled) != 1:
+        raise SettlementUnreadableError(
+            f"period {period_id}: its settlement transaction has {len(cleared)} PeriodCleared"
+            f" and {len(settled)} PeriodSettled events for it"
+        )
+    return SettlePeriodResult(
+        cleared[0],
+        tuple(e for e in only(events, HouseholdSettled) if e.period_id == period_id),
+        tuple(e for e in only(events, MeterBatchAccepted) if e.period_id == period_id),
+        settled[0],
+        int(receipt["gasUsed"]),
+    )
 
 
 def engine_rules(rules: Rules) -> settlement.Rules:
@@ -229,7 +300,7 @@ def settle_one(engine: Engine, chain: V2Chain, period_id: int, now: int) -> Sett
     """Settle period `period_id` if it can be (see the module docstring)."""
     exchange, community, grid = chain.exchange, chain.community, chain.grid
     if exchange.is_settled(period_id):
-        return Settled(period_id, None)
+        return Settled(period_id, settlement_on_chain(chain, period_id), by_this_pass=False)
     postings = postings_of(engine, period_id)
     try:
         check_postings(chain, period_id, postings)
