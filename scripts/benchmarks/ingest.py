@@ -1,9 +1,9 @@
 """Signed schedules and signed readings accepted per second by the served API, over loopback.
 
-The API (`served_app`: api.app with the v2 routers) runs under uvicorn in its own process
-against a fresh Anvil holding a v2 community (QuartierCommunity, QuartierExchange) and a
-SQLite file; this process is the load (`loopback`). The households are onboarded as the
-demo does (admitted with their meters, funded, escrow deposited).
+The API (`served_app`: `quartier serve`'s app, the relayer off) runs under uvicorn in its
+own process against a fresh Anvil holding a v2 community (QuartierCommunity,
+QuartierExchange) and a SQLite file; this process is the load (`loopback`). The households
+are onboarded as the demo does (admitted with their meters, funded, escrow deposited).
 
 Schedules: each household signs day-ahead schedules of the next period (48 entries, sells and
 buys), versions 1, 2, 3, ... (a later version replaces the earlier; at most 24 per household
@@ -14,14 +14,14 @@ readings. Nothing posts them on chain meanwhile (no relayer runs in the served a
 version stays pending and promises escrow: the deposit covers them all.
 
 Readings: the same number of signed per-interval readings to POST /readings, by the same
-clients, after an untimed first reading per meter (its registry look-up). Their baseline
+clients, after an untimed first reading per meter (its QuartierCommunity look-up), signed
+under the exchange-bound reading domain. Their baseline
 is the same load on a GET that reads one stored schedule from the database and verifies
 nothing.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import tempfile
@@ -30,17 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loopback import LoadFigure, Server, request, run_load
-from web3 import Web3
 
 from api.demo.agents import schedule_json
 from api.demo.neighbourhood import Household, make_households, onboard_households
-from api.ledger_gateway import LedgerGateway
-from api.settings import Settings
 from ledger.accounts import default_deployer
 from ledger.anvil import AnvilNode, free_port
 from ledger.chain import Sender, connect
 from ledger.deploy_v2 import DEFAULT_RULES, deploy_community_v2
-from ledger.deployment import Deployment, save_deployment
+from ledger.deployment import save_deployment
 from ledger.rules import TimeGrid
 from ledger.schedules import Entry, EntrySide, Schedule, schedule_struct_hash
 from metering.reading import Reading, sign_reading
@@ -95,54 +92,14 @@ def _lanes(per_owner: list[list[bytes]], concurrency: int) -> list[list[bytes]]:
     return result
 
 
-def _readings_deployment(
-    manager: Sender, deployment: Deployment, households: list[Household]
-) -> Deployment:
-    """What POST /readings checks readings against, beside the v2 contracts.
-
-    Until POST /readings moves to v2, api.ledger_gateway looks meters up in the contract it
-    names REGISTRY_CONTRACT (v1's CommunityRegistry) and verifies readings under the EIP-712
-    domain of the address it names MARKET_CONTRACT (only the address is read, never called).
-    When the gateway still names contracts the v2 deployment lacks, the registry is deployed
-    and the meters admitted in it, and the domain address is the exchange's; otherwise the
-    v2 deployment is used as it is.
-    """
-    import api.ledger_gateway as gateway
-    from ledger.compiler import artifact
-    from ledger.deploy import deploy_contract
-
-    contracts = dict(deployment.contracts)
-    registry_name = getattr(gateway, "REGISTRY_CONTRACT", None)
-    if registry_name and registry_name not in contracts:
-        address, _block = deploy_contract(manager, registry_name, manager.address)
-        registry = manager.w3.eth.contract(
-            address=Web3.to_checksum_address(address), abi=artifact(registry_name).abi
-        )
-        for household in households:
-            key = household.meter.public_key
-            manager.transact(registry.functions.admitHousehold(household.account.address))
-            manager.transact(registry.functions.admitMeter(household.account.address, key.x, key.y))
-        contracts[registry_name] = address
-    market_name = getattr(gateway, "MARKET_CONTRACT", None)
-    if market_name and market_name not in contracts:
-        contracts[market_name] = deployment.address("QuartierExchange")
-    return dataclasses.replace(deployment, contracts=contracts)
-
-
 def _reading_bodies(
-    households: list[Household], total: int, deployment: Deployment, settings: Settings
+    households: list[Household], total: int, chain_id: int, exchange: str
 ) -> list[list[bytes]]:
-    """Per meter, its signed readings in seq order over past intervals (+1 for warm-up)."""
-    # The domain POST /readings verifies under, as the service itself derives it.
-    domain = LedgerGateway(settings, deployment).domain
-    verifying = next(
-        str(getattr(domain, name))
-        for name in ("market_address", "exchange_address")
-        if getattr(domain, name, None)
-    )
+    """Per meter, its signed readings in seq order over past intervals (+1 for warm-up), under
+    the exchange-bound reading domain POST /readings verifies (`metering.reading`: chain id,
+    QuartierExchange), the meters those onboarding admitted in QuartierCommunity."""
     per_meter = 1 + -(-total // len(households))
     first_interval = int(time.time()) // 900 - per_meter - 1
-
     bodies = []
     for household in households:
         meter_id = household.meter.meter_id
@@ -152,8 +109,8 @@ def _reading_bodies(
                     sign_reading(
                         household.meter_key,
                         Reading(meter_id, first_interval + n, 1_000 + 90 * n, 500 + 40 * n, n + 1),
-                        domain.chain_id,
-                        verifying,
+                        chain_id,
+                        exchange,
                     ).to_json()
                 ).encode()
                 for n in range(per_meter)
@@ -178,12 +135,8 @@ def measure_intake(count: int, concurrency: int = 8) -> IntakeFigures:
             manager, deployment, households, FUNDS_UNITS, FUNDS_UNITS, manager.address
         )
         meters = households[:METERS]
-        deployment = _readings_deployment(manager, deployment, meters)
         deployment_file = save_deployment(deployment, Path(workdir))
-        database = Path(workdir) / "bench.db"
-        settings = Settings(
-            rpc_url=node.url, database_url=f"sqlite:///{database}", run_worker=False
-        )
+        database_url = f"sqlite:///{Path(workdir) / 'bench.db'}"
         period_id = grid.period_at(int(w3.eth.get_block("latest")["timestamp"])) + 1
         versions = 1 + -(-count // HOUSEHOLDS)
         exchange = deployment.address("QuartierExchange")
@@ -193,12 +146,12 @@ def measure_intake(count: int, concurrency: int = 8) -> IntakeFigures:
             for h, plan in zip(households, plans, strict=True)
         ]
         stored = "0x" + schedule_struct_hash(plans[0][0]).hex()
-        readings = _reading_bodies(meters, count, deployment, settings)
+        readings = _reading_bodies(meters, count, deployment.chain_id, exchange)
         server = Server(
             {
                 "QUARTIER_RPC_URL": node.url,
                 "QUARTIER_DEPLOYMENT": str(deployment_file),
-                "QUARTIER_DATABASE_URL": settings.database_url,
+                "QUARTIER_DATABASE_URL": database_url,
                 "QUARTIER_WORKER": "0",
             },
             free_port(),
