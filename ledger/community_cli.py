@@ -20,7 +20,7 @@ import typer
 
 from ledger.chain import Sender, connect
 from ledger.community_config.apply import Record, apply_config
-from ledger.community_config.errors import CommunityConfigError
+from ledger.community_config.errors import CommunityConfigError, chain_errors_named
 from ledger.community_config.example import example_toml
 from ledger.community_config.files import default_deployment_path, load_deployment_file
 from ledger.community_config.keys import load_signer
@@ -86,7 +86,8 @@ def deploy(
         if not as_json:
             typer.echo(describe(record))
 
-    records = apply_config(config, str(file), Sender(w3, account), path, report)
+    with chain_errors_named():
+        records = apply_config(config, str(file), Sender(w3, account), path, report)
     if as_json:
         typer.echo(json.dumps({"deployment_file": str(path), "changes": records}, indent=2))
     else:
@@ -106,7 +107,8 @@ def status(
     # Reads only: any account will do as the sender of calls.
     from ledger.accounts import ANVIL_DEV_KEY, account_from_key
 
-    result = read_status(Sender(w3, account_from_key(ANVIL_DEV_KEY)), known, directory)
+    with chain_errors_named():
+        result = read_status(Sender(w3, account_from_key(ANVIL_DEV_KEY)), known, directory)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:

@@ -26,7 +26,7 @@ from ledger.community import CommunityClient
 from ledger.community_config.actions import Action, changed_rules, execute, unsigned
 from ledger.community_config.apply import Record
 from ledger.community_config.chain_state import read_state
-from ledger.community_config.errors import ConfigRefusedError
+from ledger.community_config.errors import ConfigRefusedError, chain_errors_named
 from ledger.community_config.files import Directory, load_deployment_file
 from ledger.community_config.keys import anvil_account, load_signer
 from ledger.community_config.model import MeterEntry
@@ -93,6 +93,23 @@ def _run(
         if key is None and not manager:
             raise ConfigRefusedError("give --key KEYSTORE (or --anvil-account N on Anvil)")
         reader = Sender(w3, load_signer(chain_id, key, ask))
+    with chain_errors_named():
+        _send_all(
+            reader, deployment, directory, build, chain_id, as_unsigned, as_json, manager, origin
+        )
+
+
+def _send_all(
+    reader: Sender,
+    deployment: Deployment,
+    directory: Directory,
+    build: Build,
+    chain_id: int,
+    as_unsigned: bool,
+    as_json: bool,
+    manager: bool,
+    origin: str | None,
+) -> None:
     community, token, exchange = _clients(reader, deployment)
     acting = (community.manager() if manager else origin) if as_unsigned else reader.address
     assert acting is not None

@@ -9,9 +9,14 @@ CommunityConfigError        (a LedgerError, so the CLI prints it as one line)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import ClassVar
 
-from ledger.errors import LedgerError
+import requests
+from web3.exceptions import Web3Exception
+
+from ledger.errors import ChainUnreachableError, LedgerError
 
 #: Exit status of a refused input (the CLI contract: exit 2, one line on stderr).
 EXIT_REFUSED = 2
@@ -37,3 +42,18 @@ class PartialDeploymentError(CommunityConfigError):
 
 class SignerError(CommunityConfigError):
     """The signing key could not be loaded."""
+
+
+@contextmanager
+def chain_errors_named() -> Iterator[None]:
+    """A node that stops answering midway is one ChainUnreachableError, not a traceback.
+
+    `ledger.chain` names the failures of the calls it makes; this package's own reads
+    (nonces, code, logs) go through web3.py directly.
+    """
+    try:
+        yield
+    except (requests.RequestException, ConnectionError) as error:
+        raise ChainUnreachableError(f"the node stopped answering: {type(error).__name__}") from None
+    except Web3Exception as error:
+        raise ChainUnreachableError(f"the node refused a request: {error}") from None

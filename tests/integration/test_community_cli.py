@@ -375,3 +375,30 @@ def test_a_keystore_key_deploys_and_only_the_manager_changes(
     assert code == 1  # Anvil's dev key is not this community's manager: nothing sent
     assert "is not the community's manager" in err
     assert len(err.splitlines()) == 1
+
+
+def test_a_node_that_dies_midway_ends_the_deploy_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "community.toml"
+    subprocess.run([str(QUARTIER), "community", "init", "--out", str(config)], check=True)
+    with AnvilNode() as node:
+        process = subprocess.Popen(
+            [str(QUARTIER), "community", "deploy", str(config), "--rpc", node.url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert process.stdout is not None
+        try:
+            for line in process.stdout:
+                if line.startswith("deployed QuartierToken"):
+                    node.stop()
+                    break
+            _, err = process.communicate(timeout=120)
+        finally:
+            process.kill()
+    assert process.returncode == 1
+    assert len(err.splitlines()) == 1
+    assert err.startswith("quartier: ")
+    journal = tmp_path / "community.31337.json.partial.json"
+    assert "QuartierToken" in json.loads(journal.read_text())["created"]
