@@ -2,9 +2,10 @@
 
 Every operation gets up to FUZZ_EXAMPLES generated requests (positive and negative: wrong
 types, missing fields, out-of-range numbers, odd strings), all against one served process on
-127.0.0.1 wired to a real Anvil community. A request fails the tier if the answer is a 5xx or
-does not match the response schema the document declares. Bounded: examples per operation
-(QUARTIER_TEST_DEPTH=ci raises them) and a wall-clock budget for the whole tier.
+127.0.0.1 wired to a real Anvil community (protocol v2). A request fails the tier if the
+answer is a 5xx or does not match the response schema the document declares. Bounded:
+examples per operation (QUARTIER_TEST_DEPTH=ci raises them) and a wall-clock budget for the
+whole tier.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from api.app import create_app
 from api.settings import Settings
 from ledger.anvil import AnvilNode, free_port
 from ledger.chain import Sender
-from ledger.deploy import deploy_community
+from ledger.deploy_v2 import deploy_community_v2
 from ledger.deployment import save_deployment
 
 QUARTIER = str(Path(sys.executable).parent / "quartier")
@@ -45,7 +46,7 @@ def served(
     anvil: AnvilNode, manager: Sender, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     directory = tmp_path_factory.mktemp("fuzz")
-    deployment = save_deployment(deploy_community(manager), directory)
+    deployment = save_deployment(deploy_community_v2(manager), directory)
     environment = {
         **os.environ,
         "QUARTIER_RPC_URL": anvil.url,
