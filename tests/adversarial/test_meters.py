@@ -17,13 +17,12 @@ from v2_support import World
 from ledger.exchange import HouseholdPeriod, MeterData
 from ledger.schedules import Entry, EntrySide
 from metering.period import (
-    P256_ORDER,
     MeterPeriod,
     SignedMeterPeriod,
     low_s,
     meter_period_digest,
 )
-from metering.reading import PublicKey, meter_id_of
+from metering.reading import P256_ORDER, PublicKey, meter_id_of
 
 pytestmark = pytest.mark.integration
 
@@ -223,4 +222,59 @@ def test_a_withheld_buyer_batch_cannot_freeze_escrow(world: World) -> None:
             period.period_id, households, engine_outcome(world, period.period_id, households).hints
         ),
     )
+    assert_audit_clean(world)
+
+
+def test_a_later_batch_cannot_erase_a_buyers_open_period(world: World) -> None:
+    # With P still open, the buyer gets a batch of P + 1 accepted first (its meter's first
+    # batch), so that its batch of P could never chain in and P would settle with 0 Wh for it
+    # past the deadline: a purchase paid with nothing. Refused by name while P is open.
+    period = _traded(world)
+    seller, buyer = period.members
+    meter_id = buyer.meters[0].meter_id
+    world.warp(world.grid.period_end(period.period_id + 1))
+    skipping = world.batch(
+        buyer.meters[0], period.period_id + 1, (START[0] + 2_400, START[1]), [(0, 0)] * 4
+    )
+    refusal = period.refused(
+        "ExchangeEarlierPeriodOpen", lambda: buyer.exchange.post_meter_batches([skipping])
+    )
+    assert refusal.arguments == {"meterId": meter_id, "openPeriodId": period.period_id}
+    # P then settles with the buyer's real data.
+    period.sign(seller, SELLER_FLOW)
+    period.sign(buyer, BUYER_FLOW)
+    result, expected = period.settle()
+    bought = expected.household(buyer.address)
+    assert (bought.received_wh, bought.change_units) == (2_400, -360_000)
+    assert result.settled.delivered_wh == 2_400
+    # P settled: the later batch now chains from P's end registers.
+    buyer.exchange.post_meter_batches([skipping])
+    assert world.exchange.meter_chain(meter_id).next_period_id == period.period_id + 2
+    assert_audit_clean(world)
+
+
+def test_posting_the_batches_of_a_waiting_period_keeps_them_in(world: World) -> None:
+    # A household's meter batches of P, posted as soon as P ends, cannot be dropped by a
+    # settler (Posted must be supplied) nor skipped by a later batch.
+    period = _traded(world)
+    seller, buyer = period.members
+    world.warp(world.grid.period_end(period.period_id))
+    period.sign(seller, SELLER_FLOW)
+    period.sign(buyer, BUYER_FLOW)
+    period.post_batch(seller)
+    period.post_batch(buyer)
+    world.warp(world.grid.period_end(period.period_id + 1))
+    end_import = START[0] + 2_400
+    skipping = world.batch(
+        buyer.meters[0], period.period_id + 1, (end_import - 1, START[1]), [(0, 0)] * 4
+    )
+    period.refused("ExchangeBatchNotChained", lambda: buyer.exchange.post_meter_batches([skipping]))
+    # Past the deadline, a settler who would rather drop the buyer's posted batch cannot.
+    world.warp(
+        world.grid.settlement_deadline(period.period_id, world.community.rules_at(period.period_id))
+    )
+    dropped = _with(period, buyer.meters[0].meter_id, MeterData.none())
+    period.refused("ExchangePostedBatchMismatch", lambda: _settle(period, dropped))
+    _, expected = period.settle(period.outsider())
+    assert expected.household(buyer.address).received_wh == 2_400
     assert_audit_clean(world)
