@@ -348,7 +348,10 @@ def test_a_keystore_key_deploys_and_only_the_manager_changes(
     config = init(tmp_path, capsys, monkeypatch)
     manager = Account.create()
     keystore = tmp_path / "manager.json"
-    keystore.write_text(json.dumps(Account.encrypt(manager.key, "correct horse")))
+    # A cheap KDF keeps the test fast; the format is the one wallets write with scrypt.
+    keystore.write_text(
+        json.dumps(Account.encrypt(manager.key, "correct horse", kdf="pbkdf2", iterations=1000))
+    )
     w3 = connect(anvil.url)
     w3.provider.make_request("anvil_setBalance", [manager.address, hex(10**20)])  # type: ignore[arg-type]
     deploy = ["community", "deploy", str(config), "--rpc", anvil.url, "--key", str(keystore)]

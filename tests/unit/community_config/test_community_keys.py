@@ -30,7 +30,10 @@ def test_keystore_password_from_the_variable_then_the_prompt(
 ) -> None:
     account = Account.create()
     keystore = tmp_path / "key.json"
-    keystore.write_text(json.dumps(Account.encrypt(account.key, "s3cret")))
+    # A cheap KDF keeps the test fast; the format is the one wallets write with scrypt.
+    keystore.write_text(
+        json.dumps(Account.encrypt(account.key, "s3cret", kdf="pbkdf2", iterations=1000))
+    )
     monkeypatch.setenv(PASSWORD_VARIABLE, "s3cret")
     assert load_signer(100, keystore, never_asked).address == account.address
     monkeypatch.delenv(PASSWORD_VARIABLE)
