@@ -10,8 +10,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from meter_http_receiver import http_receiver
 
+from api.cli import main
 from ledger.anvil import AnvilNode
 from ledger.chain import Sender
 from ledger.deploy_v2 import DEFAULT_RULES, deploy_community_v2
@@ -112,7 +114,11 @@ def test_kill_and_restart_loses_nothing(manager: Sender, anvil: AnvilNode, tmp_p
 
 
 def test_configuration_errors_are_one_line_and_a_non_zero_exit(
-    manager: Sender, anvil: AnvilNode, tmp_path: Path
+    manager: Sender,
+    anvil: AnvilNode,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     deployment = deploy_community_v2(manager, rules=RULES, grid=GRID)
     deployment_file = save_deployment(deployment, tmp_path)
@@ -120,8 +126,18 @@ def test_configuration_errors_are_one_line_and_a_non_zero_exit(
     save_private_key(generate_private_key(), key, None)
     base = ["meter", "run", "--adapter", "simulated:0", "--key", str(key)]
     base += ["--api", "http://127.0.0.1:9", "--spool", str(tmp_path / "s.db")]
+    monkeypatch.delenv("QUARTIER_RPC_URL", raising=False)
+    # The real entry point once as a process (what an operator sees)...
+    result = run_cli(*base)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "quartier: give --deployment FILE, or --chain-id (its deployment file is then "
+        "contracts/deployments/<chain id>.json), or both --chain-id and --exchange"
+    ]
+    # ... then each refusal through the same `main`, in-process (seconds, not minutes).
+    chain = str(deployment.chain_id)
+    token, exchange = deployment.address("QuartierToken"), deployment.address("QuartierExchange")
     cases = [
-        ([], "give --deployment FILE"),
         (["--deployment", str(deployment_file)], "give --rpc URL"),
         (["--deployment", str(tmp_path / "none.json"), "--rpc", anvil.url], "not found"),
         (
@@ -129,24 +145,24 @@ def test_configuration_errors_are_one_line_and_a_non_zero_exit(
             "--chain-id 1 disagrees",
         ),
         (
-            ["--chain-id", str(deployment.chain_id), "--exchange", "0x" + "11" * 20],
-            "give --rpc URL",
+            ["--deployment", str(deployment_file), "--exchange", "0x" + "11" * 20],
+            "disagrees with",
+        ),
+        (["--chain-id", chain, "--exchange", "0x" + "11" * 20], "give --rpc URL"),
+        (
+            ["--chain-id", chain, "--exchange", token, "--rpc", anvil.url],
+            "cannot read the community's time grid",
         ),
         (
-            [
-                "--chain-id",
-                str(deployment.chain_id),
-                "--exchange",
-                deployment.address("QuartierToken"),
-                "--rpc",
-                anvil.url,
-            ],
+            ["--chain-id", chain, "--exchange", exchange, "--rpc", "http://127.0.0.1:9"],
             "cannot read the community's time grid",
         ),
     ]
     for extra, message in cases:
-        result = run_cli(*base, *extra)
-        assert result.returncode == 1, (extra, result.stderr)
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1, result.stderr
+        monkeypatch.setattr(sys, "argv", ["quartier", *base, *extra])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert exited.value.code == 1, (extra, lines)
+        assert len(lines) == 1, lines
         assert message in lines[0], (extra, lines[0])
