@@ -60,6 +60,7 @@ class IntakeFigures:
     concurrency: int
     households: int
     meters: int
+    workers: int
 
 
 def _schedules(
@@ -119,8 +120,9 @@ def _reading_bodies(
     return bodies
 
 
-def measure_intake(count: int, concurrency: int = 8) -> IntakeFigures:
-    """Set up chain and server, then time `count` schedules and `count` readings."""
+def measure_intake(count: int, concurrency: int = 8, workers: int = 1) -> IntakeFigures:
+    """Set up chain and server (`workers` uvicorn processes), then time `count` schedules and
+    `count` readings."""
     with (
         AnvilNode() as node,
         tempfile.TemporaryDirectory() as workdir,
@@ -156,6 +158,7 @@ def measure_intake(count: int, concurrency: int = 8) -> IntakeFigures:
             },
             free_port(),
             log,
+            workers,
         )
         port = server.port
         try:
@@ -187,7 +190,7 @@ def measure_intake(count: int, concurrency: int = 8) -> IntakeFigures:
                 f"{figure.errors} {what} were refused during the load; first: {figure.first_error}"
             )
     return IntakeFigures(
-        warm, cold, readings_figure, baseline, concurrency, len(households), len(meters)
+        warm, cold, readings_figure, baseline, concurrency, len(households), len(meters), workers
     )
 
 

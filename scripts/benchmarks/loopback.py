@@ -44,7 +44,7 @@ class LoadFigure:
 class Server:
     """`served_app:app` (api.app with the v2 routers) under uvicorn on 127.0.0.1."""
 
-    def __init__(self, env: dict[str, str], port: int, log: IO[bytes]) -> None:
+    def __init__(self, env: dict[str, str], port: int, log: IO[bytes], workers: int = 1) -> None:
         command = [
             sys.executable,
             "-m",
@@ -61,6 +61,9 @@ class Server:
             "--log-level",
             "info",
         ]
+        if workers > 1:
+            # uvicorn's supervisor forks `workers` processes sharing the socket.
+            command += ["--workers", str(workers)]
         self.port = port
         self._log = log
         self.process = subprocess.Popen(
@@ -150,9 +153,20 @@ async def _timed(port: int, lanes: list[list[bytes]], expected: tuple[int, ...])
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process and its live descendants (Linux /proc):
+    uvicorn's worker processes when it runs several."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            pending.extend(int(child) for child in task.read_text().split())
+    return total
 
 
 def run_load(

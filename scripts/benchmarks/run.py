@@ -1,5 +1,5 @@
-"""`scripts/bench [--quick] [--json]`: Quartier's headline figures (protocol v2), each next to
-a baseline, in the same run on this machine.
+"""`scripts/bench [--quick] [--json] [--only SECTION] [--workers N]`: Quartier's headline
+figures (protocol v2), each next to a baseline, in the same run on this machine.
 
 Baselines are measured live where one can run here (the clearing reference, the readings
 intake's plain GET, real time); where the baseline is v1's figure, v1 is gone from the
@@ -12,6 +12,7 @@ section, since the machine may be shared.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -125,15 +126,26 @@ def demo_figures(quick: bool) -> list[Figure]:
     return [*figures, _demo_figure(day_100, 120)]
 
 
-def intake_figures(quick: bool) -> list[Figure]:
+def intake_figures(quick: bool, workers: int = 1) -> list[Figure]:
+    """The intake over loopback, served by one process (as `quartier serve` runs), and with
+    `workers` > 1 by that many uvicorn worker processes as well (ids `intake_workers_N.*`)."""
+    figures = _intake_figures(quick, 1)
+    if workers > 1:
+        figures += _intake_figures(quick, workers)
+    return figures
+
+
+def _intake_figures(quick: bool, workers: int) -> list[Figure]:
     count = 500 if quick else 3_000
-    got = measure_intake(count)
+    got = measure_intake(count, workers=workers)
     lanes = f"{got.concurrency} clients over loopback"
+    if workers > 1:
+        lanes += f", {workers} uvicorn worker processes"
     v1 = f"{V1_SOURCE}: POST /orders"
     s, cold, r, base = got.schedules, got.schedules_cold, got.readings, got.baseline
     get = "GET of one stored schedule (a DB read, nothing verified), same load"
     cpu = "server CPU per request (user + system), same server"
-    return [
+    figures = [
         Figure(
             "intake.schedules",
             f"signed schedules accepted ({s.requests:,} of 48 entries, {got.households} "
@@ -191,6 +203,12 @@ def intake_figures(quick: bool) -> list[Figure]:
             f"{cpu}, GET of one stored schedule",
         ),
     ]
+    if workers == 1:
+        return figures
+    return [
+        dataclasses.replace(figure, id=figure.id.replace("intake.", f"intake_workers_{workers}."))
+        for figure in figures
+    ]
 
 
 def clearing_figures(quick: bool) -> list[Figure]:
@@ -220,10 +238,10 @@ def clearing_figures(quick: bool) -> list[Figure]:
     return figures
 
 
-SECTIONS: list[tuple[str, Callable[[bool], list[Figure]]]] = [
-    ("clearing", clearing_figures),
-    ("intake", intake_figures),
-    ("demo (gas, delivered share, wall time)", demo_figures),
+SECTIONS: list[tuple[str, str, Callable[[argparse.Namespace], list[Figure]]]] = [
+    ("clearing", "clearing", lambda args: clearing_figures(args.quick)),
+    ("intake", "intake", lambda args: intake_figures(args.quick, args.workers)),
+    ("demo", "demo (gas, delivered share, wall time)", lambda args: demo_figures(args.quick)),
 ]
 
 
@@ -246,16 +264,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, under 3 minutes")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=[key for key, _name, _section in SECTIONS],
+        help="measure only this section (repeatable)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="also measure the intake served by this many uvicorn worker processes",
+    )
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     command = "scripts/bench" + (" --quick" if args.quick else "")
+    command += "".join(f" --only {key}" for key in args.only or ())
+    command += f" --workers {args.workers}" if args.workers > 1 else ""
     console = Console(stderr=True)
     started = time.monotonic()
     figures: list[Figure] = []
     load: list[dict[str, str]] = []
-    for name, section in SECTIONS:
+    for key, name, section in SECTIONS:
+        if args.only and key not in args.only:
+            continue
         load.append({"before": name, "uptime": _uptime()})
         console.print(f"[bold]measuring {name}…[/bold] ({load[-1]['uptime']})")
-        figures.extend(section(args.quick))
+        figures.extend(section(args))
     load.append({"before": "end", "uptime": _uptime()})
     report: dict[str, Any] = {
         "command": command,
