@@ -204,3 +204,30 @@ def test_a_member_removed_before_the_period_freezes_nothing(world: World) -> Non
     buyer.exchange.withdraw(10**9)
     period.assert_conserved()
     assert_audit_clean(world)
+
+
+def test_the_manager_cannot_void_a_period_by_removing_after_it(world: World) -> None:
+    # The manager removes the seller and revokes the buyer's meter once the period is over,
+    # before anyone settles: both counted for every interval, so the trades stand.
+    period = Period.open(world, households=2)
+    seller, buyer = period.members
+    period.post(seller, [SELL] * 4)
+    period.post(buyer, [BUY] * 4)
+    world.warp(world.grid.period_end(period.period_id))
+    world.community.remove_household(seller.address)
+    world.community.revoke_meter(buyer.meters[0].meter_id)
+    period.sign(seller, [(0, 500)] * 4)
+    period.sign(buyer, [(500, 0)] * 4)
+    # The buyer's revoked meter still counts for P: leaving its data out is refused.
+    without = period.households()
+    n = next(i for i, h in enumerate(without) if h.household == buyer.address)
+    without[n] = replace(without[n], meters=(MeterData.none(),))
+    refusal = period.refused(
+        "ExchangeMeterDataMissing",
+        lambda: world.exchange.settle_period(period.period_id, without, period.expected().hints),
+    )
+    assert refusal.arguments["meterId"] == buyer.meters[0].meter_id
+    result, expected = period.settle()
+    assert result.settled.delivered_wh == 2_000
+    assert expected.household(seller.address).change_units == 4 * 500 * 150_000 // 1000
+    assert_audit_clean(world)
