@@ -234,8 +234,14 @@ def test_forged_malleated_and_foreign_signatures_are_refused(world: World, manag
     )
     digest = schedule_digest(schedule, world.chain_id, world.exchange.address)
     assert Account._recover_hash(digest, signature=twin.signature) == victim.address
-    refusal = period.refused("ExchangeBadSignature", lambda: world.exchange.post_schedules([twin]))
-    assert refusal.arguments["signer"] == "0x" + "00" * 20
+    # Unrecoverable forms: the high-s twin, a raw v of 0 or 1 (a 64-byte signature cannot
+    # even be built: ledger.schedules refuses it).
+    raw_v = [SignedSchedule(schedule, honest.signature[:64] + bytes([v])) for v in (0, 1)]
+    for unrecoverable in (twin, *raw_v):
+        refusal = period.refused(
+            "ExchangeBadSignature", lambda u=unrecoverable: world.exchange.post_schedules([u])
+        )
+        assert refusal.arguments["signer"] == "0x" + "00" * 20
     # Forged for a household that is no member: membership is checked first.
     stranger = replace(schedule, household=attacker.address)
     refusal = period.refused(
