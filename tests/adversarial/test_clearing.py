@@ -140,3 +140,21 @@ def test_random_books_settle_as_the_engine_and_resist_shifted_hints(
     period.refuses_hints(households, _shifted_hints(world, period, households))
     period.settle()
     period.assert_conserved()
+
+
+def test_under_the_community_price_any_hint_is_refused(manager: Sender) -> None:
+    world = World.deploy(manager, rules=replace(RULES, mechanism=Mechanism.COMMUNITY_PRICE))
+    period, households = _book(world)
+    assert period.expected(households).hints == b""
+    # The settler ranks the book as under pay-as-clear, to choose who trades.
+    ranked = engine_outcome(
+        world, period.period_id, households, replace(RULES, mechanism=Mechanism.PAY_AS_CLEAR)
+    )
+    assert period.refuses_hints(households, ranked.hints)
+    result, _ = period.settle()
+    # Every entry whose limit accepts c = 150_000 trades in full: both asks (800 Wh) against
+    # both bids (1_000 Wh), traded = min of the sides, all at c.
+    assert [(c.price_per_kwh, c.traded_wh) for c in result.cleared.cleared()] == [
+        (150_000, 800)
+    ] * 4
+    assert_audit_clean(world)
