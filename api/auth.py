@@ -1,6 +1,6 @@
 """Signed requests and login tokens (no passwords: everyone is an Ethereum key).
 
-- Orders authenticate themselves (their EIP-712 signature, `ledger.orders`).
+- Schedules authenticate themselves (their EIP-712 signature, `ledger.schedules`).
 - Other household or manager actions carry an EIP-191 `personal_sign` signature over a
   message naming the action (`recover_personal`), as any wallet can produce.
 - Reading one's own data: sign a one-time login challenge (Sign-In-with-Ethereum style),

@@ -96,9 +96,9 @@ def relayer(
     settings = get_settings()
     engine = open_database(settings.database_url)
     chain = V2Chain.from_settings(settings)
-    worker = Relayer(engine, chain)
+    passes = Relayer(engine, chain)
     if once:
-        report = worker.run_once()
+        report = passes.run_once()
         typer.echo(
             f"posted {len(report.posting.posted)} schedule(s) in"
             f" {report.posting.transactions} transaction(s); settled periods {report.settled};"
@@ -109,6 +109,6 @@ def relayer(
     stopped = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, lambda *_: stopped.set())
-    loop = RelayerLoop(worker, settings.relayer_poll_seconds).start()
+    loop = RelayerLoop(passes, settings.relayer_poll_seconds).start()
     stopped.wait()
     loop.stop()

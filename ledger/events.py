@@ -1,4 +1,5 @@
-"""Events of the market and the token, decoded into frozen dataclasses.
+"""Events of the settlement token (ERC-20 Transfer and Approval), decoded into frozen
+dataclasses; the generic decoder `ledger.events_v2` follows for the v2 contracts' events.
 
 Names and fields follow the Solidity events with units kept in the names
 (`amount_units`, `energy_wh`); addresses are checksummed strings, ids and hashes are bytes.
@@ -19,81 +20,6 @@ from web3.types import LogReceipt, TxReceipt
 
 
 @dataclass(frozen=True)
-class Deposited:
-    household: str
-    amount_units: int
-
-
-@dataclass(frozen=True)
-class Withdrawn:
-    household: str
-    amount_units: int
-
-
-@dataclass(frozen=True)
-class NonceCancelled:
-    household: str
-    nonce: int
-
-
-@dataclass(frozen=True)
-class IntervalCommitted:
-    interval_id: int
-    commitment: bytes
-    order_count: int
-    trade_count: int
-    committer: str
-
-
-@dataclass(frozen=True)
-class TradeCommitted:
-    interval_id: int
-    seller: str
-    buyer: str
-    energy_wh: int
-    price_per_kwh: int
-
-
-@dataclass(frozen=True)
-class EscrowLocked:
-    interval_id: int
-    household: str
-    amount_units: int
-
-
-@dataclass(frozen=True)
-class ReadingAccepted:
-    meter_id: bytes
-    interval_id: int
-    import_wh_total: int
-    export_wh_total: int
-    seq: int
-
-
-@dataclass(frozen=True)
-class TradeSettled:
-    interval_id: int
-    seller: str
-    buyer: str
-    delivered_wh: int
-    payment_units: int
-
-
-@dataclass(frozen=True)
-class EscrowReleased:
-    interval_id: int
-    household: str
-    amount_units: int
-
-
-@dataclass(frozen=True)
-class IntervalSettled:
-    interval_id: int
-    delivered_wh: int
-    paid_units: int
-
-
-@dataclass(frozen=True)
 class Transfer:
     sender: str
     receiver: str
@@ -107,38 +33,9 @@ class Approval:
     amount_units: int
 
 
-Event = (
-    Deposited
-    | Withdrawn
-    | NonceCancelled
-    | IntervalCommitted
-    | TradeCommitted
-    | EscrowLocked
-    | ReadingAccepted
-    | TradeSettled
-    | EscrowReleased
-    | IntervalSettled
-    | Transfer
-    | Approval
-)
+Event = Transfer | Approval
 
-_CLASSES: dict[str, type[Any]] = {
-    cls.__name__: cls
-    for cls in (
-        Deposited,
-        Withdrawn,
-        NonceCancelled,
-        IntervalCommitted,
-        TradeCommitted,
-        EscrowLocked,
-        ReadingAccepted,
-        TradeSettled,
-        EscrowReleased,
-        IntervalSettled,
-        Transfer,
-        Approval,
-    )
-}
+_CLASSES: dict[str, type[Any]] = {cls.__name__: cls for cls in (Transfer, Approval)}
 # ERC-20's argument names say nothing about units; everything else maps camelCase -> snake_case.
 _RENAMES = {"from": "sender", "to": "receiver", "value": "amount_units"}
 

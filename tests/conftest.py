@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, settings
 from ledger.accounts import default_deployer
 from ledger.anvil import AnvilNode
 from ledger.chain import Sender, connect
-from ledger.deploy import deploy_community
+from ledger.deploy_v2 import deploy_community_v2
 from ledger.deployment import Deployment
 
 settings.register_profile("default", max_examples=100, deadline=None)
@@ -75,5 +75,5 @@ def manager(anvil: AnvilNode) -> Sender:
 
 @pytest.fixture
 def community(manager: Sender, tmp_path: Path) -> Deployment:
-    """A freshly deployed community (each test gets its own contracts)."""
-    return deploy_community(manager)
+    """A freshly deployed protocol v2 community (each test gets its own contracts)."""
+    return deploy_community_v2(manager)

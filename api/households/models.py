@@ -8,7 +8,7 @@ from sqlmodel import Field, SQLModel
 class HouseholdRow(SQLModel, table=True):
     """A member's off-chain profile: personal data, erased on request (row kept, fields null).
 
-    The on-chain records (membership, orders, trades) are pseudonymous: the address stays.
+    The on-chain records (membership, schedules, settlements) are pseudonymous: the address stays.
     """
 
     __tablename__ = "household"

@@ -20,7 +20,8 @@ class MeterIndexRow(SQLModel, table=True):
 
 
 class ReadingRow(SQLModel, table=True):
-    """An accepted signed reading; `link` is the meter's chain head after it, once relayed."""
+    """An accepted signed reading (the households' live view; settlement uses the meters'
+    period batches)."""
 
     __tablename__ = "reading"
     __table_args__ = (
@@ -37,6 +38,3 @@ class ReadingRow(SQLModel, table=True):
     signature_r: str
     signature_s: str
     received_at: int
-    submitted: bool = Field(default=False, index=True)
-    #: Why the contract refused it at submission (the worker stops relaying that meter).
-    rejected_reason: str | None = None

@@ -132,7 +132,7 @@ async def post_reading(
     try:
         ingested = intake(wait_for_writer=False)
     except WriterBusyError:
-        # Another process or the worker is writing (possibly for a while, around a chain
+        # Another process or the relayer is writing (possibly for a while, around a chain
         # call): wait for it in a thread, never on the event loop.
         ingested = await run_in_threadpool(intake, wait_for_writer=True)
     stored = ingested.stored
@@ -142,7 +142,6 @@ async def post_reading(
         "import_wh_total": stored.import_wh_total,
         "export_wh_total": stored.export_wh_total,
         "seq": stored.seq,
-        "submitted": stored.submitted,
     }
     return Response(
         json.dumps(body, separators=(",", ":")),

@@ -15,7 +15,6 @@ class ReadingOut(BaseModel):
     import_wh_total: int
     export_wh_total: int
     seq: int
-    submitted: bool
 
     @classmethod
     def of(cls, row: ReadingRow) -> ReadingOut:
@@ -26,5 +25,4 @@ class ReadingOut(BaseModel):
             import_wh_total=row.import_wh_total,
             export_wh_total=row.export_wh_total,
             seq=row.seq,
-            submitted=row.submitted,
         )

@@ -216,6 +216,5 @@ def ingest_reading(
         reading.import_wh_total,
         reading.export_wh_total,
         reading.seq,
-        submitted=False,
     )
     return Ingested(meter_hex, stored, created=True)

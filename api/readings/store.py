@@ -34,7 +34,6 @@ _COLUMNS = (
     _READING.c.import_wh_total,
     _READING.c.export_wh_total,
     _READING.c.seq,
-    _READING.c.submitted,
 )
 _LATEST = (
     select(*_COLUMNS)
@@ -63,7 +62,6 @@ class StoredReading:
     import_wh_total: int
     export_wh_total: int
     seq: int
-    submitted: bool
 
 
 class WriterBusyError(ApiError):
@@ -79,7 +77,7 @@ def begin_write(connection: Connection, meter_hex: str, *, wait: bool = True) ->
     """Take the write lock (for `meter_hex` at least) before any read of the transaction.
 
     With `wait=False`, SQLite raises WriterBusyError at once instead of waiting up to the
-    busy timeout (another process, or the worker, is writing).
+    busy timeout (another process, or the relayer, is writing).
     """
     dialect = connection.dialect.name
     if dialect == "sqlite":
@@ -159,7 +157,6 @@ def insert_reading(connection: Connection, signed: SignedReading, now_seconds: i
             "signature_r": hex(signed.r),
             "signature_s": hex(signed.s),
             "received_at": now_seconds,
-            "submitted": False,
         },
     )
     primary_key = result.inserted_primary_key

@@ -1,4 +1,4 @@
-"""Run the v2 relayer in a daemon thread (inside the API process, or a worker process)."""
+"""Run the v2 relayer in a daemon thread (inside `quartier serve`, or alone: `quartier relayer`)."""
 
 from __future__ import annotations
 

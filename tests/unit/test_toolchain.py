@@ -24,17 +24,17 @@ def test_settings_come_from_foundry_toml() -> None:
     assert settings.solc_version.startswith("0.8.")
 
 
-def test_registry_compiles_with_its_custom_errors() -> None:
-    registry = compile_contracts()["CommunityRegistry"]
-    errors = {entry["name"] for entry in registry.abi if entry["type"] == "error"}
-    assert {"RegistryNotManager", "RegistryInvalidMeterKey", "RegistryMeterExists"} <= errors
-    assert len(registry.bytecode) > 1000
+def test_community_compiles_with_its_custom_errors() -> None:
+    community = compile_contracts()["QuartierCommunity"]
+    errors = {entry["name"] for entry in community.abi if entry["type"] == "error"}
+    assert {"CommunityNotManager", "CommunityInvalidMeterKey", "CommunityMeterExists"} <= errors
+    assert len(community.bytecode) > 1000
 
 
 def test_custom_error_decodes_to_named_exception() -> None:
-    data = keccak(text="RegistryMeterExists(bytes32)")[:4] + encode(["bytes32"], [b"\x01" * 32])
+    data = keccak(text="CommunityMeterExists(bytes32)")[:4] + encode(["bytes32"], [b"\x01" * 32])
     error = decode_revert(data)
-    assert type(error).__name__ == "RegistryMeterExists"
+    assert type(error).__name__ == "CommunityMeterExists"
     assert error.arguments == {"meterId": b"\x01" * 32}
 
 
