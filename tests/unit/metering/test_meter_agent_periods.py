@@ -8,6 +8,7 @@ what the agent signs) are in tests/integration/metering/test_meter_agent_v2.py.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.rules import TimeGrid
 from metering.adapters.base import MeterSnapshot, Registers
@@ -370,3 +373,58 @@ def test_meter_status_reports_what_was_not_delivered(tmp_path: Path) -> None:
     assert "1 of 5 boundaries not read" in incomplete["detail"]
     assert (rejected["period_id"], rejected["status"]) == (PERIOD + 1, REJECTED)
     assert "bad-deltas" in rejected["detail"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    dead=st.sets(st.integers(0, 12), max_size=5),
+    restart_at=st.integers(1, 12),
+)
+def test_batches_exist_exactly_for_fully_read_periods_and_always_chain(
+    dead: set[int], restart_at: int
+) -> None:
+    """Whatever boundaries are missed, and wherever the agent restarts: a period has a batch
+    iff all its boundaries were read, each batch holds the meter's true registers, and the
+    batches chain as the exchange requires (P = Q + 1: start == Q's end; a gap: start >=)."""
+    grid = TimeGrid(900, 3)
+    first_period = grid.period_at(START) + 1  # registers_at grows from START on
+    start = grid.period_start(first_period)
+    with tempfile.TemporaryDirectory() as directory:
+        spool_path = Path(directory) / "s.db"
+        clock, api = FakeClock(start - 10), FakeApi()
+        logs: list[str] = []
+        dead_at = frozenset(start + 900 * j for j in dead)
+        first = make_agent(spool_path, clock, api, logs, ClockMeter(clock, dead_at), grid)
+        first.run(max_intervals=restart_at)
+        del first  # killed; restarted at once
+        second = make_agent(spool_path, clock, api, logs, ClockMeter(clock, dead_at), grid)
+        second.run(max_intervals=13 - restart_at)  # boundaries 0..12: four periods
+        decided = {b.period_id: b for b in Spool(spool_path).batches.all()}
+    # A period is decided once a boundary at or after its end was read (a missed end
+    # boundary is known missed only when a later one is read).
+    last_read = max(set(range(13)) - dead)
+    assert sorted(decided) == [first_period + k for k in range(4) if 3 * (k + 1) <= last_read]
+    previous: tuple[int, tuple[int, int]] | None = None
+    for offset in range(4):
+        period_id = first_period + offset
+        boundaries = [3 * offset + j for j in range(4)]
+        complete = not dead.intersection(boundaries)
+        if period_id not in decided:
+            continue
+        batch = decided[period_id]
+        assert (batch.status == SENT) == complete, (dead, batch)
+        if not complete:
+            continue
+        assert batch.body is not None
+        signed, key = meter_batch_of_body(batch.body)
+        assert verify_meter_period(signed, key, CHAIN_ID, EXCHANGE)
+        assert signed.period.boundaries() == [registers_at(start + 900 * j) for j in boundaries]
+        begin = (signed.period.start_import_wh, signed.period.start_export_wh)
+        if previous is not None:
+            last_period, end = previous
+            if period_id == last_period + 1:
+                assert begin == end
+            else:
+                assert begin[0] >= end[0]
+                assert begin[1] >= end[1]
+        previous = (period_id, (signed.period.end_import_wh, signed.period.end_export_wh))
