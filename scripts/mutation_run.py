@@ -217,6 +217,9 @@ def prepare_workspace(root: Path, group: Group, modules: tuple[str, ...]) -> Non
         "pytest_add_cli_args": ["-p", "no:cacheprovider"],
         "use_git_change_detection": False,
         "use_setproctitle": False,
+        # mutmut's default (15x the covering tests' time, doubled) lets one looping mutant
+        # hold a worker for half an hour under a loaded machine; 3x is ample for a kill.
+        "timeout_multiplier": 3.0,
     }
     lines = ["", "[tool.mutmut]"] + [f"{k} = {json.dumps(v)}" for k, v in config.items()]
     with (root / "pyproject.toml").open("a") as handle:
