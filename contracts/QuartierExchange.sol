@@ -30,9 +30,13 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
     /// @notice Households posting per period: keeps PeriodCleared's uint32 volumes exact.
     uint32 public constant MAX_HOUSEHOLDS_PER_PERIOD = 255;
 
+    /// @dev Balances fit 96 bits (7.9e28 units). The tags name, per period parity, which
+    /// period holds the household's reusable record slot (period id + 1; 0: free).
     struct Escrow {
-        uint128 freeUnits;
-        uint128 lockedUnits;
+        uint96 freeUnits;
+        uint96 lockedUnits;
+        uint32 evenPeriodTag;
+        uint32 oddPeriodTag;
     }
 
     /// @dev Per (household, period), one slot: the commitment to its postings (the hash
@@ -70,6 +74,10 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
     uint256 private immutable _periodIntervals;
 
     mapping(address household => Escrow) private _escrow;
+    /// @dev A record lives in the household's reusable slot of its period's parity while the
+    /// escrow's tag names the period, else in the per-period slot (see `_recordOf`).
+    mapping(address household => mapping(uint256 parity => ScheduleRecord)) private
+        _reusableRecords;
     mapping(address household => mapping(uint64 periodId => ScheduleRecord)) private _records;
     mapping(uint64 periodId => PeriodState) private _periods;
     mapping(bytes32 meterId => MeterChain) private _meterChains;
@@ -88,7 +96,7 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
     function deposit(uint256 amountUnits) external {
         if (amountUnits == 0) revert ExchangeZeroAmount();
         _token.safeTransferFrom(msg.sender, address(this), amountUnits);
-        _escrow[msg.sender].freeUnits += amountUnits.toUint128();
+        _escrow[msg.sender].freeUnits += amountUnits.toUint96();
         emit Deposited(msg.sender, amountUnits);
     }
 
@@ -100,7 +108,7 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         if (freeUnits < amountUnits) {
             revert ExchangeInsufficientFree(msg.sender, freeUnits, amountUnits);
         }
-        escrow.freeUnits = uint128(freeUnits - amountUnits);
+        escrow.freeUnits = uint96(freeUnits - amountUnits);
         _token.safeTransfer(msg.sender, amountUnits);
         emit Withdrawn(msg.sender, amountUnits);
     }
@@ -161,9 +169,9 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         if (freeUnits < lockUnits) {
             revert ExchangeInsufficientFree(household, freeUnits, lockUnits);
         }
-        // Cannot overflow: lockUnits <= freeUnits < 2^128 moves within one escrow.
-        escrow.freeUnits = uint128(freeUnits - lockUnits);
-        escrow.lockedUnits += uint128(lockUnits);
+        // Cannot overflow: lockUnits <= freeUnits < 2^96 moves within one escrow.
+        escrow.freeUnits = uint96(freeUnits - lockUnits);
+        escrow.lockedUnits += uint96(lockUnits);
     }
 
     /// @dev Version and count checks, then the hash chain and the period's household count.
@@ -173,16 +181,20 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         bytes32 scheduleHash,
         uint256 lockUnits
     ) private {
-        ScheduleRecord memory record = _records[schedule.household][schedule.periodId];
+        address household = schedule.household;
+        uint64 periodId = schedule.periodId;
+        (ScheduleRecord storage slot, bool reused) = _recordOf(household, periodId);
+        ScheduleRecord memory record = slot;
         if (schedule.version <= record.lastVersion) {
             revert ExchangeStaleVersion(index, schedule.version, record.lastVersion);
         }
         uint32 postings = record.postings;
         if (postings >= MAX_POSTINGS_PER_PERIOD) {
-            revert ExchangeTooManyPostings(index, schedule.household, schedule.periodId);
+            revert ExchangeTooManyPostings(index, household, periodId);
         }
-        _records[schedule.household][schedule.periodId] = ScheduleRecord(
-            ScheduleCodec.chain(record.head, scheduleHash), schedule.version, postings + 1
+        if (postings == 0 && !reused) slot = _claimReusable(household, periodId, slot);
+        _setRecord(
+            slot, ScheduleCodec.chain(record.head, scheduleHash), schedule.version, postings + 1
         );
         if (postings == 0) {
             PeriodState storage period = _periods[schedule.periodId];
@@ -200,6 +212,50 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
             lockUnits,
             schedule.entries
         );
+    }
+
+    /// @dev Where (household, periodId)'s record lives: the reusable slot of the period's
+    /// parity if the escrow's tag names the period, else the per-period slot.
+    function _recordOf(address household, uint64 periodId)
+        private
+        view
+        returns (ScheduleRecord storage record, bool reused)
+    {
+        Escrow storage escrow = _escrow[household];
+        uint256 tag = periodId & 1 == 0 ? escrow.evenPeriodTag : escrow.oddPeriodTag;
+        if (tag != 0 && tag == uint256(periodId) + 1) {
+            return (_reusableRecords[household][periodId & 1], true);
+        }
+        return (_records[household][periodId], false);
+    }
+
+    /// @dev A household's first posting for a period takes the reusable slot of its parity
+    /// when it is free (its last period is settled, or it never held one): writing a slot
+    /// already written costs 2,900 gas instead of 20,000. An unsettled period's record is
+    /// never overwritten: while its tag is set, the new period keeps the per-period slot.
+    function _claimReusable(address household, uint64 periodId, ScheduleRecord storage perPeriod)
+        private
+        returns (ScheduleRecord storage slot)
+    {
+        if (periodId >= type(uint32).max) return perPeriod;
+        Escrow storage escrow = _escrow[household];
+        uint32 tag = uint32(periodId + 1);
+        if (periodId & 1 == 0) {
+            if (escrow.evenPeriodTag != 0) return perPeriod;
+            escrow.evenPeriodTag = tag;
+        } else {
+            if (escrow.oddPeriodTag != 0) return perPeriod;
+            escrow.oddPeriodTag = tag;
+        }
+        return _reusableRecords[household][periodId & 1];
+    }
+
+    function _setRecord(ScheduleRecord storage slot, bytes24 head, uint32 version, uint32 postings)
+        private
+    {
+        slot.head = head;
+        slot.lastVersion = version;
+        slot.postings = postings;
     }
 
     /// @dev Horizon, interval range and gate of a posting.
@@ -389,7 +445,8 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         Posting[] calldata postings = entry.postings;
         bytes24 head;
         (head, releasedUnits) = _chainOf(household, periodId, postings);
-        ScheduleRecord memory record = _records[household][periodId];
+        (ScheduleRecord storage slot,) = _recordOf(household, periodId);
+        ScheduleRecord memory record = slot;
         if (head != record.head || postings.length != record.postings || postings.length == 0) {
             revert ExchangePostingsMismatch(household, record.head, head);
         }
@@ -576,8 +633,9 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
             uint256 released = releasedUnits[h];
             // A charge never exceeds the released lock (IQuartierExchange), so this is >= 0.
             escrow.freeUnits =
-                uint256(int256(uint256(escrow.freeUnits) + released) + change).toUint128();
-            escrow.lockedUnits -= uint128(released);
+                uint256(int256(uint256(escrow.freeUnits) + released) + change).toUint96();
+            escrow.lockedUnits -= uint96(released);
+            _releaseReusable(escrow, periodId);
             emit HouseholdSettled(
                 periodId,
                 household,
@@ -589,7 +647,20 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         }
         // Σ net = 0, so -Σ floor(net / 1000) is in [0, households).
         roundingUnits = uint256(-changeSum);
-        if (roundingUnits != 0) _escrow[msg.sender].freeUnits += uint128(roundingUnits);
+        if (roundingUnits != 0) _escrow[msg.sender].freeUnits += uint96(roundingUnits);
+    }
+
+    /// @dev A settled period's record is no longer needed (settlement is final and the
+    /// SchedulePosted events hold the postings): its reusable slot becomes free. Same escrow
+    /// slot as the balances, so this costs no extra storage write.
+    function _releaseReusable(Escrow storage escrow, uint64 periodId) private {
+        if (periodId >= type(uint32).max) return;
+        uint32 tag = uint32(periodId + 1);
+        if (periodId & 1 == 0) {
+            if (escrow.evenPeriodTag == tag) escrow.evenPeriodTag = 0;
+        } else if (escrow.oddPeriodTag == tag) {
+            escrow.oddPeriodTag = 0;
+        }
     }
 
     // ---------------------------------------------------------------- time
@@ -651,8 +722,8 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         view
         returns (bytes32 head, uint32 lastVersion, uint32 postings)
     {
-        ScheduleRecord memory record = _records[household][periodId];
-        return (record.head, record.lastVersion, record.postings);
+        (ScheduleRecord storage slot,) = _recordOf(household, periodId);
+        return (slot.head, slot.lastVersion, slot.postings);
     }
 
     /// @inheritdoc IQuartierExchange

@@ -35,6 +35,16 @@ pragma solidity ^0.8.30;
 ///   head' = bytes24(keccak256(abi.encode(bytes32(head), scheduleStructHash))), from head = 0
 /// (the high 192 bits; `scheduleRecord` returns it as bytes32 with the low 8 bytes zero),
 /// the last version and the posting count, and per period the number of households posting.
+/// Slot reuse (storage only, no change to what is accepted): each household has one
+/// reusable record slot per period parity (P mod 2), named by a tag (P + 1; 0: free) kept
+/// in its escrow slot. A household's first posting for P takes the slot of P's parity iff
+/// its tag is 0 and P < 2^32 - 1, else P's record has a slot of its own; the settlement of P
+/// frees the tag of each of its households. So the slot of an unsettled period is never
+/// overwritten, and a settled period's record, no longer needed (settlement is final;
+/// SchedulePosted holds every posting), is overwritten by a later period's (20,000 gas for a
+/// fresh slot, 2,900 for a reused one). Once P is settled `scheduleRecord(household, P)` may
+/// read (0, 0, 0). Escrow balances are uint96 (a deposit taking free escrow past 2^96 - 1
+/// units reverts, SafeCast).
 ///
 /// ## Meter batches
 /// A meter signs, with its P-256 key (r, s with s <= n/2: OpenZeppelin P256), the digest of
