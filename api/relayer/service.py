@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, Table, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
+from web3 import Web3
 
 from api.readings.store import write_transaction
 from api.relayer.context import V2Chain
@@ -42,6 +43,8 @@ class PassReport:
     waiting: list[Waiting] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     posting_error: str | None = None
+    #: False when the chain lacks the deployment (no code at the exchange): nothing was done.
+    deployment_present: bool = True
 
 
 def _record(engine: Engine, period_id: int, now: int, **values: object) -> None:
@@ -81,6 +84,7 @@ class Relayer:
         #: Periods anyone posted for (SchedulePosted events), scanned up to `_scanned`.
         self._chain_periods: set[int] = set()
         self._scanned: int | None = None
+        self._deployment_missing = False
 
     def chain_now(self) -> int:
         """The latest block's timestamp (read fresh)."""
@@ -91,6 +95,9 @@ class Relayer:
         """One pass: step 1 (post pending schedules), step 2 (settle due periods)."""
         with self._lock:
             report = PassReport(self.chain_now() if now is None else now)
+            if not self._deployment_on_chain():
+                report.deployment_present = False
+                return report
             try:
                 report.posting = post_pending(self.engine, self.chain, report.now)
             except (LedgerError, SQLAlchemyError) as error:
@@ -99,6 +106,26 @@ class Relayer:
                 log.warning("relayer: posting failed: %s", report.posting_error)
             self._settle_due(report)
             return report
+
+    def _deployment_on_chain(self) -> bool:
+        """Whether the exchange has code on this chain. A node restarted without its state
+        (same chain id, empty chain) would take every transaction to the bare address and
+        revert nothing: the relayer acts on nothing then, and says so once (one log line per
+        loss, another when the deployment is back)."""
+        exchange = self.chain.exchange.address
+        present = len(self.chain.sender.w3.eth.get_code(Web3.to_checksum_address(exchange))) > 0
+        if not present and not self._deployment_missing:
+            log.error(
+                "relayer: the chain lacks the deployment (no code at QuartierExchange %s):"
+                " nothing is posted or settled until it is back",
+                exchange,
+            )
+        elif present and self._deployment_missing:
+            log.warning(
+                "relayer: the deployment is on the chain again (QuartierExchange %s)", exchange
+            )
+        self._deployment_missing = not present
+        return present
 
     def _periods_posted_on_chain(self) -> set[int]:
         # Households may post their own schedules (forced inclusion): their periods must be
