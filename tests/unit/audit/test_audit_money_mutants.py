@@ -205,3 +205,27 @@ def test_two_identical_withdrawal_transfers_need_two_withdrawals() -> None:
     assert [p.detail for p in problems if p.kind is Kind.TOKEN_TRANSFER_MISMATCH] == [
         f"tokens out [('{ALICE}', 3), ('{ALICE}', 3)] but withdrawals [('{ALICE}', 3)]"
     ]
+
+
+def test_two_identical_deposits_each_paid_are_not_a_mismatch() -> None:
+    events = [
+        logged(ExchangeDeposited(ALICE, 10), 2, tx=1, index=0),
+        logged(ExchangeDeposited(ALICE, 10), 2, tx=1, index=2),
+    ]
+    transfers = [
+        logged(Transfer(ALICE, EXCHANGE, 10), 2, tx=1, index=1),
+        logged(Transfer(ALICE, EXCHANGE, 10), 2, tx=1, index=3),
+    ]
+    escrow = Escrow()
+    for event in events:
+        escrow.apply(event, None)
+    state = EndState(escrow={ALICE: (20, 0)}, exchange_token_units=20)
+    assert check_end(history(transfers, events, state), escrow) == []
+
+
+def test_escrow_the_chain_shows_but_no_event_explains_is_a_mismatch() -> None:
+    state = EndState(escrow={BOB: (5, 0)}, exchange_token_units=0)
+    problems = check_end(history([], [], state), Escrow())
+    assert [(p.kind, p.detail) for p in problems] == [
+        (Kind.ESCROW_MISMATCH, f"{BOB} holds 5 free / 0 locked units, the events give 0 / 0")
+    ]
