@@ -60,7 +60,7 @@ class Client:
     def schedule(self) -> httpx.Response:
         self.version += 1
         body = self.community.schedule_body(self.member, self.period_id, [SELL], self.version)
-        response = httpx.post(f"{self.serve.url}/schedules", json=body, timeout=30)
+        response = httpx.post(f"{self.serve.url}/schedules", json=body, timeout=60)
         if response.status_code in (200, 201):
             self.schedules.append(response.json()["schedule_hash"])
         return response
@@ -68,7 +68,7 @@ class Client:
     def reading(self) -> httpx.Response:
         self.interval += 1
         body = self.community.next_reading(self.member.meters[0], self.interval)
-        response = httpx.post(f"{self.serve.url}/readings", json=body, timeout=30)
+        response = httpx.post(f"{self.serve.url}/readings", json=body, timeout=60)
         if response.status_code in (200, 201):
             self.readings.append(self.member.meters[0].seq)
         return response
