@@ -610,8 +610,7 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
             listed: new uint256[](count),
             sellCount: 0,
             buyCount: 0,
-            energyWh: new uint256[](count),
-            byHousehold: new uint256[](count)
+            energyWh: new uint256[](count)
         });
     }
 

@@ -45,9 +45,9 @@ library Netting {
         if (deliveredWh == 0) return 0;
         // The long side is scaled down to D; the short side keeps o_h (d_h = o_h).
         if (sold <= bought) {
-            _scaleLongSide(book, lists, lists.sellCount, lists.end, deliveredWh, bought);
+            _scaleLongSide(lists, lists.sellCount, lists.end, deliveredWh, bought);
         } else {
-            _scaleLongSide(book, lists, 0, lists.sellCount, deliveredWh, sold);
+            _scaleLongSide(lists, 0, lists.sellCount, deliveredWh, sold);
         }
         if (book.rules.mechanism == Mechanism.PayAsBid) {
             uint256 pot = _chargeBids(
@@ -135,11 +135,9 @@ library Netting {
 
     /// @dev Positions [from, to) are the long side: d_h = floor(o_h * D / L), then the
     /// D - Σ d_h Wh left over 1 Wh each to its first households (by h) with o_h > 0 (fewer
-    /// than those: each lost less than 1 Wh to the floor). `byHousehold[h]` records
-    /// (stamp << 128 | position) of h's long-side entry, the stamp naming this interval, so
-    /// that one ascending pass over h finds them in order.
+    /// than those: each lost less than 1 Wh to the floor). Clearing lists each side in h
+    /// order, so "by h" is position order; o_h > 0 is flagged in bit 255 between the passes.
     function _scaleLongSide(
-        IntervalBook memory book,
         Lists memory lists,
         uint256 from,
         uint256 to,
@@ -147,31 +145,29 @@ library Netting {
         uint256 longWh
     ) private pure {
         if (deliveredWh == longWh) return;
-        uint256[] memory byHousehold = book.byHousehold;
-        uint256 stamp = book.index + 1;
         assembly ("memory-safe") {
-            let listed := mload(lists)
             let energyWh := mload(add(lists, 0x20))
-            let slots := add(byHousehold, 32)
+            let flag := shl(255, 1)
             let left := deliveredWh
             for { let p := from } lt(p, to) { p := add(p, 1) } {
                 let at := add(energyWh, shl(5, p))
                 let o := mload(at)
                 if o {
                     let d := div(mul(o, deliveredWh), longWh)
-                    mstore(at, d)
+                    mstore(at, or(d, flag))
                     left := sub(left, d)
-                    let h := and(mload(add(listed, shl(5, p))), 0xffff)
-                    mstore(add(slots, shl(5, h)), or(shl(128, stamp), p))
                 }
             }
-            let count := mload(byHousehold)
-            for { let h := 0 } and(gt(left, 0), lt(h, count)) { h := add(h, 1) } {
-                let v := mload(add(slots, shl(5, h)))
-                if eq(shr(128, v), stamp) {
-                    let at := add(energyWh, shl(5, and(v, 0xffffffffffffffffffffffffffffffff)))
-                    mstore(at, add(mload(at), 1))
-                    left := sub(left, 1)
+            for { let p := from } lt(p, to) { p := add(p, 1) } {
+                let at := add(energyWh, shl(5, p))
+                let v := mload(at)
+                if v {
+                    let d := and(v, not(flag))
+                    if left {
+                        d := add(d, 1)
+                        left := sub(left, 1)
+                    }
+                    mstore(at, d)
                 }
             }
         }

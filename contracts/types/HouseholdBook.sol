@@ -34,6 +34,4 @@ struct IntervalBook {
     uint256 buyCount;
     /// Per position: t after clearing, then o, then d after netting.
     uint256[] energyWh;
-    /// Per household: netting's scratch (the stamped position of its long-side entry).
-    uint256[] byHousehold;
 }
