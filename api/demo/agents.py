@@ -27,7 +27,12 @@ from api.demo.neighbourhood import Household
 from api.demo.simulation import FORECAST_ERROR, DaySimulation
 from ledger.rules import Rules, TimeGrid
 from ledger.schedules import NO_ENTRY, Entry, EntrySide, Schedule, sign_schedule
-from metering.period import SignedMeterPeriod, build_meter_period, sign_meter_period
+from metering.period import (
+    SignedMeterPeriod,
+    build_meter_period,
+    meter_batch_body,
+    sign_meter_period,
+)
 
 #: Entries smaller than this are not worth their bytes.
 MIN_ENTRY_WH = 5
@@ -137,14 +142,5 @@ def meter_batch(
 
 
 def meter_batch_json(household: Household, signed: SignedMeterPeriod) -> dict[str, Any]:
-    """A signed batch shaped as `POST /meter-batches` takes it."""
-    period, key = signed.period, household.meter.public_key
-    return {
-        "meter_id": "0x" + period.meter_id.hex(),
-        "period_id": period.period_id,
-        "start_import_wh": period.start_import_wh,
-        "start_export_wh": period.start_export_wh,
-        "deltas": [{"import_wh": i, "export_wh": e} for i, e in period.deltas],
-        "public_key": {"x": f"0x{key.x:064x}", "y": f"0x{key.y:064x}"},
-        "signature": {"r": f"0x{signed.r:064x}", "s": f"0x{signed.s:064x}"},
-    }
+    """A signed batch shaped as `POST /meter-batches` takes it (the meter agent's body)."""
+    return meter_batch_body(signed, household.meter.public_key)
