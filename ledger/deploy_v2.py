@@ -1,5 +1,5 @@
 """Deploy a protocol v2 community: settlement token, QuartierCommunity (with its rules and
-time grid), QuartierExchange. Beside `ledger.deploy`'s v1 path, which stays as it is."""
+time grid), QuartierExchange."""
 
 from __future__ import annotations
 
