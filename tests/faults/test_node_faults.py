@@ -90,7 +90,9 @@ def client(community: Community, launch: Any) -> Client:
     upcoming = GRID.period_start(GRID.period_at(int(time.time())) + 1)
     if upcoming - time.time() < OPEN_SECONDS:
         time.sleep(max(0.0, upcoming - time.time()) + 1)
-    serve: Process = launch("serve", served=True)
+    # Memberships are read from the chain every time, so a chain replaced under the service
+    # is noticed by the next schedule (a cached membership would accept it for 30 s).
+    serve: Process = launch("serve", served=True, QUARTIER_MEMBERSHIP_CACHE_SECONDS="0")
     client = Client(community, serve, member)
     client.period_id = GRID.period_at(int(time.time())) + 1
     assert client.schedule().status_code == 201
