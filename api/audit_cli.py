@@ -56,16 +56,8 @@ def settlement_rule(
     """
     try:
         settled = engine.settle_period(
-            engine.Rules(
-                engine.Mechanism(int(rules.mechanism)),
-                rules.gate_lead_seconds,
-                rules.settlement_deadline_seconds,
-                rules.min_entry_wh,
-                rules.price_floor_per_kwh,
-                rules.price_ceiling_per_kwh,
-                rules.community_price_per_kwh,
-            ),
-            engine.TimeGrid(grid.interval_seconds, grid.period_intervals),
+            engine.Rules.of(rules),
+            engine.TimeGrid.of(grid),
             period_id,
             [
                 engine.HouseholdInput(

@@ -18,7 +18,6 @@ from web3 import Web3
 
 from api import settlement
 from api.demo.neighbourhood import Household
-from api.relayer.settling import engine_grid, engine_rules
 from ledger.chain import Sender, decode_calldata
 from ledger.community import CommunityClient, Window
 from ledger.deployment import Deployment
@@ -131,7 +130,9 @@ def _fills(
                 meter_inputs,
             )
         )
-    settled = settlement.settle_period(engine_rules(rules), engine_grid(grid), period_id, inputs)
+    settled = settlement.settle_period(
+        settlement.Rules.of(rules), settlement.TimeGrid.of(grid), period_id, inputs
+    )
     entries = sum(1 for interval in settled.intervals for side in interval.book.sides if side != 0)
     fills = sum(
         1 for interval in settled.intervals for traded in interval.clearing.traded_wh if traded

@@ -57,7 +57,7 @@ from ledger.events_v2 import (
 )
 from ledger.exchange import ExchangeClient, HouseholdPeriod, MeterData, SettlePeriodResult
 from ledger.postings import read_postings
-from ledger.rules import Rules, TimeGrid
+from ledger.rules import TimeGrid
 from ledger.schedules import Schedule, posting_chain_head, schedule_struct_hash
 from metering.period import MeterPeriod
 
@@ -151,23 +151,6 @@ def settlement_on_chain(chain: V2Chain, period_id: int) -> SettlePeriodResult:
         settled[0],
         int(receipt["gasUsed"]),
     )
-
-
-def engine_rules(rules: Rules) -> settlement.Rules:
-    """`ledger.rules.Rules` as the settlement engine's value type."""
-    return settlement.Rules(
-        settlement.Mechanism(int(rules.mechanism)),
-        rules.gate_lead_seconds,
-        rules.settlement_deadline_seconds,
-        rules.min_entry_wh,
-        rules.price_floor_per_kwh,
-        rules.price_ceiling_per_kwh,
-        rules.community_price_per_kwh,
-    )
-
-
-def engine_grid(grid: TimeGrid) -> settlement.TimeGrid:
-    return settlement.TimeGrid(grid.interval_seconds, grid.period_intervals)
 
 
 def _window(window: Window) -> settlement.Window:
@@ -340,7 +323,9 @@ def settle_one(engine: Engine, chain: V2Chain, period_id: int, now: int) -> Sett
                 meters,
             )
         )
-    expected = settlement.settle_period(engine_rules(rules), engine_grid(grid), period_id, inputs)
+    expected = settlement.settle_period(
+        settlement.Rules.of(rules), settlement.TimeGrid.of(grid), period_id, inputs
+    )
     result = exchange.settle_period(period_id, households, expected.hints)
     matches = result.cleared.intervals == expected.cleared_intervals and [
         (e.household.lower(), e.change_units, e.released_units) for e in result.households

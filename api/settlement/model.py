@@ -10,7 +10,7 @@ rather than silently truncated. Entry, Rules and TimeGrid are those of `ledger.e
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from api.settlement.errors import InvalidEntriesError, InvalidPostingError, InvalidRulesError
 from ledger import entries as _entries
@@ -88,6 +88,11 @@ class Rules(_rules.Rules):
     it never settles under rules no period can have.
     """
 
+    @classmethod
+    def of(cls, rules: _rules.Rules) -> Rules:
+        """The chain's rules (`ledger.rules.Rules`, as `rulesAt` reads them), checked here."""
+        return cls(*(getattr(rules, field.name) for field in fields(rules)))
+
     def __post_init__(self) -> None:
         if not isinstance(self.mechanism, Mechanism):
             raise InvalidRulesError(f"mechanism: {self.mechanism!r} is not a Mechanism")
@@ -112,6 +117,11 @@ class TimeGrid(_rules.TimeGrid):
 
     `ledger.rules.TimeGrid`, refusing with this package's error root.
     """
+
+    @classmethod
+    def of(cls, grid: _rules.TimeGrid) -> TimeGrid:
+        """The community's grid (`ledger.rules.TimeGrid`), checked here."""
+        return cls(grid.interval_seconds, grid.period_intervals)
 
     def __post_init__(self) -> None:
         try:

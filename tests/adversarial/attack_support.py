@@ -41,18 +41,6 @@ FUNDS_UNITS = 10**9
 START = (10_000, 20_000)
 
 
-def engine_rules(rules: Rules) -> engine.Rules:
-    return engine.Rules(
-        engine.Mechanism(int(rules.mechanism)),
-        rules.gate_lead_seconds,
-        rules.settlement_deadline_seconds,
-        rules.min_entry_wh,
-        rules.price_floor_per_kwh,
-        rules.price_ceiling_per_kwh,
-        rules.community_price_per_kwh,
-    )
-
-
 def engine_inputs(
     world: World,
     households: Sequence[HouseholdPeriod],
@@ -100,7 +88,7 @@ def engine_outcome(
     chosen = world.community.rules_at(period_id) if rules is None else rules
     grid = world.grid
     return engine.settle_period(
-        engine_rules(chosen),
+        engine.Rules.of(chosen),
         engine.TimeGrid(grid.interval_seconds, grid.period_intervals),
         period_id,
         engine_inputs(world, households, windows),

@@ -26,7 +26,6 @@ from v2_api_world import GRID, RULES, Member, V2World, v2_world
 from api import settlement
 from api.app import create_app
 from api.relayer.context import V2Chain
-from api.relayer.settling import engine_grid, engine_rules
 from ledger.anvil import AnvilNode
 from ledger.chain import Sender
 from ledger.schedules import NO_ENTRY, Entry, EntrySide, Schedule
@@ -88,7 +87,9 @@ def _expected(world: V2World, members: list[Member], period: int) -> settlement.
                 ],
             )
         )
-    return settlement.settle_period(engine_rules(RULES), engine_grid(GRID), period, inputs)
+    return settlement.settle_period(
+        settlement.Rules.of(RULES), settlement.TimeGrid.of(GRID), period, inputs
+    )
 
 
 def test_schedule_posted_batched_and_settled_by_the_served_relayer(

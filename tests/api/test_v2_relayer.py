@@ -20,7 +20,6 @@ from web3.types import Nonce, Wei
 from api import settlement
 from api.relayer.models import PeriodRow, PeriodStatus
 from api.relayer.runner import RelayerLoop
-from api.relayer.settling import engine_grid, engine_rules
 from ledger.anvil import AnvilNode
 from ledger.chain import Sender, encode_call
 from ledger.schedules import NO_ENTRY, Entry, EntrySide, Schedule, SignedSchedule, sign_schedule
@@ -104,8 +103,8 @@ def test_schedules_posted_batches_stored_period_settled_as_predicted(world: V2Wo
         )
 
     expected = settlement.settle_period(
-        engine_rules(RULES),
-        engine_grid(GRID),
+        settlement.Rules.of(RULES),
+        settlement.TimeGrid.of(GRID),
         period,
         [
             household(seller, [SELL, NO_ENTRY], seller_deltas),

@@ -71,18 +71,6 @@ class Outcome:
     schedules: dict[str, list[Schedule]]
 
 
-def _engine_rules(rules: Rules) -> engine.Rules:
-    return engine.Rules(
-        engine.Mechanism(int(rules.mechanism)),
-        rules.gate_lead_seconds,
-        rules.settlement_deadline_seconds,
-        rules.min_entry_wh,
-        rules.price_floor_per_kwh,
-        rules.price_ceiling_per_kwh,
-        rules.community_price_per_kwh,
-    )
-
-
 def run_period(manager: Sender, book: PlannedBook) -> Outcome:
     """Deploy, admit, post, sign, settle; returns the chain's result and the engine's."""
     world = World.deploy(manager, rules=book.rules, grid=book.grid)
@@ -366,7 +354,7 @@ def _engine_settlement(
         )
     grid = world.grid
     return engine.settle_period(
-        _engine_rules(world.community.rules_at(period_id)),
+        engine.Rules.of(world.community.rules_at(period_id)),
         engine.TimeGrid(grid.interval_seconds, grid.period_intervals),
         period_id,
         inputs,
