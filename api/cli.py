@@ -8,6 +8,9 @@ exception; `main` turns those into one line on stderr and a non-zero exit, never
 from __future__ import annotations
 
 import sys
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from typing import Annotated
 
 import typer
 
@@ -28,6 +31,29 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        try:
+            print(f"quartier {package_version('quartier')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            print("quartier (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Quartier: peer-to-peer neighbourhood energy trading on a verifiable ledger."""
+
+
 app.add_typer(chain_app, name="chain")
 app.add_typer(community_app, name="community")
 app.add_typer(household_app, name="household")
