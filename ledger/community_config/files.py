@@ -1,7 +1,7 @@
 """The deployment file this package writes, and the journal of a deployment under way.
 
 The deployment file is `ledger.deployment`'s format (chain id, deploy block, manager,
-contracts, compiler) plus a `community` object: the file's name and the member directory
+contracts, compiler, abis) plus a `community` object: the file's name and the member directory
 (address -> name and EAN, meter id -> member), which stays off chain and lets `status` speak
 in names. The journal (`<deployment>.partial.json`) records each contract's address before
 its creation is sent (predicted from the deployer's nonce), so that a deployment the node or
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledger.deployment import Deployment, load_deployment
+from ledger.deployment import Deployment, deployment_json, load_deployment
 
 
 @dataclass
@@ -52,7 +52,7 @@ def write_json(path: Path, value: dict[str, Any]) -> None:
 
 
 def save_deployment_file(path: Path, deployment: Deployment, directory: Directory) -> None:
-    write_json(path, {**asdict(deployment), "community": asdict(directory)})
+    write_json(path, {**deployment_json(deployment), "community": asdict(directory)})
 
 
 def load_deployment_file(path: Path) -> tuple[Deployment, Directory]:

@@ -405,3 +405,37 @@ def test_a_node_that_dies_midway_ends_the_deploy_with_one_line(tmp_path: Path) -
     assert err.startswith("quartier: ")
     journal = tmp_path / "community.31337.json.partial.json"
     assert "QuartierToken" in json.loads(journal.read_text())["created"]
+
+
+CAST = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "cast"
+
+
+def test_cast_reads_the_exchange_with_the_abi_of_the_deployment_file(
+    anvil: AnvilNode, tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    version = subprocess.run([str(CAST), "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("cast Version: 1.7.1")
+    config = init(tmp_path, capsys, monkeypatch)
+    written = json.loads(
+        Path(deploy_json(config, anvil, capsys, monkeypatch)["deployment_file"]).read_text()
+    )
+    assert set(written["abis"]) == set(written["contracts"])
+    abi = written["abis"]["QuartierExchange"]
+    (entry,) = [item for item in abi if item.get("type") == "function" and item["name"] == "token"]
+    outputs = ",".join(output["type"] for output in entry["outputs"])
+    signature = f"token()({outputs})"  # built from the file's ABI, as a script would
+    exchange = written["contracts"]["QuartierExchange"]
+    answer = subprocess.run(
+        [str(CAST), "call", exchange, signature, "--rpc-url", anvil.url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert answer.stdout.strip() == written["contracts"]["QuartierToken"]
+    # cast takes the ABI file itself too: the interface it prints names the exchange's reads.
+    abi_file = tmp_path / "QuartierExchange.abi.json"
+    abi_file.write_text(json.dumps(abi))
+    interface = subprocess.run(
+        [str(CAST), "interface", str(abi_file)], capture_output=True, text=True, check=True
+    )
+    assert "function token() external view returns (address);" in interface.stdout
