@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from eth_utils.crypto import keccak
 
 from api.auth import check_token, issue_token, recover_personal, sign_personal
 from api.households.schemas import ean_check_digit_ok
+from api.schedules.schemas import SIDE_VALUE, ScheduleIn
 from api.security import manager_message
 from ledger.community_config.ean import ean_problem, gs1_check_digit
 from ledger.rules import TimeGrid
@@ -175,6 +177,19 @@ def test_schedule_typed_data_is_what_a_wallet_signs() -> None:
     assert keccak(b"\x19" + signable.version + signable.header + signable.body) == b(v["digest"])
     signed = Account.sign_message(signable, private_key=v["private_key"])
     assert bytes(signed.signature) == b(v["signature"]["bytes"])
+
+
+def test_schedule_api_body_carries_the_signed_fields() -> None:
+    v = vector("schedule")
+    body = ScheduleIn.model_validate_json(json.dumps(v["api_body"]))
+    entries = [
+        Entry(SIDE_VALUE[e["side"]], e["energy_wh"], e["price_per_kwh"]) for e in body.entries
+    ]
+    assert encode_entries(entries) == b(v["entries_bytes"])
+    signed = (body.household, body.period_id, body.version, body.first_interval_id)
+    s = v["schedule"]
+    assert signed == (s["household"], s["period_id"], s["version"], s["first_interval_id"])
+    assert body.signature == v["signature"]["bytes"]
 
 
 def test_schedule_lock_and_posting_chain_head() -> None:
@@ -369,3 +384,16 @@ def test_units_lock_and_time_grid() -> None:
         assert moment["interval_id"] == moment["unix_seconds"] // v["interval_seconds"]
         assert grid.interval_at(moment["unix_seconds"]) == moment["interval_id"]
         assert grid.period_at(moment["unix_seconds"]) == moment["period_id"]
+
+
+def test_every_value_quoted_in_the_formats_document_is_a_vector_value() -> None:
+    # The document quotes hashes and signatures for readers; each must be the vectors' own
+    # (a regenerated vector with a stale document fails here).
+    document = (VECTORS.parent.parent / "ledger" / "FORMATS.md").read_text()
+    frozen = " ".join(p.read_text() for p in VECTORS.glob("*.json")).lower()
+    quoted = set(re.findall(r"0x[0-9a-fA-F]{40,}(?![0-9a-fA-F…])", document))
+    assert len(quoted) >= 25
+    constants = {f"0x{P256_ORDER:064x}"}
+    assert sorted(q for q in quoted if q.lower() not in frozen and q not in constants) == []
+    for name in (p.stem for p in VECTORS.glob("*.json")):
+        assert f"tests/vectors/{name}.json" in document, name

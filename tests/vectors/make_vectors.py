@@ -139,6 +139,21 @@ def schedule() -> dict[str, Any]:
             "bytes": h(sig),
         },
         "typed_data": schedule_typed_data(value, CHAIN_ID, EXCHANGE),
+        "api_body": {
+            "household": household,
+            "period_id": value.period_id,
+            "version": value.version,
+            "first_interval_id": value.first_interval_id,
+            "entries": [
+                {
+                    "side": e.side.name.lower(),
+                    "energy_wh": e.energy_wh,
+                    "price_per_kwh": e.price_per_kwh,
+                }
+                for e in entries
+            ],
+            "signature": h(sig),
+        },
         "lock_units": value.lock_units,
         "posting_chain_head_after_one": h(posting_chain_head([value])),
     }
