@@ -209,11 +209,20 @@ contract QuartierExchangePostTest is ExchangeBase {
     }
 
     function test_post_RevertWhen_TamperedAfterSigning() public {
+        IQuartierExchange.Schedule memory schedule =
+            _schedule(alice, P, 1, _firstInterval(P), _entry(SELL, 100, 100));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(0xA1, exchange.scheduleDigest(schedule));
         IQuartierExchange.SignedSchedule memory signed =
-            _sign(0xA1, _schedule(alice, P, 1, _firstInterval(P), _entry(SELL, 100, 100)));
+            IQuartierExchange.SignedSchedule(schedule, abi.encodePacked(r, s, v));
         signed.schedule.entries = _entry(SELL, 100, 99);
-        // Recovery yields some other address, never Alice.
-        vm.expectRevert();
+        // Recovery over the tampered digest yields some other address, never Alice.
+        address recovered = ecrecover(exchange.scheduleDigest(signed.schedule), v, r, s);
+        assertTrue(recovered != alice, "tampering changes the signer");
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IQuartierExchange.ExchangeBadSignature.selector, 0, alice, recovered
+            )
+        );
         exchange.postSchedules(_one(signed));
         (,, uint32 postings) = exchange.scheduleRecord(alice, P);
         assertEq(postings, 0, "nothing posted");
