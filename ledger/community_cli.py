@@ -26,7 +26,8 @@ from ledger.community_config.files import default_deployment_path, load_deployme
 from ledger.community_config.keys import load_signer
 from ledger.community_config.model import load_config
 from ledger.community_config.status import local_time, read_status, render_text
-from ledger.community_manage_cli import household_app, register_manager_commands
+from ledger.community_manage_cli import register_manager_commands
+from ledger.household_cli import household_app
 
 __all__ = ["community_app", "household_app"]
 
