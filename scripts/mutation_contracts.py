@@ -186,14 +186,26 @@ def test_files(target: ContractTarget) -> list[Path]:
 
 
 def prepare(root: Path, target: ContractTarget) -> None:
-    files = _closure([REPO / target.source, *test_files(target)])
-    for path in files:
-        relative = path.relative_to(REPO)
+    """The target and what its tests import, as committed (HEAD): the shared working tree
+    may hold another helper's contract edit in progress."""
+    committed = root / "committed"
+    archive = subprocess.run(
+        ["git", "archive", "HEAD", "contracts", "tests/forge", "scripts/solc", "foundry.toml"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout
+    committed.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(committed)], input=archive, check=True)
+    tests = [committed / p.relative_to(REPO) for p in test_files(target)]
+    for path in _closure([committed / target.source, *tests]):
+        relative = path.relative_to(committed)
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, root / relative)
     (root / "scripts").mkdir(exist_ok=True)
-    shutil.copy2(REPO / "scripts" / "solc", root / "scripts" / "solc")
-    shutil.copy2(REPO / "foundry.toml", root / "foundry.toml")
+    shutil.copy2(committed / "scripts" / "solc", root / "scripts" / "solc")
+    shutil.copy2(committed / "foundry.toml", root / "foundry.toml")
+    shutil.rmtree(committed)
     (root / "node_modules").symlink_to(REPO / "node_modules")
 
 
