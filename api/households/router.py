@@ -16,14 +16,15 @@ from api.households.schemas import (
     ChallengeOut,
     EscrowOut,
     HouseholdOut,
+    HouseholdScheduleOut,
     SettlementOut,
     TokenIn,
     TokenOut,
 )
 from api.params import AddressPath
 from api.readings.schemas import ReadingOut
-from api.schedules.schemas import ScheduleOut
 from api.security import HouseholdAuthDep, ManagerDep
+from ledger.events_v2 import HouseholdSettled
 
 router = APIRouter(tags=["households"])
 
@@ -103,11 +104,15 @@ def get_own_escrow(address: AddressPath, me: HouseholdAuthDep, chain: ChainDep) 
 
 @router.get("/households/{address}/schedules", responses=_AUTH)
 def get_own_schedules(
-    address: AddressPath, me: HouseholdAuthDep, session: SessionDep
-) -> list[ScheduleOut]:
-    """The signed-in household's schedules with their status (pending, posted, refused)."""
-    rows = service.own_schedules(session, service.check_own(me, address))
-    return [ScheduleOut.of(row) for row in rows]
+    address: AddressPath, me: HouseholdAuthDep, session: SessionDep, chain: ChainDep
+) -> list[HouseholdScheduleOut]:
+    """The signed-in household's schedules with their status (pending, posted, refused, and
+    settled with the period's delivered and received Wh and money once the chain settled it)."""
+    found = service.own_schedules_settled(session, chain, service.check_own(me, address))
+    return [
+        HouseholdScheduleOut.settled_of(row, None if event is None else _settlement(event))
+        for row, event in found
+    ]
 
 
 @router.get("/households/{address}/settlements", responses={**_AUTH, 503: _PROBLEM})
@@ -116,13 +121,14 @@ def get_own_settlements(
 ) -> list[SettlementOut]:
     """The signed-in household's period settlements, from the exchange's events."""
     events = service.own_settlements(chain, service.check_own(me, address))
-    return [
-        SettlementOut(
-            period_id=e.period_id,
-            delivered_wh=e.delivered_wh,
-            received_wh=e.received_wh,
-            change_units=e.change_units,
-            released_units=e.released_units,
-        )
-        for e in events
-    ]
+    return [_settlement(e) for e in events]
+
+
+def _settlement(event: HouseholdSettled) -> SettlementOut:
+    return SettlementOut(
+        period_id=event.period_id,
+        delivered_wh=event.delivered_wh,
+        received_wh=event.received_wh,
+        change_units=event.change_units,
+        released_units=event.released_units,
+    )

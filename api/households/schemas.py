@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.households.models import HouseholdRow
+from api.schedules.models import ScheduleRow
+from api.schedules.schemas import ScheduleOut
 
 Address = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
 
@@ -92,3 +94,20 @@ class SettlementOut(BaseModel):
     #: Signed: what the period paid the household (positive) or charged it (negative).
     change_units: int
     released_units: int
+
+
+class HouseholdScheduleOut(ScheduleOut):
+    """One of the household's schedules, with where it ended: `status` is `settled` once its
+    period is settled on chain (it was posted, and settlement re-supplied every posting of
+    the period), and `settlement` then holds the period's outcome for the household from its
+    HouseholdSettled event; before that, `settlement` is null."""
+
+    settlement: SettlementOut | None = None
+
+    @classmethod
+    def settled_of(cls, row: ScheduleRow, outcome: SettlementOut | None) -> HouseholdScheduleOut:
+        """From a stored row and its period's settlement (None: not settled yet)."""
+        base = ScheduleOut.of(row).model_dump()
+        if outcome is not None and row.status == "posted":
+            return cls(**{**base, "status": "settled"}, settlement=outcome)
+        return cls(**base)

@@ -18,7 +18,7 @@ from api.households.models import ChallengeRow, HouseholdRow
 from api.households.schemas import AdmitIn
 from api.readings.models import MeterIndexRow, ReadingRow
 from api.relayer.context import V2Chain
-from api.schedules.models import ScheduleRow
+from api.schedules.models import ScheduleRow, ScheduleStatus
 from api.settings import Settings
 from ledger.events_v2 import HouseholdSettled, decode_log_v2
 
@@ -144,6 +144,18 @@ def own_schedules(session: Session, address: str) -> list[ScheduleRow]:
         .order_by(col(ScheduleRow.period_id).desc(), col(ScheduleRow.version).desc())
     ).all()
     return list(rows)
+
+
+def own_schedules_settled(
+    session: Session, chain: V2Chain, address: str
+) -> list[tuple[ScheduleRow, HouseholdSettled | None]]:
+    """`own_schedules`, each with its period's HouseholdSettled event for the household once
+    the chain settled it (a posted schedule then ends as settled)."""
+    rows = own_schedules(session, address)
+    if not any(row.status == ScheduleStatus.POSTED for row in rows):
+        return [(row, None) for row in rows]  # nothing can be settled: no chain read
+    settled = {event.period_id: event for event in own_settlements(chain, address)}
+    return [(row, settled.get(row.period_id)) for row in rows]
 
 
 def own_settlements(chain: V2Chain, address: str) -> list[HouseholdSettled]:
