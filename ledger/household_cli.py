@@ -170,7 +170,7 @@ class _Household:
 
 def _api_rows(api: str, household: _Household, period_id: int) -> list[dict[str, Any]]:
     """The household's schedules the API holds for the period (not refused)."""
-    answer = _api("GET", f"{api.rstrip('/')}/periods/{period_id}/book")
+    answer = _api("GET", f"{api.rstrip('/')}/periods/{period_id}/schedules")
     rows: list[dict[str, Any]] = answer.get("schedules", [])
     return [
         row for row in rows if row["household"] == household.address and row["status"] != "refused"

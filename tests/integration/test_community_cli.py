@@ -439,3 +439,89 @@ def test_cast_reads_the_exchange_with_the_abi_of_the_deployment_file(
         [str(CAST), "interface", str(abi_file)], capture_output=True, text=True, check=True
     )
     assert "function token() external view returns (address);" in interface.stdout
+
+
+def test_household_schedule_cancel_and_refusals(
+    anvil: AnvilNode, tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    config = init(tmp_path, capsys, monkeypatch)
+    deployment = deploy_json(config, anvil, capsys, monkeypatch)["deployment_file"]
+    chain = ["--rpc", anvil.url, "--deployment", deployment]
+    alice = ["--anvil-account", "1", *chain]
+    from ledger.community_config.keys import anvil_account
+
+    alice_address = anvil_account(31337, 1).address
+    w3 = connect(anvil.url)
+    schedule_file = tmp_path / "tomorrow.toml"
+    schedule_file.write_text(
+        '[[entries]]\ninterval = 20\nside = "sell"\nenergy_wh = 400\nprice_per_kwh = 70000\n'
+    )
+    code, out, err = run(
+        [
+            "household",
+            "schedule",
+            *alice,
+            "--file",
+            str(schedule_file),
+            "--sell",
+            "10:300:60000",
+            "--json",
+        ],
+        capsys,
+        monkeypatch,
+    )
+    assert code == 0, err
+    first = json.loads(out)
+    assert (first["version"], first["via"], first["status"]) == (1, "chain", "posted")
+    assert [(e["index"], e["side"], e["energy_wh"]) for e in first["entries"]] == [
+        (10, "sell", 300),
+        (20, "sell", 400),
+    ]
+    period = first["period_id"]
+    assert first["first_interval_id"] == period * 96  # the whole next period is open
+
+    # Cancel intervals 5 .. 14: interval 10 goes, 20 stays (re-supplied), version 2.
+    code, out, err = run(
+        ["household", "cancel", *alice, "--from", "5", "--to", "15", "--json"], capsys, monkeypatch
+    )
+    assert code == 0, err
+    cancelled = json.loads(out)
+    assert cancelled["version"] == 2
+    assert cancelled["first_interval_id"] == period * 96 + 5
+    assert [(e["index"], e["energy_wh"]) for e in cancelled["entries"]] == [(20, 400)]
+    code, out, err = run(["household", "statement", *alice, "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    (listed,) = json.loads(out)["periods"]
+    assert (listed["state"], listed["postings"], listed["last_version"]) == ("pending", 2, 2)
+    assert [(e["index"], e["side"]) for e in listed["entries"]] == [(20, "sell")]
+    code, text, err = run(["household", "statement", *alice], capsys, monkeypatch)
+    assert code == 0, err
+    assert text.startswith(f"Statement of Alice ({alice_address})")
+    assert "sell 0.400 kWh at >= 0.0700 €/kWh" in text
+
+    # Refused before anything is signed: one line, exit 2, no transaction.
+    nonce = w3.eth.get_transaction_count(alice_address)
+    current = period - 1
+    for args, message in [
+        (["--sell", "96:100:1"], "interval 96 is not in a period of 96 intervals (0 .. 95)"),
+        (["--sell", "3:100"], "--sell '3:100': give INTERVAL:ENERGY_WH:PRICE_PER_KWH"),
+        (["--buy", "3:0:1"], "--buy 3:0:1: a sell or buy entry has energy_wh >= 1"),
+        (["--sell", "3:1:1", "--buy", "3:1:1"], "--buy 3:1:1: interval 3 has two entries"),
+        ([], "a schedule needs at least one entry"),
+        (["--period", "0", "--sell", "0:1:1"], "period 0 has no interval whose gate is still"),
+        # The current period's first quarter-hour has closed (the node runs on wall-clock time).
+        (["--period", str(current), "--sell", "0:1:1"], f"period {current}"),
+    ]:
+        code, _, err = run(["household", "schedule", *alice, *args], capsys, monkeypatch)
+        assert code == 2, (args, err)
+        assert len(err.splitlines()) == 1
+        assert message in err, err
+    code, _, err = run(["household", "cancel", *alice, "--from", "30"], capsys, monkeypatch)
+    assert code == 2
+    assert f"period {period} has no entry of {alice_address} to cancel in intervals 30 .. 95" in err
+    code, _, err = run(["household", "schedule", *chain, "--sell", "3:1:1"], capsys, monkeypatch)
+    assert (code, err.strip()) == (
+        2,
+        "quartier: give --key KEYSTORE (or --anvil-account N on Anvil)",
+    )
+    assert w3.eth.get_transaction_count(alice_address) == nonce
