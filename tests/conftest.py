@@ -3,6 +3,11 @@
 QUARTIER_TEST_DEPTH=ci selects the deeper Hypothesis profile here and, in scripts/test, the
 deeper forge profile (FOUNDRY_PROFILE=ci): one knob for both languages.
 
+Databases: a test that takes `database_url` (or `new_database`, for more than one) runs twice,
+on a SQLite file and on a fresh database of the PostgreSQL server at
+QUARTIER_TEST_POSTGRES_URL (.ci/run starts one with .ci/postgres; without it the PostgreSQL
+run is skipped, which under CI fails).
+
 No silent skips: with CI set (CI runs with CI=true), a skipped test or module is a failure, so
 test data that a clean checkout lacks (e.g. ../shared/testdata for the P1 conformance tests)
 fails the run instead of turning it green with nothing checked.
@@ -10,12 +15,14 @@ fails the run instead of turning it green with nothing checked.
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from sqlalchemy import URL, make_url
 
 from ledger.accounts import default_deployer
 from ledger.anvil import AnvilNode
@@ -77,3 +84,59 @@ def manager(anvil: AnvilNode) -> Sender:
 def community(manager: Sender, tmp_path: Path) -> Deployment:
     """A freshly deployed protocol v2 community (each test gets its own contracts)."""
     return deploy_community_v2(manager)
+
+
+#: The URL of a PostgreSQL server's database the tests may create databases from.
+POSTGRES_URL_VARIABLE = "QUARTIER_TEST_POSTGRES_URL"
+
+#: Names of the databases this session creates (unique per process and test).
+_DATABASE_NUMBERS = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> URL:
+    """The PostgreSQL server of the run (`.ci/run` starts a throw-away one)."""
+    raw = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not raw:
+        pytest.skip(
+            f"{POSTGRES_URL_VARIABLE} is not set: no PostgreSQL server for this run"
+            " (.ci/run starts one; locally: URL=$(.ci/postgres start DIR))"
+        )
+    return make_url(raw)
+
+
+def _postgres_admin(server: URL, statement: str) -> None:
+    import psycopg
+
+    admin = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(statement.encode())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Makes empty databases of one kind (the parameter): SQLite files in `tmp_path`, or
+    databases of the PostgreSQL server, dropped after the test (open connections too)."""
+    made: list[str] = []
+    server: URL | None = None
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+
+    def make() -> str:
+        name = f"quartier_test_{os.getpid()}_{next(_DATABASE_NUMBERS)}"
+        if server is None:
+            return f"sqlite:///{tmp_path / (name + '.db')}"
+        _postgres_admin(server, f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return server.set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    for name in made:
+        assert server is not None  # only a server makes names to drop
+        _postgres_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(new_database: Callable[[], str]) -> str:
+    """An empty database, on SQLite and on PostgreSQL (see the module docstring)."""
+    return new_database()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import BigInteger, Column
 from sqlmodel import Field, SQLModel
 
 
@@ -17,8 +18,9 @@ class HouseholdRow(SQLModel, table=True):
     name: str | None = None
     ean: str | None = None  # the connection point's EAN-18 (GSRN)
     contact: str | None = None
-    admitted_at: int
-    erased_at: int | None = None
+    #: Unix seconds are BIGINT: PostgreSQL's INTEGER is 32-bit and ends in 2038.
+    admitted_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    erased_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class ChallengeRow(SQLModel, table=True):
@@ -29,7 +31,7 @@ class ChallengeRow(SQLModel, table=True):
     nonce: str = Field(primary_key=True)
     address: str
     message: str
-    expires_at: int
+    expires_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     used: bool = False
 
 
@@ -39,4 +41,4 @@ class ManagerRequestRow(SQLModel, table=True):
     __tablename__ = "manager_request"
 
     signature_hash: str = Field(primary_key=True)
-    received_at: int
+    received_at: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -16,7 +16,8 @@ class MeterIndexRow(SQLModel, table=True):
     status: int  # api.readings.meters.MeterStatus
     public_key_x: str
     public_key_y: str
-    checked_at: int  # unix seconds of the community lookup
+    #: Unix seconds of the community lookup (BIGINT: PostgreSQL's INTEGER ends in 2038).
+    checked_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class ReadingRow(SQLModel, table=True):
@@ -29,7 +30,11 @@ class ReadingRow(SQLModel, table=True):
         Index("ix_reading_meter_interval", "meter_id", "interval_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    #: BIGINT on PostgreSQL; SQLite's autoincrementing key must be declared INTEGER.
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
     meter_id: str
     interval_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     import_wh_total: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -37,4 +42,4 @@ class ReadingRow(SQLModel, table=True):
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     signature_r: str
     signature_s: str
-    received_at: int
+    received_at: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -1,4 +1,4 @@
-"""Fixtures of the API tests: an app on in-memory SQLite wired to a real Anvil community.
+"""Fixtures of the API tests: an app on SQLite and on PostgreSQL, wired to a real Anvil community.
 
 The chain is never mocked: the app's chain view (`V2Chain.from_settings`, as `quartier
 serve` builds it) talks to the session's Anvil node and a freshly deployed protocol v2
@@ -141,10 +141,11 @@ def make_household(
 
 
 @pytest.fixture
-def settings(anvil: AnvilNode) -> Settings:
+def settings(anvil: AnvilNode, database_url: str) -> Settings:
+    """On a SQLite file and on PostgreSQL (`database_url`: each test runs on both)."""
     return Settings(
         rpc_url=anvil.url,
-        database_url="sqlite://",
+        database_url=database_url,
         run_relayer=False,
         auth_secret=b"test-secret",
     )

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,15 +91,16 @@ def _expected(world: V2World, members: list[Member], period: int) -> settlement.
 
 
 def test_schedule_posted_batched_and_settled_by_the_served_relayer(
-    manager: Sender, anvil: AnvilNode, tmp_path: Path
+    manager: Sender, anvil: AnvilNode, new_database: Callable[[], str]
 ) -> None:
-    with v2_world(manager, anvil.url, tmp_path) as world:
+    with v2_world(manager, anvil.url, new_database()) as world:
         members = [world.member(FUNDS_UNITS) for _ in PLANS]
-        served = replace(
-            world.chain.settings,
-            database_url=f"sqlite:///{tmp_path / 'served.db'}",
-            run_relayer=True,
-            relayer_poll_seconds=1,
+        served = world.chain.settings.model_copy(
+            update={
+                "database_url": new_database(),
+                "run_relayer": True,
+                "relayer_poll_seconds": 1,
+            }
         )
         chain = V2Chain.of(world.chain.sender, world.deployment, served)
         app = create_app(served, chain=chain, clock=lambda: 0)

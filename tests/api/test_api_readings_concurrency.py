@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from conftest import Clock, Meter, interval_at
@@ -38,18 +37,12 @@ def _ingest(app: FastAPI, signed: SignedReading) -> Ingested:
 
 
 def test_conflicting_readings_racing_are_not_both_stored(
-    tmp_path: Path,
     settings: Settings,
     community: Deployment,
     clock: Clock,
     meter: Meter,
 ) -> None:
-    file_settings = Settings(
-        rpc_url=settings.rpc_url, database_url=f"sqlite:///{tmp_path / 'race.db'}"
-    )
-    app = create_app(
-        file_settings, chain=V2Chain.from_settings(file_settings, community), clock=clock
-    )
+    app = create_app(settings, chain=V2Chain.from_settings(settings, community), clock=clock)
     k = interval_at(clock)
     _ingest(app, parse_reading(meter.reading(k - 5, 100, 10, seq=1)))
     # Both successors of seq 1 pass the checks against seq 1 alone, but not against each other:
@@ -106,16 +99,11 @@ def test_ingest_reading_answers_a_resend_and_stores_nothing_on_refusal(
 
 
 def test_a_reading_waits_for_another_writer_off_the_event_loop(
-    tmp_path: Path, settings: Settings, community: Deployment, clock: Clock, meter: Meter
+    settings: Settings, community: Deployment, clock: Clock, meter: Meter
 ) -> None:
     """While another process (or the worker, around a chain call) holds the write lock, the
     API keeps answering; the reading is stored once the lock is released."""
-    file_settings = Settings(
-        rpc_url=settings.rpc_url, database_url=f"sqlite:///{tmp_path / 'busy.db'}"
-    )
-    app = create_app(
-        file_settings, chain=V2Chain.from_settings(file_settings, community), clock=clock
-    )
+    app = create_app(settings, chain=V2Chain.from_settings(settings, community), clock=clock)
     k = interval_at(clock)
     locked, release = threading.Event(), threading.Event()
     released_at: list[float] = []

@@ -4,7 +4,6 @@ one per (meter, period), refused with a precise problem otherwise."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -21,8 +20,8 @@ DELTAS = [(100, 0), (0, 250), (5, 5), (0, 0)]
 
 
 @pytest.fixture
-def world(manager: Sender, anvil: AnvilNode, tmp_path: Path) -> Iterator[V2World]:
-    with v2_world(manager, anvil.url, tmp_path) as world:
+def world(manager: Sender, anvil: AnvilNode, database_url: str) -> Iterator[V2World]:
+    with v2_world(manager, anvil.url, database_url) as world:
         yield world
 
 

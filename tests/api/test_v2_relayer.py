@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,8 +33,8 @@ START = (10_000, 20_000)
 
 
 @pytest.fixture
-def world(manager: Sender, anvil: AnvilNode, tmp_path: Path) -> Iterator[V2World]:
-    with v2_world(manager, anvil.url, tmp_path) as world:
+def world(manager: Sender, anvil: AnvilNode, database_url: str) -> Iterator[V2World]:
+    with v2_world(manager, anvil.url, database_url) as world:
         yield world
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +24,8 @@ SELL = Entry(EntrySide.SELL, 2_000, 60_000)
 
 
 @pytest.fixture
-def world(manager: Sender, anvil: AnvilNode, tmp_path: Path) -> Iterator[V2World]:
-    with v2_world(manager, anvil.url, tmp_path) as world:
+def world(manager: Sender, anvil: AnvilNode, database_url: str) -> Iterator[V2World]:
+    with v2_world(manager, anvil.url, database_url) as world:
         yield world
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -179,9 +178,9 @@ class V2World:
 
 @contextmanager
 def v2_world(
-    manager: Sender, anvil_url: str, tmp_path: Path, rules: Rules = RULES
+    manager: Sender, anvil_url: str, database_url: str, rules: Rules = RULES
 ) -> Iterator[V2World]:
-    """Deploy a v2 community and serve it (SQLite file in `tmp_path`)."""
+    """Deploy a v2 community and serve it on `database_url` (an empty database)."""
     deployment = deploy_community_v2(manager, rules=rules, grid=GRID)
     relayer_account: LocalAccount = Account.create()
     w3 = manager.w3
@@ -189,7 +188,7 @@ def v2_world(
     relayer_sender = Sender(w3, relayer_account)
     settings = Settings(
         rpc_url=anvil_url,
-        database_url=f"sqlite:///{tmp_path / 'quartier.db'}",
+        database_url=database_url,
         run_relayer=False,
         auth_secret=b"test-secret",
         relay_margin_seconds=RELAY_MARGIN_SECONDS,
