@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
+import uvicorn
 from conftest import Clock, Meter, make_household
 from cryptography.hazmat.primitives.asymmetric import ec
 from eth_account import Account
 from fastapi.testclient import TestClient
+from v2_api_world import GRID, v2_world
 
 from api.app import create_app
 from api.auth import sign_personal
+from api.cli import main
 from api.households.schemas import ean_check_digit_ok
 from api.relayer.context import V2Chain
 from api.security import manager_message
 from api.settings import Settings
 from ledger.accounts import ANVIL_DEV_KEY
+from ledger.anvil import AnvilNode, free_port
 from ledger.chain import Sender
 from ledger.community import CommunityClient
-from ledger.deployment import Deployment
+from ledger.deployment import Deployment, save_deployment
+from ledger.entries import Entry, EntrySide
 
 EAN = "541448820001234563"  # 18 digits with a valid GS1 check digit
 PROBLEM = "application/problem+json"
@@ -63,7 +73,14 @@ def _login(client: TestClient, key: str, address: str) -> str:
 @pytest.fixture
 def manager_client(settings: Settings, community: Deployment, clock: Clock) -> TestClient:
     """The API holding the manager's key, so it can admit on-chain itself."""
-    settings = replace(settings, manager_key=ANVIL_DEV_KEY)
+    # Built anew (not copied): the same call whether Settings is a dataclass or pydantic's.
+    settings = Settings(
+        rpc_url=settings.rpc_url,
+        database_url=settings.database_url,
+        run_relayer=False,
+        auth_secret=b"test-secret",
+        manager_key=ANVIL_DEV_KEY,
+    )
     return TestClient(
         create_app(settings, chain=V2Chain.from_settings(settings, community), clock=clock)
     )
@@ -192,3 +209,157 @@ def test_households_see_their_own_escrow_schedules_and_settlements(
             client.get(f"/households/{bob.address}/{view}", headers=auth), 403, "not-your-data"
         )
         _problem(client.get(f"/households/{alice.address}/{view}"), 401, "token-required")
+
+
+def test_a_households_schedules_end_as_settled_with_its_outcome(
+    manager: Sender, anvil: AnvilNode, database_url: str
+) -> None:
+    with v2_world(manager, anvil.url, database_url) as world:
+        seller, buyer = world.member(1_000_000), world.member(1_000_000)
+        period = world.open_period()
+        sell, buy = Entry(EntrySide.SELL, 1_000, 100_000), Entry(EntrySide.BUY, 600, 200_000)
+        for member, entries, version in (
+            (seller, [sell], 1),
+            (seller, [sell], 2),
+            (buyer, [buy], 1),
+        ):
+            body = world.schedule_body(member, period, entries, version)
+            assert world.client.post("/schedules", json=body).status_code == 201
+        token = _login(world.client, seller.account.key.hex(), seller.address)
+        auth = {"Authorization": f"Bearer {token}"}
+        mine = f"/households/{seller.address}/schedules"
+        assert [s["status"] for s in world.client.get(mine, headers=auth).json()] == [
+            "pending",
+            "pending",
+        ]
+        assert world.relayer.run_once().posting.transactions == 1
+        listed = world.client.get(mine, headers=auth).json()
+        assert [(s["version"], s["status"], s["settlement"]) for s in listed] == [
+            (2, "posted", None),
+            (1, "posted", None),
+        ]
+
+        world.warp(GRID.period_end(period))
+        for member, deltas in (
+            (seller, [(0, 800), (0, 0), (0, 0), (0, 0)]),
+            (buyer, [(600, 0), (0, 0), (0, 0), (0, 0)]),
+        ):
+            body = world.batch_body(member.meters[0], period, (10, 20), deltas)
+            assert world.client.post("/meter-batches", json=body).status_code == 201
+        assert world.relayer.run_once().settled == [period]
+
+        listed = world.client.get(mine, headers=auth).json()
+        # Both versions were re-supplied at settlement: both end settled, with the period's
+        # outcome for the seller: 600 Wh at (0.10 + 0.20) / 2 = 0.15 per kWh = 90,000 units.
+        outcome = {
+            "period_id": period,
+            "delivered_wh": 600,
+            "received_wh": 0,
+            "change_units": 90_000,
+            "released_units": 0,
+        }
+        assert [(s["version"], s["status"], s["settlement"]) for s in listed] == [
+            (2, "settled", outcome),
+            (1, "settled", outcome),
+        ]
+        buyer_token = _login(world.client, buyer.account.key.hex(), buyer.address)
+        buyer_auth = {"Authorization": f"Bearer {buyer_token}"}
+        (bought,) = world.client.get(
+            f"/households/{buyer.address}/schedules", headers=buyer_auth
+        ).json()
+        assert bought["status"] == "settled"
+        assert bought["settlement"] == {
+            "period_id": period,
+            "delivered_wh": 0,
+            "received_wh": 600,
+            "change_units": -90_000,
+            "released_units": 120_000,
+        }
+        assert world.client.get(
+            f"/households/{buyer.address}/settlements", headers=buyer_auth
+        ).json() == [bought["settlement"]]
+
+
+@contextmanager
+def _served(app: Any) -> Iterator[str]:
+    """`app` over real HTTP on a free port (the CLI's --api talks HTTP), until the block ends."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _cli(args: list[str], capsys: Any, monkeypatch: Any) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["quartier", *args])
+    capsys.readouterr()
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_household_cli_hands_schedules_and_cancels_to_the_api(
+    manager: Sender,
+    anvil: AnvilNode,
+    database_url: str,
+    tmp_path: Any,
+    capsys: Any,
+    monkeypatch: Any,
+) -> None:
+    with v2_world(manager, anvil.url, database_url) as world, _served(world.client.app) as api:
+        member = world.member(1_000_000)
+        keystore = tmp_path / "household.json"
+        encrypted = Account.encrypt(member.account.key, "pw", kdf="pbkdf2", iterations=1000)
+        keystore.write_text(json.dumps(encrypted))
+        monkeypatch.setenv("QUARTIER_KEYSTORE_PASSWORD", "pw")
+        deployment = save_deployment(world.deployment, tmp_path)
+        period = world.open_period()
+        household = [
+            "--rpc", anvil.url, "--deployment", str(deployment), "--key", str(keystore),
+            "--period", str(period), "--api", api, "--json",
+        ]  # fmt: skip
+
+        code, out, err = _cli(
+            ["household", "schedule", *household, "--buy", "1:100:200000", "--sell", "2:50:1"],
+            capsys,
+            monkeypatch,
+        )
+        assert code == 0, err
+        handed = json.loads(out)
+        assert (handed["via"], handed["status"], handed["version"]) == ("api", "pending", 1)
+        assert handed["lock_units"] == 20_000  # 100 Wh at 0.20 €/kWh
+        book = world.client.get(f"/periods/{period}/schedules").json()["schedules"]
+        assert [(s["schedule_hash"], s["status"]) for s in book] == [
+            (handed["schedule_hash"], "pending")
+        ]
+
+        # The cancel counts the API's pending schedule (not on chain yet): version 2, empty.
+        code, out, err = _cli(["household", "cancel", *household], capsys, monkeypatch)
+        assert code == 0, err
+        cancelled = json.loads(out)
+        assert (cancelled["version"], cancelled["entries"]) == (2, [])
+        assert world.relayer.run_once().posting.transactions == 1
+        record = world.exchange.schedule_record(member.address, period)
+        assert (record.last_version, record.postings) == (2, 2)
+
+        # The API's refusal is one line: a version already taken.
+        code, _, err = _cli(
+            ["household", "schedule", *household, "--version", "2", "--buy", "1:100:1"],
+            capsys,
+            monkeypatch,
+        )
+        assert code == 1
+        assert len(err.splitlines()) == 1
+        assert err.startswith("quartier: the API refused (409"), err
