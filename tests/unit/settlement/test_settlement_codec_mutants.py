@@ -10,11 +10,13 @@ import pytest
 
 from api.settlement.codec import (
     decode_deltas,
+    decode_entries,
     decode_hints,
     encode_deltas,
     encode_hints,
     lock_units,
     pack_cleared_intervals,
+    posting_lock_units,
     unpack_cleared_intervals,
     unpack_entries,
 )
@@ -24,6 +26,7 @@ from api.settlement.errors import (
     InvalidHintsError,
     InvalidMeterDataError,
 )
+from api.settlement.model import Entry, Posting, Side
 
 U32 = 2**32 - 1
 U64 = 2**64 - 1
@@ -126,3 +129,14 @@ def test_the_lock_rounds_the_buy_cost_up() -> None:
     assert lock_units(buy) == 1
     assert lock_units(buy + sell + buy) == 2
     assert lock_units(b"") == 0
+
+
+def test_entries_of_one_wh_decode_under_the_default_minimum() -> None:
+    one = bytes([2]) + (1).to_bytes(3, "big") + (70).to_bytes(4, "big")
+    assert decode_entries(one) == (Entry(Side.BUY, 1, 70),)
+    assert unpack_entries(one) == ([2], [1], [70])
+
+
+def test_a_postings_lock_is_its_entries_lock() -> None:
+    buy = bytes([2]) + (10).to_bytes(3, "big") + (150).to_bytes(4, "big")  # 1.5 units
+    assert posting_lock_units(Posting(1, 4_000, buy + bytes(8))) == 2
