@@ -27,6 +27,8 @@ from api.settlement.errors import (
     InvalidMeterDataError,
 )
 from api.settlement.model import Entry, Posting, Side
+from ledger.entries import EntriesFormatError
+from ledger.entries import unpack_entries as ledger_unpack_entries
 
 U32 = 2**32 - 1
 U64 = 2**64 - 1
@@ -110,7 +112,10 @@ def test_entry_errors_keep_the_entry_index_and_the_reason() -> None:
     with pytest.raises(InvalidEntriesError) as refused:
         unpack_entries(bytes(8) + bytes([3]) + bytes(7))
     assert refused.value.entry_index == 1
-    assert str(refused.value) == f"entry 1: {refused.value.reason}"
+    with pytest.raises(EntriesFormatError) as ledger_refused:
+        ledger_unpack_entries(bytes(8) + bytes([3]) + bytes(7))
+    assert refused.value.reason == ledger_refused.value.reason != ""
+    assert str(refused.value) == f"entry 1: {ledger_refused.value.reason}"
     with pytest.raises(InvalidEntriesError) as short:
         lock_units(bytes(9))
     assert short.value.entry_index == -1
