@@ -2,10 +2,13 @@
 
 Household policy: once per settlement period, before the gate of its first traded interval,
 a household signs a day-ahead Schedule from its own forecasts, one entry per interval:
-- forecast export >= MIN_ENTRY_WH: sell, at a seeded ask a little above the community's
-  price floor (anything above feed-in beats the grid);
-- else forecast import >= MIN_ENTRY_WH while the sun is up: buy, at a seeded bid a little
-  below the ceiling (anything below retail beats the grid). At night nobody has PV to sell.
+- forecast export >= MIN_ENTRY_WH: sell, asking its own injection price of that quarter-hour
+  (plus a margin, `api.economics.limits`): anything above what its supplier pays beats the grid;
+- else forecast import >= MIN_ENTRY_WH while the sun is up: buy, bidding its own supplier
+  energy price with VAT (less the margin): a shared kWh displaces only that component, network
+  and taxes stay (the Walloon bill rule, `api.economics.bill`). At night nobody has PV to sell.
+  Prices come from the member's contract in the region's tariff file, at the quarter-hour's
+  local time on the simulated calendar; the chain's floor and ceiling bound them all.
 Sizes: settlement nets each entry against the household's meter (delivered <= min(traded,
 metered)), so an entry smaller than what the meter will show loses energy for good, while
 one a little larger costs nothing when the household is on the short side of the interval.
@@ -19,12 +22,14 @@ period's start and the energy of every interval of the period (`metering.period`
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from api.demo.neighbourhood import Household
+from api.demo.neighbourhood import REGION, TIMEZONE, Household, member_contracts
 from api.demo.simulation import FORECAST_ERROR, DaySimulation
+from api.economics.limits import highest_bid_per_kwh, lowest_ask_per_kwh
+from api.economics.tariff import Member, tariff_of
 from ledger.rules import Rules, TimeGrid
 from ledger.schedules import NO_ENTRY, Entry, EntrySide, Schedule, sign_schedule
 from metering.period import (
@@ -45,23 +50,32 @@ _SIDE_NAME = {EntrySide.NONE: "none", EntrySide.SELL: "sell", EntrySide.BUY: "bu
 
 @dataclass(frozen=True)
 class Limits:
-    """One household's limit prices: sell at or above `ask`, buy at or below `bid`."""
+    """One household's limit prices, from its own contract: sell at or above its injection
+    price, buy at or below its energy price (None in a quarter-hour: no entry on that side)."""
 
-    ask_per_kwh: int
-    bid_per_kwh: int
+    member: Member
+    floor_per_kwh: int
+    ceiling_per_kwh: int
+
+    def ask_at(self, unix_seconds: int) -> int | None:
+        prices = tariff_of(REGION, _year(unix_seconds)).prices(self.member, unix_seconds)
+        return lowest_ask_per_kwh(prices, self.floor_per_kwh, self.ceiling_per_kwh)
+
+    def bid_at(self, unix_seconds: int) -> int | None:
+        prices = tariff_of(REGION, _year(unix_seconds)).prices(self.member, unix_seconds)
+        return highest_bid_per_kwh(prices, self.floor_per_kwh, self.ceiling_per_kwh)
+
+
+def _year(unix_seconds: int) -> int:
+    # A tariff file per local year (31 December after 23:00 UTC is already next year here).
+    return datetime.fromtimestamp(unix_seconds, tz=UTC).astimezone(TIMEZONE).year
 
 
 def draw_limits(count: int, rules: Rules, seed: int) -> list[Limits]:
-    """Seeded limits inside the chain's band: asks in its lower quarter, bids in its upper."""
-    rng = random.Random(f"limits:{seed}")
-    floor, ceiling = rules.price_floor_per_kwh, rules.price_ceiling_per_kwh
-    band = ceiling - floor
+    """Each household's limits: its contract (`member_contracts`) inside the chain's band."""
     return [
-        Limits(
-            ask_per_kwh=floor + rng.randint(band // 20, band // 4),
-            bid_per_kwh=ceiling - rng.randint(band // 20, band // 4),
-        )
-        for _ in range(count)
+        Limits(member, rules.price_floor_per_kwh, rules.price_ceiling_per_kwh)
+        for member in member_contracts(count, seed)
     ]
 
 
@@ -74,10 +88,17 @@ def entry_size(forecast_wh: int) -> int:
 def entry_for(day: DaySimulation, household: int, limits: Limits, interval_id: int) -> Entry:
     """The household's entry for one interval (see the module docstring)."""
     forecast = day.forecast(household, interval_id)
+    start = day.calendar_start(interval_id)
     if forecast.export_wh >= MIN_ENTRY_WH:
-        return Entry(EntrySide.SELL, entry_size(forecast.export_wh), limits.ask_per_kwh)
+        ask = limits.ask_at(start)
+        return (
+            NO_ENTRY if ask is None else Entry(EntrySide.SELL, entry_size(forecast.export_wh), ask)
+        )
     if day.is_daylight(interval_id) and forecast.import_wh >= MIN_ENTRY_WH:
-        return Entry(EntrySide.BUY, entry_size(forecast.import_wh), limits.bid_per_kwh)
+        bid = limits.bid_at(start)
+        return (
+            NO_ENTRY if bid is None else Entry(EntrySide.BUY, entry_size(forecast.import_wh), bid)
+        )
     return NO_ENTRY
 
 

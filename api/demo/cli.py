@@ -15,9 +15,11 @@ from rich.table import Table
 
 from api.demo.checks import settlement_problems
 from api.demo.errors import DemoError
-from api.demo.report import euros, write_report
+from api.demo.neighbourhood import REGION, member_contracts
+from api.demo.report import euros, kwh, price, write_report
 from api.demo.run import DemoConfig, run_day
 from api.demo.summary import Summary, summarise
+from api.economics.tariff import tariff_of
 
 demo_app = typer.Typer(help="Run the neighbourhood demo on a local chain.")
 
@@ -42,39 +44,47 @@ def _parse_start(text: str) -> int:
 
 
 def _print_summary(console: Console, summary: Summary) -> None:
-    table = Table(title="Bills of the day: alone vs in the community (energy in Wh)")
-    for column in ("household", "kWp", "imported", "exported", "bought", "sold"):
+    table = Table(title="Bills of the day (Walloon rule): alone vs in the community, energy in kWh")
+    for column in ("household", "contract", "kWp", "taken", "fed in", "bought", "sold"):
         table.add_column(column, justify="right", no_wrap=True)
-    for column in ("alone", "community", "saved"):
+    for column in ("alone", "community", "saved", "network+taxes"):
         table.add_column(column, justify="right", no_wrap=True)
     for bill in summary.bills:
         table.add_row(
             bill.name,
+            bill.supply.removeprefix("variable-"),
             f"{bill.pv_kwp:.1f}",
-            str(bill.imported_wh),
-            str(bill.exported_wh),
-            str(bill.bought_wh),
-            str(bill.sold_wh),
+            kwh(bill.imported_wh),
+            kwh(bill.exported_wh),
+            kwh(bill.bought_wh),
+            kwh(bill.sold_wh),
             euros(bill.bill_without_units),
             euros(bill.bill_with_units),
             euros(bill.savings_units),
+            euros(bill.network_and_taxes_units),
         )
     console.print(table)
-    price = summary.average_price_per_kwh
+    average = summary.average_price_per_kwh
+    savers = sum(1 for bill in summary.bills if bill.savings_units > 0)
     audit = "[green]passed[/]" if summary.audit_ok else "[red]FAILED[/]"
     lines = [
-        f"{summary.households} households, {summary.intervals} quarter-hours: "
+        f"{summary.households} households ({summary.pv_share:.0%} with PV), "
+        f"{summary.intervals} quarter-hours: "
         f"{summary.schedules} schedules ({summary.entries} entries), {summary.meter_batches} "
         f"meter batches ({summary.readings} readings), {summary.trades} trades; "
         f"periods settled {list(summary.periods_settled)}",
-        f"energy traded {summary.traded_wh} Wh, delivered {summary.settled_wh} Wh "
-        f"({summary.delivered_share:.1%} of the {summary.possible_wh} Wh neighbours could "
-        f"exchange); average clearing price {euros(price) if price is not None else '-'}/kWh "
-        f"({summary.mechanism}, feed-in {euros(summary.feed_in_per_kwh)}, retail "
-        f"{euros(summary.retail_per_kwh)}: the chain's rules)",
+        f"energy traded {kwh(summary.traded_wh)} kWh, delivered {kwh(summary.settled_wh)} kWh "
+        f"({summary.delivered_share:.1%} of the {kwh(summary.possible_wh)} kWh neighbours "
+        f"could exchange); average clearing price "
+        f"{price(average) if average is not None else '-'} ({summary.mechanism}; the chain "
+        f"bounds every member's limits to {price(summary.feed_in_per_kwh)} - "
+        f"{price(summary.retail_per_kwh)})",
         f"self-consumption {summary.self_consumption:.1%} (PV surplus consumed by neighbours), "
         f"self-sufficiency {summary.self_sufficiency:.1%} (imports met locally)",
-        f"the community saved {euros(summary.savings_units)} in total",
+        f"the community saved {euros(summary.savings_units)} in total, {savers} of "
+        f"{summary.households} members save (a shared kWh displaces the supplier's energy "
+        f"only; network, taxes and VAT stay: "
+        f"{euros(sum(b.network_and_taxes_units for b in summary.bills))} of the bills)",
         f"gas {summary.gas_per_household_day} per household-day, {summary.gas_per_trade} per "
         f"trade, {summary.gas_per_reading} per reading",
         f"audit ({summary.audit_source}): {audit}",
@@ -85,6 +95,13 @@ def _print_summary(console: Console, summary: Summary) -> None:
         + ")",
     ]
     console.print("\n".join(lines))
+
+
+def _check_tariffs(households: int, seed: int, day: date) -> None:
+    """Refuse at once (TariffError, exit 2) a day or a contract the tariff file cannot price."""
+    tariff = tariff_of(REGION, day.year)
+    for member in member_contracts(households, seed):
+        tariff.check_member(member)
 
 
 @demo_app.command("demo")
@@ -115,6 +132,7 @@ def demo(
     """Run a neighbourhood day on protocol v2 (a fresh Anvil, or --rpc): day-ahead schedules
     and meter batches through the API, the relayer posts and settles, then the audit
     replays it all from the chain. Exit 1 if the audit or the demo's checks fail."""
+    _check_tariffs(households, seed, _parse_date(day))
     config = DemoConfig(
         households=households,
         intervals=intervals,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from eth_account import Account
@@ -20,6 +21,7 @@ from web3 import Web3
 from web3.types import Nonce, TxParams, Wei
 
 from api.demo.errors import DemoError
+from api.economics.tariff import Member
 from ledger.chain import Sender, encode_call
 from ledger.compiler import artifact
 from ledger.deployment import Deployment
@@ -56,6 +58,28 @@ def make_households(count: int, seed: int) -> list[Household]:
             Household(f"household-{index + 1:03d}", account, meter_key, MeterIdentity.of(meter_key))
         )
     return households
+
+
+#: The demo's tariff region (the simulated site is in Wallonia) and its members' DSO: a
+#: Walloon energy community shares inside one DSO's network.
+REGION = "wallonia"
+TIMEZONE = ZoneInfo("Europe/Brussels")
+DSO = "ORES"
+#: Contracts drawn per household (weights in percent). assumed: about half of Walloon homes
+#: keep a single-rate meter, most of the rest bi-hourly; the optional Impact tariff (2026)
+#: is for the few with shiftable loads. Injection: variable offers dominate.
+SUPPLY_WEIGHTS = {"variable-single": 55, "variable-day-night": 40, "variable-impact": 5}
+INJECTION_WEIGHTS = {"variable-monthly": 70, "fixed": 30}
+
+
+def member_contracts(count: int, seed: int) -> tuple[Member, ...]:
+    """What each of `count` households signed with its supplier (the same seed, the same)."""
+    rng = random.Random(f"contracts:{seed}")
+    supplies = rng.choices(list(SUPPLY_WEIGHTS), weights=list(SUPPLY_WEIGHTS.values()), k=count)
+    injections = rng.choices(
+        list(INJECTION_WEIGHTS), weights=list(INJECTION_WEIGHTS.values()), k=count
+    )
+    return tuple(Member(DSO, s, i) for s, i in zip(supplies, injections, strict=True))
 
 
 #: Gas money for a household's approve + deposit (Anvil's dev accounts hold 10,000 ETH).

@@ -16,10 +16,25 @@ UNITS_PER_EURO = 1_000_000
 
 
 def euros(units: int) -> str:
-    """Base units as euros to a tenth of a cent, for people (the JSON keeps integer units)."""
+    """Base units as euros to the cent, halves away from zero, for people (the JSON keeps
+    integer units)."""
     sign = "-" if units < 0 else ""
-    whole, mills = divmod((abs(units) * 1000 + UNITS_PER_EURO // 2) // UNITS_PER_EURO, 1000)
-    return f"{sign}€{whole}.{mills:03d}"
+    whole, cents = divmod((abs(units) * 100 + UNITS_PER_EURO // 2) // UNITS_PER_EURO, 100)
+    return f"{sign}€{whole}.{cents:02d}"
+
+
+def price(units_per_kwh: int) -> str:
+    """A price per kWh in euros to a tenth of a cent (0.125 €/kWh), for people."""
+    sign = "-" if units_per_kwh < 0 else ""
+    whole, mills = divmod((abs(units_per_kwh) * 1000 + UNITS_PER_EURO // 2) // UNITS_PER_EURO, 1000)
+    return f"{sign}€{whole}.{mills:03d}/kWh"
+
+
+def kwh(energy_wh: int) -> str:
+    """Wh as kWh with one decimal, halves away from zero, for people."""
+    sign = "-" if energy_wh < 0 else ""
+    whole, tenths = divmod((abs(energy_wh) + 50) // 100, 10)
+    return f"{sign}{whole}.{tenths}"
 
 
 def _time_label(interval_id: int) -> str:
@@ -73,12 +88,14 @@ def render(summary: Summary, title: str) -> str:
         ],
     )
     bill_rows = "\n".join(
-        f"<tr><td>{escape(b.name)}</td><td>{b.pv_kwp}</td><td>{b.imported_wh}</td>"
-        f"<td>{b.exported_wh}</td><td>{b.bought_wh}</td><td>{b.sold_wh}</td>"
-        f"<td>{euros(b.bill_without_units)}</td><td>{euros(b.bill_with_units)}</td>"
-        f"<td>{euros(b.savings_units)}</td></tr>"
+        f"<tr><td>{escape(b.name)}</td><td>{escape(b.supply)}</td><td>{b.pv_kwp}</td>"
+        f"<td>{kwh(b.imported_wh)}</td><td>{kwh(b.exported_wh)}</td><td>{kwh(b.bought_wh)}</td>"
+        f"<td>{kwh(b.sold_wh)}</td><td>{euros(b.bill_without_units)}</td>"
+        f"<td>{euros(b.bill_with_units)}</td><td>{euros(b.savings_units)}</td>"
+        f"<td>{euros(b.network_and_taxes_units)}</td></tr>"
         for b in summary.bills
     )
+    savers = sum(1 for b in summary.bills if b.savings_units > 0)
     audit = "passed" if summary.audit_ok else "FAILED: " + "; ".join(summary.audit_problems)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
@@ -86,12 +103,16 @@ def render(summary: Summary, title: str) -> str:
 svg{{width:100%;height:auto;margin:1em 0}}table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}</style></head><body>
 <h1>{escape(title)}</h1>
-<p>{summary.households} households, {summary.intervals} quarter-hours: {summary.trades} trades,
-{summary.traded_wh} Wh traded and {summary.settled_wh} Wh delivered between neighbours
+<p>{summary.households} households ({summary.pv_share:.0%} with PV), {summary.intervals}
+quarter-hours: {summary.trades} trades, {kwh(summary.traded_wh)} kWh traded and
+{kwh(summary.settled_wh)} kWh delivered between neighbours
 ({summary.delivered_share:.1%} of what they could exchange).
 Self-consumption {summary.self_consumption:.1%} (PV surplus consumed by neighbours),
-self-sufficiency {summary.self_sufficiency:.1%} (imports met locally). The community saved
-{euros(summary.savings_units)} in total. Gas: {summary.gas_per_household_day} per household-day,
+self-sufficiency {summary.self_sufficiency:.1%} (imports met locally). Bills follow the
+Walloon rule (a kWh shared displaces the supplier's energy only; network, taxes and VAT stay):
+the community saved {euros(summary.savings_units)} in total,
+{savers} of {summary.households} members save.
+Gas: {summary.gas_per_household_day} per household-day,
 {summary.gas_per_trade} per trade,
 {summary.gas_per_reading} per reading. Audit ({escape(summary.audit_source)}): {escape(audit)}.
 </p>
@@ -100,9 +121,9 @@ self-sufficiency {summary.self_sufficiency:.1%} (imports met locally). The commu
 {price}
 {savings}
 <h2>Bills</h2>
-<table><tr><th>household</th><th>kWp</th><th>imported Wh</th><th>exported Wh</th>
-<th>bought Wh</th><th>sold Wh</th><th>bill alone</th><th>bill in community</th>
-<th>saved</th></tr>
+<table><tr><th>household</th><th>contract</th><th>kWp</th><th>taken kWh</th>
+<th>fed in kWh</th><th>bought kWh</th><th>sold kWh</th><th>bill alone</th>
+<th>bill in community</th><th>saved</th><th>network and taxes</th></tr>
 {bill_rows}
 </table></body></html>
 """

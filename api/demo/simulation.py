@@ -53,6 +53,9 @@ class DaySimulation:
     export_wh: tuple[tuple[int, ...], ...]
     forecasts: tuple[tuple[Forecast, ...], ...]  # [household][window index]
     daylight: tuple[bool, ...]  # [window index]
+    #: Intervals the chain's ids run ahead of the simulated calendar (`shifted`): prices and
+    #: bills follow the simulated day, whatever day the node's clock put it on.
+    calendar_shift_intervals: int = 0
 
     @property
     def households(self) -> int:
@@ -91,6 +94,10 @@ class DaySimulation:
     def is_daylight(self, interval_id: int) -> bool:
         return self.daylight[interval_id - self.first_interval_id]
 
+    def calendar_start(self, interval_id: int) -> int:
+        """Unix seconds at which the chain's `interval_id` starts on the simulated calendar."""
+        return (interval_id - self.calendar_shift_intervals) * INTERVAL_SECONDS
+
     def shifted(self, days: int) -> DaySimulation:
         """The same meters and forecasts, `days` later on the chain."""
         offset = days * SLOTS_PER_DAY
@@ -98,6 +105,7 @@ class DaySimulation:
             self,
             first_interval_id=self.first_interval_id + offset,
             base_interval_id=self.base_interval_id + offset,
+            calendar_shift_intervals=self.calendar_shift_intervals + offset,
         )
 
 

@@ -15,20 +15,30 @@ prices are the community's on-chain floor (feed-in) and ceiling (retail).
   a period of 96 quarter-hours; a shorter window counts as one day);
   gas_per_trade = that / trades; gas_per_reading = postMeterBatches of the day's batches
   (estimated just before settlement, where they go inline) / boundary values signed;
-- a bill without the community: imports at retail minus exports at feed-in; with it: the
-  same for what the grid still carried, minus the household's settlement change (what it
-  received from neighbours, less what it paid them). Rounded once per household and day
-  (imports up, exports down).
+- bills (`api.economics.bill`, the Walloon rule), per household over the traded window,
+  with its own contract from the region's tariff file: without the community (offtake at
+  energy + network + taxes with VAT, injection at its injection price) and with it (a kWh
+  bought from a neighbour displaces the energy component only, a kWh sold replaces its
+  injection price, the chain's settlement change is what neighbours paid or were paid);
+  network_and_taxes_units is the part no sharing changes. The interval split of shared
+  energy is replayed and checked against the chain (`api.demo.shares`);
+- pv_share: homes with PV / households. The grid's `retail_per_kwh` / `feed_in_per_kwh` are
+  the community's on-chain ceiling and floor, which bound every member's limits.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from api.demo.chain_facts import ChainFacts
+from api.demo.neighbourhood import REGION, TIMEZONE, member_contracts
 from api.demo.run import DayRun
+from api.demo.shares import interval_shares
+from api.economics.bill import IntervalFlows, member_bill
+from api.economics.tariff import tariff_of
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,10 @@ class HouseholdBill:
     name: str
     address: str
     pv_kwp: float
+    #: The member's contract: DSO, supply offer and injection offer of the tariff file.
+    dso: str
+    supply: str
+    injection: str
     imported_wh: int
     exported_wh: int
     bought_wh: int
@@ -45,6 +59,7 @@ class HouseholdBill:
     change_units: int
     bill_without_units: int
     bill_with_units: int
+    network_and_taxes_units: int
 
     @property
     def savings_units(self) -> int:
@@ -68,6 +83,7 @@ class Summary:
     """What `quartier demo` prints (`as_json` is the --json contract)."""
 
     households: int
+    pv_share: float
     intervals: int
     periods: tuple[int, ...]
     periods_settled: tuple[int, ...]
@@ -120,53 +136,53 @@ class Summary:
         return data
 
 
-def _ceil_div(numerator: int, denominator: int) -> int:
-    return -(-numerator // denominator)
-
-
-def bill_units(
-    imported_wh: int, exported_wh: int, retail_per_kwh: int, feed_in_per_kwh: int
-) -> int:
-    """Grid bill: imports at retail (rounded up) minus exports at feed-in (rounded down)."""
-    return _ceil_div(imported_wh * retail_per_kwh, 1000) - exported_wh * feed_in_per_kwh // 1000
-
-
 def _ratio(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
 def _bills(run: DayRun, facts: ChainFacts) -> tuple[HouseholdBill, ...]:
     sim = run.simulation
-    retail, feed_in = run.rules.price_ceiling_per_kwh, run.rules.price_floor_per_kwh
-    bought: dict[str, int] = defaultdict(int)
-    sold: dict[str, int] = defaultdict(int)
+    addresses = [household.account.address for household in run.households]
+    shares = interval_shares(facts, sim, addresses, run.rules, run.grid)
     change: dict[str, int] = defaultdict(int)
     for settled in facts.settled_households:
-        sold[settled.household] += settled.delivered_wh
-        bought[settled.household] += settled.received_wh
-        change[settled.household] += settled.change_units
+        change[settled.household.lower()] += settled.change_units
+    contracts = member_contracts(len(run.households), run.config.seed)
     bills = []
     for index, household in enumerate(run.households):
         address = household.account.address
+        flows = []
+        for k in sim.interval_ids():
+            imported, exported = sim.metered(index, k)
+            bought, sold = shares[address].get(k, (0, 0))
+            start = sim.calendar_start(k)
+            flows.append(IntervalFlows(start, imported, exported, bought, sold))
+        tariff = tariff_of(REGION, _local_year(sim.calendar_start(sim.first_interval_id)))
+        bill = member_bill(tariff, contracts[index], flows, change[address.lower()])
         imported, exported = sim.window_metered(index)
-        grid_bill = bill_units(
-            imported - bought[address], exported - sold[address], retail, feed_in
-        )
         bills.append(
             HouseholdBill(
                 name=household.name,
                 address=address,
                 pv_kwp=round(sim.pv_kwp[index], 1),
+                dso=contracts[index].dso,
+                supply=contracts[index].supply,
+                injection=contracts[index].injection,
                 imported_wh=imported,
                 exported_wh=exported,
-                bought_wh=bought[address],
-                sold_wh=sold[address],
-                change_units=change[address],
-                bill_without_units=bill_units(imported, exported, retail, feed_in),
-                bill_with_units=grid_bill - change[address],
+                bought_wh=sum(f.bought_wh for f in flows),
+                sold_wh=sum(f.sold_wh for f in flows),
+                change_units=change[address.lower()],
+                bill_without_units=bill.without_units,
+                bill_with_units=bill.with_units,
+                network_and_taxes_units=bill.network_and_taxes_units,
             )
         )
     return tuple(bills)
+
+
+def _local_year(unix_seconds: int) -> int:
+    return datetime.fromtimestamp(unix_seconds, tz=UTC).astimezone(TIMEZONE).year
 
 
 def _series(run: DayRun, facts: ChainFacts) -> tuple[IntervalFigures, ...]:
@@ -213,6 +229,7 @@ def summarise(
     days = max(1, -(-run.config.intervals // run.grid.period_intervals))
     return Summary(
         households=households,
+        pv_share=_ratio(sum(1 for kwp in run.simulation.pv_kwp if kwp > 0), households),
         intervals=run.config.intervals,
         periods=run.periods,
         periods_settled=tuple(sorted(p.period_id for p in facts.settled_periods)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -287,9 +288,64 @@ def test_the_json_figures_follow_from_the_chains_own_record(
         assert free > 0
     assert sum(bill["change_units"] for bill in bills.values()) <= 0  # rounding to the settler
     assert rpc_day["savings_units"] == sum(b["savings_units"] for b in bills.values()) > 0
+    _check_bills(rpc_day, record, households, period_id)
     rules = record.community.functions.rulesAt(period_id).call()
     assert (rpc_day["feed_in_per_kwh"], rpc_day["retail_per_kwh"]) == (rules[4], rules[5])
     assert rpc_day["gate_lead_seconds"] == rules[1]
+
+
+TARIFF = tomllib.loads(
+    (Path(__file__).parents[2] / "api/economics/tariffs/wallonia-2026.toml").read_text()
+)
+#: 11:00-15:00 UTC on the simulated 21 June is 13:00-17:00 in Brussels (summer time): one
+#: band of each set, June's prices.
+SHORT_BANDS = {"single": "all", "day_night": "offpeak", "impact": "eco"}
+
+
+def _check_bills(
+    summary: dict[str, Any], record: ChainRecord, households: Any, period_id: int
+) -> None:
+    """Each bill by the Walloon rule, from the tariff file (read here with tomllib), the
+    meters' deltas in the settlement's calldata and the chain's HouseholdSettled amounts."""
+    for band, ranges in TARIFF["bands"]["day_night"].items():
+        assert ("11:00-17:00" in ranges) == (band == "offpeak")
+    assert "11:00-17:00" in TARIFF["bands"]["impact"]["eco"]
+    settled = {e["args"]["household"]: e["args"] for e in record.events["HouseholdSettled"]}
+    bills = {bill["address"]: bill for bill in summary["bills"]}
+    taxes = sum(TARIFF["taxes"].values())
+    vat = 100 + TARIFF["file"]["vat_percent"]
+    savers = 0
+    for address, _postings, meters in households:
+        address = Web3.to_checksum_address(address)
+        ((_source, _si, _se, deltas, _signature),) = meters
+        offsets = range(SHORT_FIRST_SLOT, SHORT_FIRST_SLOT + SHORT_INTERVALS)
+        taken = sum(int.from_bytes(deltas[8 * j : 8 * j + 4]) for j in offsets)
+        fed = sum(int.from_bytes(deltas[8 * j + 4 : 8 * j + 8]) for j in offsets)
+        bill = bills[address]
+        event = settled.get(address, {"deliveredWh": 0, "receivedWh": 0, "changeUnits": 0})
+        bought, sold, change = event["receivedWh"], event["deliveredWh"], event["changeUnits"]
+        supply = TARIFF["supply"][bill["supply"]]
+        band = SHORT_BANDS[supply["bands"]]
+        energy = supply["energy_per_kwh"]["2026-06"][band]
+        injection = TARIFF["injection"][bill["injection"]]["price_per_kwh"]["2026-06"]["all"]
+        network = TARIFF["network"][bill["dso"]]
+        grid = network["distribution_per_kwh"][supply["bands"]][band]
+        grid += network["transmission_per_kwh"] + taxes
+        scale = 10_000_000  # Wh x units/kWh x percent x percent
+        alone = taken * (energy + grid) * vat * 100 - fed * injection * 10_000
+        shared = (taken - bought) * energy * vat * 100 + taken * grid * vat * 100
+        shared -= (fed - sold) * injection * 10_000 + change * scale
+        assert bill["imported_wh"] == taken
+        assert bill["exported_wh"] == fed
+        assert bill["bill_without_units"] == -(-alone // scale)
+        assert bill["bill_with_units"] == -(-shared // scale)
+        assert bill["network_and_taxes_units"] == -(-(taken * grid * vat * 100) // scale)
+        assert bill["savings_units"] == bill["bill_without_units"] - bill["bill_with_units"]
+        assert bill["savings_units"] >= 0  # the agents' limits: nobody loses
+        savers += bill["savings_units"] > 0
+    assert savers >= 2  # at least a seller and a buyer gained
+    with_pv = sum(1 for bill in summary["bills"] if bill["pv_kwp"] > 0)
+    assert summary["pv_share"] == round(with_pv / SHORT_HOUSEHOLDS, 4)
 
 
 def test_a_second_demo_on_the_same_node_gets_its_own_community_and_day(
@@ -398,6 +454,15 @@ def test_demo_command_on_a_fresh_anvil_prints_json_and_writes_the_report(tmp_pat
     ):
         assert isinstance(summary[key], int), key
     assert isinstance(summary["delivered_share"], float)
+    assert isinstance(summary["pv_share"], float)
+    for bill in summary["bills"]:
+        for key in (
+            "bill_without_units",
+            "bill_with_units",
+            "savings_units",
+            "network_and_taxes_units",
+        ):
+            assert isinstance(bill[key], int), key
     assert (summary["households"], summary["intervals"]) == (3, 4)
     assert summary["audit_ok"] is True
     assert summary["settled_wh"] <= summary["traded_wh"]

@@ -7,8 +7,11 @@ the (cached) year of pvlib/demandlib profiles is computed.
 
 from __future__ import annotations
 
+import tomllib
 import xml.dom.minidom
-from datetime import date
+from datetime import UTC, date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,9 +23,8 @@ from api.demo.agents import (
     meter_batch,
 )
 from api.demo.neighbourhood import make_households
-from api.demo.report import euros
+from api.demo.report import euros, kwh, price
 from api.demo.simulation import FORECAST_ERROR, SLOTS_PER_DAY, DaySimulation, simulate_day
-from api.demo.summary import bill_units
 from ledger.charts import Series, bar_chart, line_chart
 from ledger.deploy_v2 import DEFAULT_RULES
 from ledger.rules import TimeGrid
@@ -30,6 +32,24 @@ from ledger.schedules import EntrySide, SignedSchedule, sign_schedule, verify_sc
 from metering.period import verify_meter_period
 
 DAY = date(2026, 6, 21)
+BRUSSELS = ZoneInfo("Europe/Brussels")
+TARIFF = tomllib.loads(
+    (Path(__file__).parents[2] / "api/economics/tariffs/wallonia-2026.toml").read_text()
+)
+
+
+def _band(supply: str, local: datetime) -> str:
+    """The band of a local time, by a literal reading of the file's ranges."""
+    bands = TARIFF["bands"][TARIFF["supply"][supply]["bands"]]
+    now = f"{local:%H:%M}"
+    for band, ranges in bands.items():
+        for text in ranges:
+            start, end = text.split("-")
+            if start <= now < end:
+                return str(band)
+    raise AssertionError(now)
+
+
 EXCHANGE = "0x" + "ab" * 20
 GRID = TimeGrid()
 
@@ -113,19 +133,25 @@ def test_schedules_follow_the_forecast_within_the_chains_band(day: DaySimulation
         assert schedule.entries[-1].side is not EntrySide.NONE
         for k, entry in zip(schedule.interval_ids(), schedule.entries, strict=True):
             forecast = day.forecast(index, k)
+            # the member's own prices, read here from the tariff file with tomllib
+            contract = limits[index].member
+            local = datetime.fromtimestamp(k * 900, tz=UTC).astimezone(BRUSSELS)
+            month = f"{local:%Y-%m}"
             if entry.side is EntrySide.SELL:
                 assert forecast.export_wh >= MIN_ENTRY_WH
                 assert entry.energy_wh == entry_size(forecast.export_wh)
-                assert (
-                    DEFAULT_RULES.price_floor_per_kwh
-                    < entry.price_per_kwh
-                    < (DEFAULT_RULES.price_floor_per_kwh + DEFAULT_RULES.price_ceiling_per_kwh) // 2
+                injection = TARIFF["injection"][contract.injection]["price_per_kwh"][month]["all"]
+                assert entry.price_per_kwh == max(
+                    DEFAULT_RULES.price_floor_per_kwh, injection + 1_000
                 )
             elif entry.side is EntrySide.BUY:
                 assert day.is_daylight(k)
                 assert entry.energy_wh == entry_size(forecast.import_wh)
-                assert entry.price_per_kwh < DEFAULT_RULES.price_ceiling_per_kwh
-                assert entry.price_per_kwh > limits[index].ask_per_kwh
+                band = _band(contract.supply, local)
+                energy = TARIFF["supply"][contract.supply]["energy_per_kwh"][month][band]
+                assert entry.price_per_kwh == min(
+                    DEFAULT_RULES.price_ceiling_per_kwh, energy * 106 // 100 - 1_000
+                )
         signed = sign_schedule(household.account.key, schedule, 31337, EXCHANGE)
         assert verify_schedule(signed, 31337, EXCHANGE)
         forged = SignedSchedule(schedule, signed.signature[:-1] + bytes([signed.signature[-1] ^ 1]))
@@ -146,13 +172,15 @@ def test_a_meter_batch_signs_its_whole_period(day: DaySimulation) -> None:
     ]
 
 
-def test_bills_round_imports_up_and_exports_down() -> None:
-    assert bill_units(1, 0, 300_000, 40_000) == 300
-    assert bill_units(0, 1, 300_000, 40_000) == -40
-    assert bill_units(1, 0, 1, 1) == 1  # 0.001 unit owed is a whole unit
-    assert bill_units(0, 1, 1, 1) == 0  # 0.001 unit earned is nothing
-    assert euros(12_658_360) == "€12.658"
-    assert euros(-170_000) == "-€0.170"
+def test_reports_show_euros_to_the_cent_and_kwh_to_a_tenth() -> None:
+    assert euros(12_658_360) == "€12.66"
+    assert euros(-170_000) == "-€0.17"
+    assert euros(4_999) == "€0.00"
+    assert euros(5_000) == "€0.01"
+    assert kwh(12_345) == "12.3"
+    assert kwh(50) == "0.1"
+    assert price(132_500) == "€0.133/kWh"
+    assert price(-10_000) == "-€0.010/kWh"
 
 
 def test_charts_are_well_formed_svg() -> None:
