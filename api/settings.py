@@ -1,9 +1,11 @@
-"""Settings of the service, read from the environment once (`get_settings`).
+"""Settings of the service (pydantic-settings), read from the environment once (`get_settings`).
 
-Every knob is a `QUARTIER_*` environment variable; nothing is read at import time, so tests
-build a `Settings(...)` directly and hand it to `create_app`. None of them is a rule of the
+Every knob is a `QUARTIER_*` environment variable (an empty value counts as unset); nothing
+is read at import time, so tests build a `Settings(...)` with their own values and hand it
+to `create_app` (explicit values win over the environment). None of them is a rule of the
 community (interval and period lengths, gate lead, mechanism, prices, deadline): those are
-read from QuartierCommunity, so no second copy exists here.
+read from QuartierCommunity, so no second copy exists here. A malformed value is one
+ConfigurationError naming the variable (one line from the CLI).
 
 | variable | meaning | default |
 |---|---|---|
@@ -14,6 +16,8 @@ read from QuartierCommunity, so no second copy exists here.
 | QUARTIER_MANAGER_KEY | manager key the API may send admissions with | none (manager sends) |
 | QUARTIER_AUTH_SECRET | HMAC key of login tokens | random per process |
 | QUARTIER_TOKEN_SECONDS | lifetime of a login token | 900 |
+| QUARTIER_CHALLENGE_SECONDS | lifetime of a sign-in challenge | 300 |
+| QUARTIER_MANAGER_REQUEST_SECONDS | how far a manager request's timestamp may be from now | 300 |
 | QUARTIER_METER_CACHE_SECONDS | how long a meter record is trusted (readings) | 60 |
 | QUARTIER_WORKER | run the relayer inside `quartier serve` (1/0) | 1 |
 | QUARTIER_WORKER_POLL_SECONDS | relayer period | 5 |
@@ -26,127 +30,124 @@ read from QuartierCommunity, so no second copy exists here.
 | QUARTIER_MAX_JSON_DEPTH | deepest JSON nesting accepted in a body (422 above) | 32 |
 | QUARTIER_CHAIN_DEADLINE_SECONDS | all chain calls of one API request end within this | 3 |
 | QUARTIER_RPC_TIMEOUT_SECONDS | timeout of one JSON-RPC request | 10 |
+| QUARTIER_CORS_ORIGINS | browser origins allowed to call the API, comma-separated | none |
+| QUARTIER_HEALTH_TIMEOUT_SECONDS | bound of each check of `GET /health` | 2 |
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.errors import ConfigurationError
 
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigurationError(f"{name} must be >= {minimum}, got {value}")
-    return value
+ENV_PREFIX = "QUARTIER_"
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if not 0 < value < 3600:
-        raise ConfigurationError(f"{name} must be between 0 and 3600 seconds, got {raw!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
     """Configuration of one community's service (API and relayer)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,
+        frozen=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        extra="forbid",
+    )
 
     rpc_url: str = "http://127.0.0.1:8545"
     database_url: str = "sqlite:///quartier.db"
-    deployment_file: Path | None = None
-    relayer_key: str | None = None
-    manager_key: str | None = None
-    auth_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
-    token_seconds: int = 900
-    challenge_seconds: int = 300
-    manager_request_seconds: int = 300
-    meter_cache_seconds: int = 60
+    deployment_file: Path | None = Field(default=None, validation_alias="QUARTIER_DEPLOYMENT")
+    relayer_key: str | None = Field(default=None, repr=False)
+    manager_key: str | None = Field(default=None, repr=False)
+    auth_secret: bytes = Field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    token_seconds: int = Field(default=900, ge=1)
+    challenge_seconds: int = Field(default=300, ge=1)
+    manager_request_seconds: int = Field(default=300, ge=1)
+    meter_cache_seconds: int = Field(default=60, ge=0)
     #: Run the relayer loop inside `quartier serve` (else `quartier relayer` runs it).
-    run_relayer: bool = True
-    relayer_poll_seconds: int = 5
+    run_relayer: bool = Field(default=True, validation_alias="QUARTIER_WORKER")
+    relayer_poll_seconds: int = Field(
+        default=5, ge=1, validation_alias="QUARTIER_WORKER_POLL_SECONDS"
+    )
     #: Gas limit of every relayer transaction: above a 100-household settlement, below the
     #: block gas limit (Anvil: 30M). Estimating each transaction instead costs the node a
     #: second execution and the relayer a round trip.
-    relayer_gas_limit: int = 25_000_000
+    relayer_gas_limit: int = Field(default=25_000_000, ge=21_000)
     #: Schedules per postSchedules transaction (~40k gas each with a day of entries).
-    relayer_batch_size: int = 40
+    relayer_batch_size: int = Field(default=40, ge=1)
     #: A schedule is accepted only if its first gate stays open this long: time for the
     #: relayer to post it (a pass every `relayer_poll_seconds`, a block, retries).
-    relay_margin_seconds: int = 60
+    relay_margin_seconds: int = Field(default=60, ge=0)
     #: Memberships and meters are re-read after this; a removal noticed late only costs the
     #: removed household its pending schedules (the contract refuses them at posting).
-    membership_cache_seconds: int = 30
+    membership_cache_seconds: int = Field(default=30, ge=0)
     #: How long a read of the chain head (time, block number) is reused; 0 reads every time.
-    head_cache_milliseconds: int = 500
+    head_cache_milliseconds: int = Field(
+        default=500, ge=0, validation_alias="QUARTIER_HEAD_CACHE_MS"
+    )
     #: Request bodies above this are refused (413) while they stream in, before parsing.
-    max_body_bytes: int = 1 << 20
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
     #: JSON bodies nested deeper than this are refused (422) before parsing: the decoders
     #: recurse once per level.
-    max_json_depth: int = 32
+    max_json_depth: int = Field(default=32, ge=2)
     #: One overall deadline for every chain call an API request makes (503 after it).
-    chain_deadline_seconds: float = 3.0
+    chain_deadline_seconds: float = Field(default=3.0, gt=0, lt=3600)
     #: Timeout of one JSON-RPC request (the relayer's calls have no overall deadline).
-    rpc_timeout_seconds: float = 10.0
+    rpc_timeout_seconds: float = Field(default=10.0, gt=0, lt=3600)
+    #: Browser origins allowed by CORS (none: no CORS headers at all, same-origin only).
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    #: `GET /health` waits at most this for each of the chain and the database.
+    health_timeout_seconds: float = Field(default=2.0, gt=0, lt=3600)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls) -> Settings:
         """Read every `QUARTIER_*` variable; a malformed value raises ConfigurationError."""
-        env = os.environ if env is None else env
-        d = cls()
-        secret = env.get("QUARTIER_AUTH_SECRET")
-        deployment = env.get("QUARTIER_DEPLOYMENT")
-        return cls(
-            rpc_url=env.get("QUARTIER_RPC_URL", d.rpc_url),
-            database_url=env.get("QUARTIER_DATABASE_URL", d.database_url),
-            deployment_file=Path(deployment) if deployment else None,
-            relayer_key=env.get("QUARTIER_RELAYER_KEY") or None,
-            manager_key=env.get("QUARTIER_MANAGER_KEY") or None,
-            auth_secret=secret.encode() if secret else d.auth_secret,
-            token_seconds=_int(env, "QUARTIER_TOKEN_SECONDS", d.token_seconds, minimum=1),
-            meter_cache_seconds=_int(env, "QUARTIER_METER_CACHE_SECONDS", d.meter_cache_seconds),
-            run_relayer=env.get("QUARTIER_WORKER", "1") not in ("0", "false", "no"),
-            relayer_poll_seconds=_int(
-                env, "QUARTIER_WORKER_POLL_SECONDS", d.relayer_poll_seconds, minimum=1
-            ),
-            relayer_gas_limit=_int(
-                env, "QUARTIER_RELAYER_GAS_LIMIT", d.relayer_gas_limit, minimum=21_000
-            ),
-            relayer_batch_size=_int(
-                env, "QUARTIER_RELAYER_BATCH_SIZE", d.relayer_batch_size, minimum=1
-            ),
-            relay_margin_seconds=_int(env, "QUARTIER_RELAY_MARGIN_SECONDS", d.relay_margin_seconds),
-            membership_cache_seconds=_int(
-                env, "QUARTIER_MEMBERSHIP_CACHE_SECONDS", d.membership_cache_seconds
-            ),
-            head_cache_milliseconds=_int(env, "QUARTIER_HEAD_CACHE_MS", d.head_cache_milliseconds),
-            max_body_bytes=_int(env, "QUARTIER_MAX_BODY_BYTES", d.max_body_bytes, minimum=1024),
-            max_json_depth=_int(env, "QUARTIER_MAX_JSON_DEPTH", d.max_json_depth, 2),
-            chain_deadline_seconds=_seconds(
-                env, "QUARTIER_CHAIN_DEADLINE_SECONDS", d.chain_deadline_seconds
-            ),
-            rpc_timeout_seconds=_seconds(
-                env, "QUARTIER_RPC_TIMEOUT_SECONDS", d.rpc_timeout_seconds
-            ),
-        )
+        try:
+            return cls()
+        except ValidationError as error:
+            raise ConfigurationError(_one_line(error)) from None
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a Settings field."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else ENV_PREFIX + field.upper()
+
+
+_BY_ALIAS = {env_name(name): name for name in Settings.model_fields}
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = str(first["loc"][0]) if first["loc"] else ""
+    field = _BY_ALIAS.get(location, location)
+    name = env_name(field) if field in Settings.model_fields else location
+    kind, value, context = first["type"], first.get("input"), first.get("ctx", {})
+    if field in ("auth_secret", "relayer_key", "manager_key"):
+        return f"{name} is malformed: {first['msg']}"  # never echo a secret
+    if kind == "int_parsing":
+        return f"{name} must be an integer, got {value!r}"
+    if kind == "float_parsing":
+        return f"{name} must be a number of seconds, got {value!r}"
+    if kind == "greater_than_equal":
+        return f"{name} must be >= {context['ge']}, got {value}"
+    if kind in ("greater_than", "less_than"):
+        return f"{name} must be between 0 and 3600 seconds, got {value!r}"
+    return f"{name}: {first['msg']}, got {value!r}"
 
 
 @lru_cache

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -210,7 +209,7 @@ def test_a_node_without_the_deployment_state_is_a_503(
         community.address("QuartierExchange"),
     )
     with AnvilNode() as empty:
-        bare = replace(settings, rpc_url=empty.url)
+        bare = settings.model_copy(update={"rpc_url": empty.url})
         with app_client(bare, community, clock) as fresh:
             reading = meter.reading(interval_at(clock) - 1, 1, 1, seq=1)
             _problem(fresh.post("/readings", json=reading), 503, "deployment-unavailable")
