@@ -29,7 +29,7 @@ from ledger.audit.history import Logged, PostCall, RawPosting, SettleCall, Unrea
 from ledger.audit.model import Kind, Problem
 from ledger.audit.postings import Book
 from ledger.entries import EntriesFormatError, decode_entries
-from ledger.events_v2 import PeriodCleared, SchedulePosted
+from ledger.events_v2 import PeriodCleared, RulesScheduled, SchedulePosted
 from ledger.schedules import NO_ENTRY, Entry, EntrySide
 from ledger.signatures import SECP256K1_N, SignatureRuleError, check_signature
 
@@ -384,3 +384,40 @@ def test_postings_supplied_as_posted_settle_clean() -> None:
     assert [p.version for p in supplied] == [1, 2]
     assert all(isinstance(p, RawPosting) for p in supplied)
     assert problems(history) == []
+
+
+def test_postings_are_judged_by_the_rules_in_force_when_posted() -> None:
+    # A faulty community schedules rules for a period after a posting for it (too early): a
+    # larger minimum entry and a gate that would have closed. The posting was made under the
+    # old rules and is not blamed; the change is named.
+    stricter = replace(
+        RULES, min_entry_wh=101, gate_lead_seconds=GRID.interval_seconds * GRID.period_intervals
+    )
+
+    def post_then_change(world: Scenario) -> None:
+        b = world.builder
+        b.post([(world.idle, PERIOD + 2, 1, 0, entries(Entry(EntrySide.BUY, 100, 120_000)))])
+        b.schedule_rules(stricter, effective=PERIOD + 2)
+
+    kinds = {p.kind for p in problems(honest(after_settlement=post_then_change))}
+    assert kinds == {Kind.RULES_CHANGE_TOO_EARLY}
+
+
+def test_a_posting_before_any_rules_names_rules_missing() -> None:
+    history = honest()
+    postings = [e for e in history.exchange_events if isinstance(e.event, SchedulePosted)]
+    deploy = next(
+        i
+        for i, e in enumerate(history.community_events)
+        if isinstance(e.event, RulesScheduled) and e.event.effective_from_period_id == 0
+    )
+    after = postings[-1]
+    history.community_events[deploy] = replace(
+        history.community_events[deploy],
+        block_number=after.block_number,
+        log_index=after.log_index + 1,
+    )
+    missing = [p for p in problems(history) if p.kind is Kind.RULES_MISSING]
+    assert missing == [
+        at(e, Kind.RULES_MISSING, f"{who(e.event)}: no rules for period {PERIOD}") for e in postings
+    ]
