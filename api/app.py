@@ -16,16 +16,22 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.engine import Engine
 
 from api.db import create_schema, make_engine
 from api.deps import Clock
+from api.health import router as health_router
 from api.households.router import router as households_router
 from api.limits import ChainDeadlineMiddleware, RequestLimitsMiddleware, restore_recursion_limit
 from api.meter_batches.router import router as meter_batches_router
-from api.problems import install_problem_handlers
+from api.openapi import TAGS, install_openapi
+from api.problems import document_problems, install_problem_handlers
 from api.readings.meters import MeterDirectory
 from api.readings.router import router as readings_router
 from api.relayer.context import V2Chain
@@ -34,6 +40,27 @@ from api.relayer.service import Relayer
 from api.schedules.router import router as schedules_router
 from api.settings import Settings, get_settings
 from ledger.chain import chain_deadline
+
+
+def _version() -> str:
+    try:
+        return package_version("quartier")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
+
+DESCRIPTION = """Protocol v2 of a neighbourhood energy community: households post EIP-712
+signed day-ahead schedules, meters post P-256 signed period batches, the relayer posts
+them to QuartierExchange and settles each period on chain.
+
+Every signed format (bytes, type strings, test vectors) is in `ledger/FORMATS.md`. Energy
+is integer Wh, money integer token units (6 decimals), prices token units per kWh. Every
+error is an RFC 9457 problem (`application/problem+json`). Reading a household's own data
+needs its bearer token (Authorize: `householdToken`); manager actions a signed request
+(`managerSignature` with `X-Quartier-Timestamp`)."""
+
+#: The API's allowed request headers across origins (CORS): the ones it reads.
+CORS_HEADERS = ["Authorization", "Content-Type", "X-Quartier-Timestamp", "X-Quartier-Signature"]
 
 
 def _wall_clock() -> int:
@@ -86,10 +113,15 @@ def create_app(
             if loop is not None:
                 loop.stop()
 
-    app = FastAPI(
+    # FastAPIOffline: FastAPI whose /docs and /redoc load Swagger UI and ReDoc from the
+    # package's own files (no CDN: the docs work offline).
+    app = FastAPIOffline(
         title="Quartier",
         summary="Signed schedules, signed meter batches, settlement on-chain (protocol v2).",
-        version="0.2.0",
+        description=DESCRIPTION,
+        version=_version(),
+        openapi_tags=TAGS,
+        license_info={"name": "MIT", "identifier": "MIT"},
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -108,10 +140,20 @@ def create_app(
         max_json_depth=settings.max_json_depth,
     )
     install_problem_handlers(app)
+    if settings.cors_origins:
+        # Outermost: refusals and problems carry the CORS headers too.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=CORS_HEADERS,
+        )
     app.include_router(schedules_router)
     app.include_router(meter_batches_router)
     app.include_router(readings_router)
     app.include_router(households_router)
+    app.include_router(health_router)
+    install_openapi(app, document_problems)
     return app
 
 

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import uuid
+from http import HTTPStatus
 from typing import Any
 
 import requests
@@ -275,18 +276,49 @@ class CatchAllMiddleware:
 #: The JSON schema of every problem body (RFC 9457 members; extension members allowed).
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
+    "description": "An RFC 9457 problem: `type` names the refusal (a stable slug), `detail`"
+    " says it for a person; extension members carry the facts (the validation `errors`, a"
+    " contract's `revert` and `arguments`, a 500's incident `id`, ...).",
     "type": "object",
     "required": ["type", "title", "status", "detail", "instance"],
     "properties": {
         "type": {"type": "string", "description": "urn:quartier:problem:<slug>"},
-        "title": {"type": "string"},
+        "title": {"type": "string", "description": "Short, the same for every such problem"},
         "status": {"type": "integer", "minimum": 400, "maximum": 599},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
+        "detail": {"type": "string", "description": "This occurrence, for a person"},
+        "instance": {"type": "string", "description": "The request path"},
+        "errors": {
+            "type": "array",
+            "description": "422 validation problems: each invalid field",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "location": {"type": "array", "items": {"type": "string"}},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+        "id": {"type": "string", "description": "500 only: the incident id in the log"},
     },
     "additionalProperties": True,
 }
 _PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+#: Description of an error response a route left undescribed.
+STATUS_DESCRIPTIONS: dict[str, str] = {
+    "401": "Not authenticated: missing, malformed, expired or replayed token or signature",
+    "403": "Authenticated, but not allowed",
+    "404": "No such resource",
+    "409": "Conflicts with the stored or on-chain state",
+    "413": "Request body too large",
+    "422": "Malformed request: invalid JSON, field or parameter (the problem lists `errors`)",
+    "503": "The chain, the deployment or the database is unavailable: retry later",
+}
+
+
+def _default_descriptions(code: str) -> set[str | None]:
+    phrase = HTTPStatus(int(code)).phrase if code.isdigit() else None
+    return {None, "", "Additional Response", "Validation Error", phrase}
 
 
 def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
@@ -301,6 +333,9 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
             for code, response in responses.items():
                 if code[0] in "45":
                     response["content"] = _PROBLEM_CONTENT
+                    # FastAPI's defaults: its own phrase or the bare HTTP reason phrase.
+                    if response.get("description") in _default_descriptions(code):
+                        response["description"] = STATUS_DESCRIPTIONS.get(code, "Refused")
             responses["default"] = {
                 "description": "Any other refusal or failure: an RFC 9457 problem",
                 "content": _PROBLEM_CONTENT,
@@ -310,20 +345,9 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def install_problem_openapi(app: FastAPI) -> None:
-    """Serve the OpenAPI document with the problems documented (`document_problems`)."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = document_problems(build())
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
 def install_problem_handlers(app: FastAPI) -> None:
-    """Map every error family to problem+json, once, for the whole app."""
+    """Map every error family to problem+json, once, for the whole app (the OpenAPI document
+    says so through `document_problems`, which `api.openapi.install_openapi` applies)."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(LedgerError, _ledger_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -335,4 +359,3 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Web3Exception, _node_error)
     app.add_exception_handler(DecodingError, _node_error)
     app.add_middleware(CatchAllMiddleware)
-    install_problem_openapi(app)

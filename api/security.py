@@ -12,12 +12,31 @@ import hashlib
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import check_token, recover_personal
 from api.deps import ChainDep, ClockDep, SessionDep, SettingsDep
 from api.errors import AuthenticationError, ForbiddenError
 from api.households.models import ManagerRequestRow
+
+#: The OpenAPI security schemes (the docs' Authorize button). Both leave the refusal to the
+#: dependencies below (auto_error=False), so a missing credential is this service's 401
+#: problem, not FastAPI's 403.
+household_bearer = HTTPBearer(
+    scheme_name="householdToken",
+    bearerFormat="<address>.<expiry>.<hmac>",
+    description="A household's login token: POST /auth/challenge, personal_sign the message,"
+    " POST /auth/token (ledger/FORMATS.md §8).",
+    auto_error=False,
+)
+manager_signature = APIKeyHeader(
+    name="X-Quartier-Signature",
+    scheme_name="managerSignature",
+    description="The community manager's personal_sign of the request (ledger/FORMATS.md §9),"
+    " with its unix time in X-Quartier-Timestamp; each signature works once.",
+    auto_error=False,
+)
 
 
 def manager_message(method: str, path: str, body: bytes, timestamp: int) -> str:
@@ -35,8 +54,10 @@ async def require_manager(
     chain: ChainDep,
     settings: SettingsDep,
     clock: ClockDep,
-    x_quartier_timestamp: Annotated[int | None, Header()] = None,
-    x_quartier_signature: Annotated[str | None, Header()] = None,
+    x_quartier_timestamp: Annotated[
+        int | None, Header(description="Unix seconds the manager signed the request at")
+    ] = None,
+    x_quartier_signature: Annotated[str | None, Depends(manager_signature)] = None,
 ) -> str:
     """The manager's address, when the request carries the manager's fresh signature."""
     if x_quartier_timestamp is None or x_quartier_signature is None:
@@ -72,14 +93,14 @@ async def require_manager(
 def require_household(
     settings: SettingsDep,
     clock: ClockDep,
-    authorization: Annotated[str | None, Header()] = None,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(household_bearer)],
 ) -> str:
     """The household a valid bearer token was issued to."""
-    if authorization is None or not authorization.lower().startswith("bearer "):
+    if credentials is None:
         raise AuthenticationError(
             "sign in first: POST /auth/challenge, then /auth/token", "token-required"
         )
-    return check_token(settings.auth_secret, authorization[7:].strip(), clock())
+    return check_token(settings.auth_secret, credentials.credentials.strip(), clock())
 
 
 ManagerDep = Annotated[str, Depends(require_manager)]
