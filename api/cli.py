@@ -3,65 +3,117 @@
 This is the composition root, so it lives in the top-most package (`api` may import `ledger`
 and `metering`; they never import `api`). Every package raises errors under its own root
 exception; `main` turns those into one line on stderr and a non-zero exit, never a traceback.
+
+Sub-commands are loaded lazily: a command's module (web3, FastAPI, the compiler's artifacts,
+...) is imported only when that command runs, so `quartier --help` imports typer alone and
+`quartier meter read-p1` only the metering package (importing every command cost seconds of
+CPU on each call). The one-line help shown by `quartier --help` is kept here for that reason;
+tests/unit/test_cli_lazy.py checks it against each command's own.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
-from typing import Annotated
+from dataclasses import dataclass
 
 import typer
+import typer.core
+from typer import _click as click
 
-from api.audit_cli import audit
-from api.demo.cli import demo_app
 from api.errors import ApiError
-from api.service_cli import relayer, serve
-from ledger.cli import chain_app
-from ledger.community_cli import community_app, household_app
 from ledger.errors import LedgerError
-from metering.cli import meter_app
 from metering.errors import MeteringError
 
-app = typer.Typer(
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """Where a sub-command lives (a `typer.Typer` or a command function) and its short help."""
+
+    module: str
+    attribute: str
+    help: str
+
+    def load(self, name: str) -> click.Command:
+        """Import the module and build the click command (only now)."""
+        target = getattr(importlib.import_module(self.module), self.attribute)
+        if not isinstance(target, typer.Typer):
+            single = typer.Typer()
+            single.command(name)(target)
+            target = single
+        target._add_completion = False  # as before: no --install-completion on sub-commands
+        command = typer.main.get_command(target)
+        command.name = name
+        return command
+
+
+COMMANDS: dict[str, LazyCommand] = {
+    "audit": LazyCommand(
+        "api.audit_cli",
+        "audit",
+        "Replay every rule change, admission, posting, meter batch and settlement of a v2"
+        " community from the chain, and check it.",
+    ),
+    "chain": LazyCommand(
+        "ledger.cli", "chain_app", "Run a local chain or deploy Quartier's contracts."
+    ),
+    "community": LazyCommand(
+        "ledger.community_cli",
+        "community_app",
+        "A community as a file (community.toml): create it, deploy it, read its status; the"
+        " manager's day-to-day commands.",
+    ),
+    "demo": LazyCommand(
+        "api.demo.cli",
+        "demo_app",
+        "Run a neighbourhood day on protocol v2 (a fresh Anvil, or --rpc)",
+    ),
+    "household": LazyCommand(
+        "ledger.community_cli",
+        "household_app",
+        "A household's own commands: escrow, schedules, and its statement.",
+    ),
+    "meter": LazyCommand(
+        "metering.cli", "meter_app", "Meter keys, one-shot meter reads and the meter agent."
+    ),
+    "relayer": LazyCommand(
+        "api.service_cli",
+        "relayer",
+        "Post accepted schedules before their gates and settle every period that has ended",
+    ),
+    "serve": LazyCommand(
+        "api.service_cli",
+        "serve",
+        "Run the API (OpenAPI at /docs); settings from QUARTIER_* variables.",
+    ),
+}
+
+
+class LazyGroup(typer.core.TyperGroup):
+    """The top-level group: lists COMMANDS without importing them, loads the one invoked.
+    Usage errors keep typer's formatting (its `main`); the top-level help is click's plain
+    list, which needs no command loaded (typer's rich help loads every command)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        lazy = COMMANDS.get(cmd_name)
+        return None if lazy is None else lazy.load(cmd_name)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        click.Command.format_help(self, ctx, formatter)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name].help) for name in self.list_commands(ctx)])
+
+
+app = LazyGroup(
     name="quartier",
     help="Quartier: peer-to-peer neighbourhood energy trading on a verifiable ledger.",
     no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
 )
-
-
-def _print_version(asked: bool) -> None:
-    if asked:
-        try:
-            print(f"quartier {package_version('quartier')}")
-        except PackageNotFoundError:  # run from a source tree that was never installed
-            print("quartier (not installed)")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", is_eager=True, callback=_print_version, help="Print the version."
-        ),
-    ] = False,
-) -> None:
-    """Quartier: peer-to-peer neighbourhood energy trading on a verifiable ledger."""
-
-
-app.add_typer(chain_app, name="chain")
-app.add_typer(community_app, name="community")
-app.add_typer(household_app, name="household")
-app.add_typer(meter_app, name="meter")
-app.command("serve")(serve)
-app.command("relayer")(relayer)
-app.command("audit")(audit)
-app.add_typer(demo_app)
 
 #: Exit code for an error the user can act on (bad URL, missing file, refused input).
 EXIT_FAILURE = 1

@@ -15,13 +15,6 @@ import typer
 
 from metering.adapters.base import MeterAdapter
 from metering.errors import KeyFileError, MeteringError
-from metering.keys import (
-    MeterIdentity,
-    generate_private_key,
-    load_private_key,
-    read_passphrase_file,
-    save_private_key,
-)
 
 meter_app = typer.Typer(
     help="Meter keys, one-shot meter reads and the meter agent.",
@@ -71,6 +64,15 @@ def keygen(
     """Generate a P-256 meter key; print its public key and meter id."""
     if (passphrase_file is None) == (not no_encryption):
         raise KeyFileError("give exactly one of --passphrase-file or --no-encryption")
+    # Here, not at the top: metering.keys imports eth_abi (a second of CPU), which
+    # `quartier meter read-p1` does not need.
+    from metering.keys import (
+        MeterIdentity,
+        generate_private_key,
+        read_passphrase_file,
+        save_private_key,
+    )
+
     passphrase = read_passphrase_file(passphrase_file) if passphrase_file else None
     key = generate_private_key()
     save_private_key(key, out, passphrase)
@@ -198,6 +200,7 @@ def run(
     from metering.agent import AgentConfig, MeterAgent
     from metering.config import grid_of_binding, read_time_grid, resolve_chain_settings
     from metering.errors import MeterConfigError
+    from metering.keys import MeterIdentity, load_private_key, read_passphrase_file
     from metering.spool import Spool
 
     _quiet_libraries()
