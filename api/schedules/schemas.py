@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from api.schedules.models import ScheduleRow
+from ledger.entries import unpack_entries
 from ledger.schedules import ENERGY_WH_MAX, PRICE_PER_KWH_MAX, EntrySide, decode_entries
 
 #: Bodies never carry more entries than this, whatever the community's period length; the
@@ -31,6 +32,8 @@ SIDE_NAME: dict[EntrySide, SideName] = {
     EntrySide.SELL: "sell",
     EntrySide.BUY: "buy",
 }
+#: SIDE_NAME by the side's integer (entries decoded as plain ints).
+_SIDE_NAMES: tuple[SideName, ...] = tuple(SIDE_NAME[side] for side in sorted(EntrySide))
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 _M = TypeVar("_M", bound=BaseModel)
@@ -156,9 +159,12 @@ def schedule_json(
     """ScheduleOut as a plain dict from a stored row's columns (the POST hot path skips the
     model); `entries` as received, else decoded from the row."""
     if entries is None:
+        # Plain ints (`unpack_entries`, the same checks as `decode_entries`): an Entry object
+        # per interval was most of a GET's CPU.
+        sides, energies, prices = unpack_entries(bytes.fromhex(fields["entries"][2:]))
         entries = [
-            {"side": SIDE_NAME[e.side], "energy_wh": e.energy_wh, "price_per_kwh": e.price_per_kwh}
-            for e in decode_entries(bytes.fromhex(fields["entries"][2:]))
+            {"side": _SIDE_NAMES[side], "energy_wh": energy, "price_per_kwh": price}
+            for side, energy, price in zip(sides, energies, prices, strict=True)
         ]
     return {
         "schedule_hash": fields["schedule_hash"],

@@ -2,7 +2,8 @@
 
 The API (`served_app`: `quartier serve`'s app, the relayer off) runs under uvicorn in its
 own process against a fresh Anvil holding a v2 community (QuartierCommunity,
-QuartierExchange) and a SQLite file; this process is the load (`loopback`). The households
+QuartierExchange) and a SQLite file; the load comes from `loopback.GENERATOR_PROCESSES`
+aiohttp processes (`loopback.LoadGenerator`), started once for every run. The households
 are onboarded as the demo does (admitted with their meters, funded, escrow deposited).
 
 Schedules: each household signs day-ahead schedules of the next period (48 entries, sells and
@@ -29,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from loopback import LoadFigure, Server, request, run_load
+from loopback import GENERATOR_PROCESSES, Call, LoadFigure, LoadGenerator, Server, request
 
 from api.demo.agents import schedule_json
 from api.demo.neighbourhood import Household, make_households, onboard_households
@@ -61,6 +62,8 @@ class IntakeFigures:
     households: int
     meters: int
     workers: int
+    #: Load generator processes the clients ran in.
+    generators: int
 
 
 def _schedules(
@@ -81,9 +84,9 @@ def _schedules(
     return schedules
 
 
-def _lanes(per_owner: list[list[bytes]], concurrency: int) -> list[list[bytes]]:
+def _lanes(per_owner: list[list[Call]], concurrency: int) -> list[list[Call]]:
     """Owners spread over the lanes; inside a lane, owners interleaved, each in its order."""
-    lanes: list[list[list[bytes]]] = [[] for _ in range(concurrency)]
+    lanes: list[list[list[Call]]] = [[] for _ in range(concurrency)]
     for index, owned in enumerate(per_owner):
         lanes[index % concurrency].append(owned)
     result = []
@@ -160,28 +163,26 @@ def measure_intake(count: int, concurrency: int = 8, workers: int = 1) -> Intake
             log,
             workers,
         )
-        port = server.port
+        pid = server.process.pid
         try:
             server.wait_ready()
-            as_schedule = functools.partial(request, "POST", "/schedules", port)
-            as_reading = functools.partial(request, "POST", "/readings", port)
-            _until_accepted(port, as_schedule(schedules[0][0]))
-            cold = run_load(
-                port,
-                _lanes([[as_schedule(s[0])] for s in schedules[1:]], concurrency),
-                (201,),
-            )
-            timed = [[as_schedule(b) for b in s[1:]] for s in schedules]
-            pid = server.process.pid
-            warm = run_load(port, _lanes(_trim(timed, count), concurrency), (201,), pid)
-            run_load(port, _lanes([[as_reading(r[0])] for r in readings], concurrency), (201,))
-            timed_readings = [[as_reading(b) for b in r[1:]] for r in readings]
-            readings_figure = run_load(
-                port, _lanes(_trim(timed_readings, count), concurrency), (201,), pid
-            )
-            get = request("GET", f"/schedules/{stored}", port)
-            lanes = [[get] * (count // concurrency)] * concurrency
-            baseline = run_load(port, lanes, (200,), pid)
+            with LoadGenerator(server.port, GENERATOR_PROCESSES) as load:
+                as_schedule = functools.partial(request, "POST", "/schedules")
+                as_reading = functools.partial(request, "POST", "/readings")
+                _until_accepted(load, as_schedule(schedules[0][0]))
+                cold = load.run_load(
+                    _lanes([[as_schedule(s[0])] for s in schedules[1:]], concurrency), (201,)
+                )
+                timed = [[as_schedule(b) for b in s[1:]] for s in schedules]
+                warm = load.run_load(_lanes(_trim(timed, count), concurrency), (201,), pid)
+                load.run_load(_lanes([[as_reading(r[0])] for r in readings], concurrency), (201,))
+                timed_readings = [[as_reading(b) for b in r[1:]] for r in readings]
+                readings_figure = load.run_load(
+                    _lanes(_trim(timed_readings, count), concurrency), (201,), pid
+                )
+                get = request("GET", f"/schedules/{stored}")
+                lanes = [[get] * (count // concurrency)] * concurrency
+                baseline = load.run_load(lanes, (200,), pid)
         finally:
             server.stop()
     for what, figure in (("schedules", cold), ("schedules", warm), ("readings", readings_figure)):
@@ -190,16 +191,24 @@ def measure_intake(count: int, concurrency: int = 8, workers: int = 1) -> Intake
                 f"{figure.errors} {what} were refused during the load; first: {figure.first_error}"
             )
     return IntakeFigures(
-        warm, cold, readings_figure, baseline, concurrency, len(households), len(meters), workers
+        warm,
+        cold,
+        readings_figure,
+        baseline,
+        concurrency,
+        len(households),
+        len(meters),
+        workers,
+        GENERATOR_PROCESSES,
     )
 
 
-def _until_accepted(port: int, message: bytes, seconds: float = 60) -> None:
+def _until_accepted(load: LoadGenerator, message: Call, seconds: float = 60) -> None:
     """Post one schedule until the service takes it: the v2 chain view warms up in the
     background at start-up (contract clients, rules), and the cold pass starts after it."""
     deadline = time.monotonic() + seconds
     while True:
-        answer = run_load(port, [[message]], (200, 201))
+        answer = load.run_load([[message]], (200, 201))
         if not answer.errors:
             return
         if time.monotonic() > deadline:
@@ -207,9 +216,9 @@ def _until_accepted(port: int, message: bytes, seconds: float = 60) -> None:
         time.sleep(0.5)
 
 
-def _trim(per_owner: list[list[bytes]], count: int) -> list[list[bytes]]:
+def _trim(per_owner: list[list[Call]], count: int) -> list[list[Call]]:
     """Exactly `count` requests, taken round-robin (each owner keeps its order)."""
-    kept: list[list[bytes]] = [[] for _ in per_owner]
+    kept: list[list[Call]] = [[] for _ in per_owner]
     taken = 0
     depth = max(len(owned) for owned in per_owner)
     for n in range(depth):

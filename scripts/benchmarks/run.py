@@ -138,7 +138,7 @@ def intake_figures(quick: bool, workers: int = 1) -> list[Figure]:
 def _intake_figures(quick: bool, workers: int) -> list[Figure]:
     count = 500 if quick else 3_000
     got = measure_intake(count, workers=workers)
-    lanes = f"{got.concurrency} clients over loopback"
+    lanes = f"{got.concurrency} aiohttp clients in {got.generators} load processes over loopback"
     if workers > 1:
         lanes += f", {workers} uvicorn worker processes"
     v1 = f"{V1_SOURCE}: POST /orders"
