@@ -20,6 +20,7 @@ from ledger.schedules import (
     schedule_signer,
     schedule_typed_data,
     sign_schedule,
+    struct_hash_of,
     verify_schedule,
 )
 from ledger.signatures import SECP256K1_N
@@ -121,3 +122,21 @@ def test_a_high_s_twin_never_verifies() -> None:
         + bytes([55 - signed.signature[64]])
     )
     assert verify_schedule(SignedSchedule(signed.schedule, twin), CHAIN_ID, EXCHANGE) is False
+
+
+def test_struct_hash_of_refuses_each_field_out_of_its_width_by_name() -> None:
+    household = bytes.fromhex(HOUSEHOLD.address[2:])
+    ok = struct_hash_of(household, 2**64 - 1, 2**32 - 1, 2**64 - 1, b"")
+    assert len(ok) == 32
+    with pytest.raises(ScheduleFormatError) as refused:
+        struct_hash_of(household[:19], 1, 1, 1, b"")
+    assert str(refused.value) == "a household address is 20 bytes"
+    cases = [
+        ((2**64, 1, 1), f"period_id must be an integer in [0, {2**64 - 1}], got {2**64}"),
+        ((1, 2**32, 1), f"version must be an integer in [0, {2**32 - 1}], got {2**32}"),
+        ((1, 1, -1), f"first_interval_id must be an integer in [0, {2**64 - 1}], got -1"),
+    ]
+    for (period_id, version, first), message in cases:
+        with pytest.raises(ScheduleFormatError) as refused:
+            struct_hash_of(household, period_id, version, first, b"")
+        assert str(refused.value) == message
