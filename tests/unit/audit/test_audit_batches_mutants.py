@@ -373,3 +373,18 @@ def test_same_fields_compares_every_signed_field_but_not_the_signature() -> None
         replace(base, deltas=bytes(7) + b"\x01"),
     ):
         assert not base.same_fields(changed)
+
+
+def test_a_meter_revoked_during_the_period_counts_for_its_earlier_intervals() -> None:
+    # The idle household leaves after the first interval of PERIOD + 1: its meter is revoked
+    # then, still counts for interval 0, so its batch of the period is accepted as is.
+    idle_end = (10_000 + 105, 20_000)
+
+    def leaves_midway(world: Scenario) -> None:
+        b = world.builder
+        b.warp(GRID.interval_start(GRID.first_interval(PERIOD + 1) + 1) + 1)
+        b.remove(world.idle)
+        later(world)
+        b.post_batches([b.batch(world.idle.meters[0], PERIOD + 1, idle_end, [(1, 1)] * 4)])
+
+    assert problems(honest(after_settlement=leaves_midway)) == []
