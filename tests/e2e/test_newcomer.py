@@ -41,7 +41,7 @@ def quartier(*args: str, env: dict[str, str] | None = None) -> str:
         [str(QUARTIER), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=170,
         env={**os.environ, **(env or {})},
     )
     assert done.returncode == 0, f"quartier {' '.join(args)}: {done.stderr}"
@@ -52,18 +52,26 @@ def quartier_json(*args: str, env: dict[str, str] | None = None) -> Any:
     return json.loads(quartier(*args, "--json", env=env))
 
 
+def quartier_together(*commands: list[str]) -> list[str]:
+    """Independent commands at once (most of a call's time is importing web3); stdouts."""
+    running = [
+        subprocess.Popen(
+            [str(QUARTIER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for args in commands
+    ]
+    outputs = []
+    for args, process in zip(commands, running, strict=True):
+        out, err = process.communicate(timeout=170)
+        assert process.returncode == 0, f"quartier {' '.join(args)}: {err}"
+        outputs.append(out)
+    return outputs
+
+
 def cast(*args: str) -> str:
     done = subprocess.run([str(CAST), *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
-
-
-def own_meter(tmp_path: Path, name: str) -> dict[str, Any]:
-    key_file = tmp_path / f"{name}.pem"
-    made: dict[str, Any] = quartier_json(
-        "meter", "keygen", "--out", str(key_file), "--no-encryption"
-    )
-    return made
 
 
 def swap_meter_keys(text: str, name: str, meter: dict[str, Any]) -> str:
@@ -116,7 +124,14 @@ def test_a_newcomer_runs_a_community_to_a_settled_period(tmp_path: Path) -> None
 def session(tmp_path: Path, rpc: str) -> None:
     config = tmp_path / "community.toml"
     quartier("community", "init", "--out", str(config))
-    meters = {name: own_meter(tmp_path, name) for name in ("Alice", "Bruno")}
+    names = ("Alice", "Bruno")
+    made = quartier_together(
+        *(
+            ["meter", "keygen", "--out", str(tmp_path / f"{name}.pem"), "--no-encryption", "--json"]
+            for name in names
+        )
+    )
+    meters = {name: json.loads(out) for name, out in zip(names, made, strict=True)}
     text = config.read_text()
     for name, meter in meters.items():
         text = swap_meter_keys(text, name, meter)
@@ -137,12 +152,15 @@ def session(tmp_path: Path, rpc: str) -> None:
     quartier("community", "fund", BRUNO, "5000000", *chain)
     quartier("household", "deposit", "5000000", "--anvil-account", "2", *chain)
 
-    sold = quartier_json(
-        "household", "schedule", *chain, "--anvil-account", "1", "--sell", f"{INTERVAL}:500:60000"
-    )
-    bought = quartier_json(
-        "household", "schedule", *chain, "--anvil-account", "2", "--buy", f"{INTERVAL}:500:200000"
-    )
+    sold, bought = (
+        json.loads(out)
+        for out in quartier_together(
+            ["household", "schedule", *chain, "--anvil-account", "1", "--json",
+             "--sell", f"{INTERVAL}:500:60000"],
+            ["household", "schedule", *chain, "--anvil-account", "2", "--json",
+             "--buy", f"{INTERVAL}:500:200000"],
+        )
+    )  # fmt: skip
     period_id = sold["period_id"]
     assert (sold["status"], bought["status"], bought["period_id"]) == (
         "posted",
@@ -182,7 +200,12 @@ def session(tmp_path: Path, rpc: str) -> None:
     assert f"settled periods [{period_id}]" in settled, settled
 
     # Pay-as-clear: (0.06 + 0.20) / 2 = 0.13 €/kWh on 500 Wh = 0.065 € = 65,000 units.
-    alice = quartier_json("household", "statement", *chain, "--anvil-account", "1")
+    alice_json, bruno_json, text_statement = quartier_together(
+        ["household", "statement", *chain, "--anvil-account", "1", "--json"],
+        ["household", "statement", *chain, "--household", BRUNO, "--json"],
+        ["household", "statement", *chain, "--household", BRUNO],
+    )
+    alice = json.loads(alice_json)
     (period,) = alice["periods"]
     assert (period["period_id"], period["state"]) == (period_id, "settled")
     assert (period["delivered_wh"], period["received_wh"]) == (500, 0)
@@ -192,14 +215,13 @@ def session(tmp_path: Path, rpc: str) -> None:
     assert entry["interval"] == {"price_per_kwh": 130_000, "traded_wh": 500, "delivered_wh": 500}
     assert alice["escrow"] == {"free_units": 65_000, "locked_units": 0}
 
-    bruno = quartier_json("household", "statement", *chain, "--household", BRUNO)
+    bruno = json.loads(bruno_json)
     (period,) = bruno["periods"]
     assert (period["delivered_wh"], period["received_wh"]) == (0, 500)
     assert (period["change_units"], period["released_units"]) == (-65_000, 100_000)
     assert bruno["escrow"] == {"free_units": 5_000_000 - 65_000, "locked_units": 0}
     assert [m["kind"] for m in bruno["movements"]] == ["deposit"]
 
-    text_statement = quartier("household", "statement", *chain, "--household", BRUNO)
     assert "Statement of Bruno" in text_statement
     assert "received 0.500 kWh, paid 0.06 €; lock released 0.10 €" in text_statement
     assert "at <= 0.2000 €/kWh; the interval cleared at 0.1300 €/kWh" in text_statement
