@@ -160,10 +160,13 @@ def audit(
                 to_block,
                 lambda done, total: progress.update(task, completed=done, total=total),
             )
+        written = []
         if html is not None:
             write_html(report, html)
+            written.append(f"HTML report written to {html}")
         if csv is not None:
-            write_csv(report, csv)
+            files = write_csv(report, csv)
+            written.append(f"CSV files written to {csv}: {', '.join(f.name for f in files)}")
     except (LedgerError, OSError) as error:
         print(f"quartier audit: {error}", file=sys.stderr)
         raise typer.Exit(EXIT_CANNOT_RUN) from None
@@ -178,7 +181,10 @@ def audit(
         print(f"quartier audit: could not finish: {type(error).__name__}: {error}", file=sys.stderr)
         raise typer.Exit(EXIT_CANNOT_RUN) from None
     if as_json:
+        # stdout stays one JSON document; where the files went is said on stderr.
         typer.echo(json.dumps(report.as_json()))
-    elif html is None and csv is None:
+    else:
         typer.echo(summary(report))
+    for line in written:
+        typer.echo(line, err=as_json)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_PROBLEMS)

@@ -62,12 +62,12 @@ def serve(
 
     options: dict[str, Any] = {**UVICORN_OPTIONS, "access_log": access_log}
     settings = get_settings()
-    # Before uvicorn starts: a database that cannot be opened, or is not one, ends the
-    # command with one line (api.cli.main), not with a traceback in each server process.
-    engine = open_database(settings.database_url)
-    # Then a node that answers and a deployment file of its chain: one line and an exit
-    # otherwise (not a server that answers 503 and logs a failure every pass).
+    # Before uvicorn starts, each ending the command with one line (api.cli.main), not with a
+    # traceback in each server process or a server answering 503 and logging every pass: a
+    # node that answers and a deployment file of its chain (checked first, so that a service
+    # that cannot run creates no database), then a database that opens and is one.
     check_start(settings)
+    engine = open_database(settings.database_url)
     if processes > 1:
         # Each process builds its app from the environment (uvicorn's factory mode).
         os.environ["QUARTIER_WORKER"] = "0"
@@ -114,8 +114,9 @@ def relayer(
     from api.relayer.service import Relayer
 
     settings = get_settings()
+    deployment = check_start(settings)
     engine = open_database(settings.database_url)
-    chain = V2Chain.from_settings(settings, check_start(settings))
+    chain = V2Chain.from_settings(settings, deployment)
     passes = Relayer(engine, chain)
     if once:
         report = passes.run_once()
