@@ -140,3 +140,30 @@ def test_struct_hash_of_refuses_each_field_out_of_its_width_by_name() -> None:
         with pytest.raises(ScheduleFormatError) as refused:
             struct_hash_of(household, period_id, version, first, b"")
         assert str(refused.value) == message
+
+
+def test_a_schedule_refuses_each_field_by_name_and_keeps_its_entries_as_a_tuple() -> None:
+    fields = {
+        "household": HOUSEHOLD.address,
+        "period_id": 1,
+        "version": 1,
+        "first_interval_id": 1,
+        "entries": [NO_ENTRY],
+    }
+    schedule = Schedule(**fields)
+    assert schedule.entries == (NO_ENTRY,)
+    assert isinstance(schedule.entries, tuple)
+    cases = [
+        ("period_id", 2**64, f"period_id must be an integer in [0, {2**64 - 1}], got {2**64}"),
+        ("version", -1, f"version must be an integer in [0, {2**32 - 1}], got -1"),
+        (
+            "first_interval_id",
+            2**64,
+            f"first_interval_id must be an integer in [0, {2**64 - 1}], got {2**64}",
+        ),
+        ("entries", [b"\x00" * 8], "entries must be Entry values"),
+    ]
+    for name, value, message in cases:
+        with pytest.raises(ScheduleFormatError) as refused:
+            Schedule(**{**fields, name: value})
+        assert str(refused.value) == message
