@@ -92,6 +92,15 @@ def sign_digest(private_key: ec.EllipticCurvePrivateKey, digest: bytes) -> tuple
     return r, low_s(s)
 
 
+@lru_cache(maxsize=65_536)
+def _public_key(x: int, y: int) -> ec.EllipticCurvePublicKey | None:
+    # Building the key checks the point (~10 % of verifying); meters repeat (bounded).
+    try:
+        return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+    except ValueError:
+        return None
+
+
 def is_valid_signature(x: int, y: int, digest: bytes, r: int, s: int) -> bool:
     """True when (r, s) is a low-s P-256 signature of `digest` by the key (x, y).
 
@@ -100,9 +109,8 @@ def is_valid_signature(x: int, y: int, digest: bytes, r: int, s: int) -> bool:
     """
     if not (0 < r < P256_ORDER and 0 < s <= P256_HALF_ORDER):
         return False
-    try:
-        key = ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
-    except ValueError:  # not a point on P-256
+    key = _public_key(x, y)
+    if key is None:  # not a point on P-256
         return False
     try:
         key.verify(encode_dss_signature(r, s), digest, _PREHASHED)
