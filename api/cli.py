@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib
 import sys
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 
 import typer
 import typer.core
@@ -111,9 +113,19 @@ class LazyGroup(typer.core.TyperGroup):
 
 app = LazyGroup(
     name="quartier",
-    help="Quartier: peer-to-peer neighbourhood energy trading on a verifiable ledger.",
+    help="Quartier: peer-to-peer neighbourhood energy trading on a verifiable ledger."
+    " `quartier --version` prints the version.",
     no_args_is_help=True,
 )
+
+
+def _version() -> str:
+    """The installed package's version (its metadata)."""
+    try:
+        return package_version("quartier")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
 
 #: Exit code for an error the user can act on (bad URL, missing file, refused input).
 EXIT_FAILURE = 1
@@ -129,6 +141,10 @@ REPORTED_ERRORS: tuple[type[Exception], ...] = (
 
 def main() -> None:
     """Run the CLI, reporting domain errors as one line on stderr."""
+    if sys.argv[1:] == ["--version"]:
+        # Answered before the group parses anything: no command is loaded for it.
+        print(f"quartier {_version()}")
+        return
     try:
         app()
     except REPORTED_ERRORS as error:
