@@ -1,8 +1,9 @@
 """Mutation testing of the critical Python modules with mutmut (run through scripts/mutation).
 
 Each group of modules that share their fast unit tests is mutated in a throw-away copy of the
-checkout (mutmut writes a mutants/ folder beside the code it mutates; the shared working tree
-must not get one, and other helpers' edits must not change the code under test mid-run). Only
+committed tree (git archive HEAD: mutmut writes a mutants/ folder beside the code it mutates;
+the shared working tree must not get one, and other helpers' edits in progress must not change
+the code or the tests mid-run: commit a test before measuring it). Only
 the group's unit tests run (tests/unit/...), with at most 2 workers, each group bounded in
 time. Survivors listed in scripts/mutation_equivalent.toml (matched by module, function and
 the mutated line, not by mutmut's numbering, which shifts when the code changes) are reported
@@ -130,9 +131,10 @@ def module_id(path: str) -> str:
 
 
 def changed_modules(base: str) -> set[str]:
-    """The critical modules that differ between `base` and the working tree."""
+    """The critical modules the commits since `base` changed (HEAD, not the working tree:
+    in a shared checkout another helper's edit in progress is not this change)."""
     done = subprocess.run(
-        ["git", "diff", "--name-only", base, "--"],
+        ["git", "diff", "--name-only", base, "HEAD", "--"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -235,12 +237,12 @@ def is_equivalent(path: str, survivor: dict[str, str], entries: list[dict[str, s
 
 
 def prepare_workspace(root: Path, group: Group, modules: tuple[str, ...]) -> None:
-    for name in COPIED:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, root / name)
+    # What is committed (HEAD): the shared working tree may hold another helper's edit in
+    # progress (a broken import there would fail every mutant's clean run).
+    archive = subprocess.run(
+        ["git", "archive", "HEAD", *COPIED], cwd=REPO, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
     with (root / "tests" / "conftest.py").open("a") as handle:
         handle.write(MUTATION_PROFILE)
     mutants = root / "mutants"
@@ -440,6 +442,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--contract", action="append", default=[], help="with --contracts: one target's name"
     )
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=CI_BUDGET_S,
+        help=f"--ci: seconds for the whole run (default {CI_BUDGET_S})",
+    )
     parser.add_argument("--list", action="store_true", help="list the critical modules")
     parser.add_argument(
         "--workers",
@@ -471,7 +479,7 @@ def main(argv: list[str]) -> int:
     for group in GROUPS:
         modules = tuple(m for m in group.modules if not wanted or m in wanted)
         if modules:
-            left = None if not args.ci else CI_BUDGET_S - (time.monotonic() - started)
+            left = None if not args.ci else args.budget - (time.monotonic() - started)
             results += run_group(group, modules, args.verbose, args.keep, left, args.workers)
     elapsed = time.monotonic() - started
     if args.json:

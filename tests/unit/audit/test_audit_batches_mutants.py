@@ -15,6 +15,7 @@ from audit_world import (
     Meter,
     Scenario,
     edit,
+    entries,
     honest,
     tx_of,
 )
@@ -26,6 +27,7 @@ from ledger.audit.batches import Batch
 from ledger.audit.history import BatchCall, Logged, RawBatch
 from ledger.audit.model import Kind, Problem
 from ledger.events_v2 import MeterBatchAccepted
+from ledger.schedules import NO_ENTRY
 from metering.reading import PublicKey, meter_id_of
 
 #: The seller's registers at the end of PERIOD in the honest history (inline batch).
@@ -388,3 +390,40 @@ def test_a_meter_revoked_during_the_period_counts_for_its_earlier_intervals() ->
         b.post_batches([b.batch(world.idle.meters[0], PERIOD + 1, idle_end, [(1, 1)] * 4)])
 
     assert problems(honest(after_settlement=leaves_midway)) == []
+
+
+def test_an_open_period_is_looked_for_only_after_the_meters_last_batch() -> None:
+    # PERIOD (with postings) and PERIOD + 1 (a posting) are both unsettled. The buyer's
+    # batch of PERIOD was posted (its own period: fine); its next batch, of PERIOD + 2,
+    # skips PERIOD + 1 and is named for that period: the first open one after its last
+    # batch, not PERIOD before it.
+    def skips_an_open_period(world: Scenario) -> None:
+        b = world.builder
+        b.post([(world.idle, PERIOD + 1, 1, 3, entries(NO_ENTRY))])
+        b.warp(GRID.period_end(PERIOD + 2) + 1)
+        b.post_batches([b.batch(world.buyer.meters[0], PERIOD + 2, BUYER_END, [(0, 0)] * 4)])
+
+    history = honest(before_settlement=skips_an_open_period, settle=False)
+    logged = last_batch(history)
+    found = [p for p in problems(history) if p.kind.value.startswith("batch_")]
+    assert found == [
+        batch_problem(
+            Kind.BATCH_EARLIER_PERIOD_OPEN,
+            logged.event.meter_id,
+            PERIOD + 2,
+            f"accepted while period {PERIOD + 1} (with postings) was not settled",
+            logged.block_number,
+        )
+    ]
+
+
+def test_a_batch_right_after_its_meters_last_one_finds_no_open_period() -> None:
+    # The buyer's batch of PERIOD is posted while PERIOD is open; its batch of PERIOD + 1
+    # follows it directly: no period lies between them, whatever is open before.
+    def next_one(world: Scenario) -> None:
+        b = world.builder
+        b.warp(GRID.period_end(PERIOD + 1) + 1)
+        b.post_batches([b.batch(world.buyer.meters[0], PERIOD + 1, BUYER_END, [(0, 0)] * 4)])
+
+    history = honest(before_settlement=next_one, settle=False)
+    assert not [p for p in problems(history) if p.kind.value.startswith("batch_")]
