@@ -244,7 +244,11 @@ def _initial_schema() -> MetaData:
 
 
 def _adopt(connection: Connection) -> None:
-    """Stamp a `create_all` database at INITIAL_REVISION if its tables match it."""
+    """Stamp a `create_all` database at INITIAL_REVISION if its tables match it: the same
+    tables, columns, nullability, keys and indexes. Column types are not compared: on SQLite
+    the former INTEGER and the revision's BIGINT are one storage class. (Before the
+    `postgresql` extra, PostgreSQL did not run out of the box; a database made on it then by
+    hand would keep its 32-bit INTEGER columns.)"""
     from alembic import command
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

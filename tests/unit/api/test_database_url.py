@@ -1,21 +1,13 @@
 """The database URL is checked before anything connects: normalised for SQLAlchemy (PostgreSQL
-on psycopg 3), and a malformed, foreign or unreachable one stops `quartier serve` and
-`quartier relayer` with one line on stderr and a non-zero exit, never a traceback."""
+on psycopg 3), a malformed or foreign one refused in one line without its password
+(tests/integration/test_database_start.py: the same through `quartier serve` and `relayer`)."""
 
 from __future__ import annotations
-
-import os
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from api.db import check_database_url
 from api.errors import ConfigurationError
-
-QUARTIER = str(Path(sys.executable).parent / "quartier")
 
 
 @pytest.mark.parametrize(
@@ -56,46 +48,3 @@ def test_malformed_and_foreign_urls_are_refused_in_one_line(given: str, named: s
     assert refused.value.slug == "database-url"
     assert "\n" not in refused.value.detail
     assert "hunter2" not in refused.value.detail  # a password is never echoed
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-# Each run imports the whole service (~5 s of CPU): three runs cover both commands and the
-# two ways of failing (the URL itself, then the server behind it).
-@pytest.mark.parametrize(
-    ("command", "url", "said"),
-    [
-        (["serve"], "postgresql://quartier:hunter2@db:port/q", "is malformed"),
-        (["relayer", "--once"], "mysql://quartier@127.0.0.1/q", "runs on SQLite or PostgreSQL"),
-        (["serve"], "postgresql://quartier:hunter2@127.0.0.1:{port}/q", "cannot use the database"),
-    ],
-    ids=["serve-malformed", "relayer-foreign", "serve-unreachable"],
-)
-def test_serve_and_relayer_refuse_a_bad_database_in_one_line(
-    command: list[str], url: str, said: str, tmp_path: Path
-) -> None:
-    environment = {
-        **os.environ,
-        "QUARTIER_DATABASE_URL": url.format(port=_free_port()),
-        # Nothing listens here: the database is checked before the chain is needed.
-        "QUARTIER_RPC_URL": f"http://127.0.0.1:{_free_port()}",
-    }
-    done = subprocess.run(
-        [QUARTIER, *command],
-        env=environment,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode != 0
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("quartier: ")
-    assert said in lines[0]
-    assert "hunter2" not in done.stderr
