@@ -427,3 +427,20 @@ def test_a_batch_right_after_its_meters_last_one_finds_no_open_period() -> None:
 
     history = honest(before_settlement=next_one, settle=False)
     assert not [p for p in problems(history) if p.kind.value.startswith("batch_")]
+
+
+def test_a_batch_whose_registers_overflow_is_no_valid_signed_batch() -> None:
+    # A faulty exchange accepted a batch whose end registers pass 2^64 - 1: no meter can
+    # have signed it (the signed format refuses it), so its signature is named invalid.
+    def overflowing(world: Scenario) -> None:
+        later(world)
+        b = world.builder
+        b.post_batches([b.batch(world.seller.meters[0], PERIOD + 1, SELLER_END, [(1, 1)] * 4)])
+        tx = b.history.exchange_events[-1].tx_hash
+        call = b.history.calls[tx]
+        assert isinstance(call, BatchCall)
+        (raw,) = call.batches
+        b.history.calls[tx] = replace(call, batches=(replace(raw, start_import_wh=2**64 - 1),))
+
+    kinds = {p.kind for p in problems(honest(after_settlement=overflowing))}
+    assert Kind.BATCH_SIGNATURE in kinds
