@@ -228,6 +228,7 @@ def _post(household: _Household, schedule: Schedule, api: str | None) -> dict[st
         "period_id": schedule.period_id,
         "version": schedule.version,
         "first_interval_id": schedule.first_interval_id,
+        "first_start": household.grid.interval_start(schedule.first_interval_id),
         "entries": [
             {
                 "interval_id": schedule.first_interval_id + offset,
@@ -255,10 +256,13 @@ def _post(household: _Household, schedule: Schedule, api: str | None) -> dict[st
 
 def _describe(record: dict[str, Any], decimals: int, verb: str) -> list[str]:
     who = record["member"] or record["household"]
-    where = "on chain" if record["via"] == "chain" else "to the API (its relayer posts it)"
+    if record["via"] == "chain":
+        where = "on chain"
+    else:
+        where = f"to the API (status {record['status']}; its relayer posts it)"
     lines = [
-        f"{verb} version {record['version']} of period {record['period_id']} for {who} {where}:"
-        f" {record['status']}; locks {euros(record['lock_units'], decimals)}"
+        f"{verb} version {record['version']} of period {record['period_id']} for {who} {where};"
+        f" locks {euros(record['lock_units'], decimals)}"
     ]
     for entry in record["entries"]:
         limit = ">=" if entry["side"] == "sell" else "<="
@@ -267,7 +271,7 @@ def _describe(record: dict[str, Any], decimals: int, verb: str) -> list[str]:
             f" at {limit} {price(entry['price_per_kwh'], decimals)}"
         )
     if not record["entries"]:
-        lines.append("  no entry from the first open interval on")
+        lines.append(f"  no entry from {local_time(record['first_start'])} on")
     return lines
 
 
@@ -367,7 +371,7 @@ def cancel(
             from_index,
             to_index,
         )
-    _print(_post(household, planned, api), as_json, household, "cancelled with")
+    _print(_post(household, planned, api), as_json, household, "cancelled: posted")
 
 
 def _schedule_of(household: str, row: dict[str, Any]) -> Schedule:

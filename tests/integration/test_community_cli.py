@@ -516,9 +516,20 @@ def test_household_schedule_cancel_and_refusals(
         assert code == 2, (args, err)
         assert len(err.splitlines()) == 1
         assert message in err, err
-    code, _, err = run(["household", "cancel", *alice, "--from", "30"], capsys, monkeypatch)
+    code, out, err = run(
+        ["household", "schedule", *alice, "--sell", "50:100:60000"], capsys, monkeypatch
+    )
+    assert code == 0, err
+    assert out.splitlines()[0] == (
+        f"posted version 3 of period {period} for Alice on chain; locks 0.00 €"
+    )
+    assert out.splitlines()[1].endswith(" sell 0.100 kWh at >= 0.0600 €/kWh")
+    nonce = w3.eth.get_transaction_count(alice_address)
+    code, _, err = run(
+        ["household", "cancel", *alice, "--from", "30", "--to", "40"], capsys, monkeypatch
+    )
     assert code == 2
-    assert f"period {period} has no entry of {alice_address} to cancel in intervals 30 .. 95" in err
+    assert f"period {period} has no entry of {alice_address} to cancel in intervals 30 .. 39" in err
     code, _, err = run(["household", "schedule", *chain, "--sell", "3:1:1"], capsys, monkeypatch)
     assert (code, err.strip()) == (
         2,
