@@ -6,9 +6,11 @@ of 100 households x 96 intervals costs one computation. Everything is seeded: ho
 profile depends only on (seed, i), not on how many households are simulated.
 
 Model (floats live only inside the physical model; registers are integers):
-- load: H0 standard load profile scaled to a seeded annual consumption (2,500-5,000 kWh) times
-  seeded log-normal noise per quarter-hour; demandlib's local standard time is shifted to UTC
-  (CET = UTC+1; summer time is ignored);
+- load: the dynamised H0 standard load profile (demandlib's h0_dyn: BDEW's season factor, so
+  a January day draws about 40 % more than a June day) scaled to a seeded annual consumption
+  (2,500-5,000 kWh) times seeded log-normal noise per quarter-hour; households live by the
+  Brussels wall clock, so each UTC quarter-hour reads the profile at its local time (summer
+  time included: the evening peak is at 18:00 local all year, 16:00 UTC in June);
 - PV: pvlib Ineichen clear-sky irradiance on a 35 deg south-facing plane at 50.4 N 4.4 E, times a
   performance ratio of 0.85 and a seeded daily clearness shared by the neighbourhood (the same
   clouds pass over every roof); about 60 % of households own 2-8 kWp;
@@ -34,6 +36,7 @@ from metering.reading import INTERVAL_SECONDS
 LATITUDE_DEG, LONGITUDE_DEG, ALTITUDE_M = 50.4, 4.4, 150.0
 TILT_DEG, AZIMUTH_DEG, PERFORMANCE_RATIO = 35.0, 180.0, 0.85
 EPOCH_YEAR = 2026
+LOCAL_ZONE = "Europe/Brussels"
 _SLOTS_PER_DAY = 86400 // INTERVAL_SECONDS
 _LOAD_NOISE_SIGMA = 0.35
 
@@ -80,10 +83,15 @@ def _year_shapes(year: int, seed: int) -> tuple[FloatArray, FloatArray]:
     import pvlib  # type: ignore[import-untyped]
     from demandlib import bdew  # type: ignore[import-untyped]
 
-    h0 = bdew.ElecSlp(year, holidays=belgian_holidays(year)).get_scaled_profiles({"h0": 1.0})
-    # demandlib's index is local standard time (UTC+1): UTC slot i is local slot i + 4.
-    load_shape = np.roll(h0["h0"].to_numpy(dtype=np.float64), -4)
+    h0 = bdew.ElecSlp(year, holidays=belgian_holidays(year)).get_scaled_profiles({"h0_dyn": 1.0})
+    profile = h0["h0_dyn"].to_numpy(dtype=np.float64)
     times = pd.date_range(f"{year}-01-01", f"{year + 1}-01-01", freq="15min", tz="UTC")[:-1]
+    # The profile is indexed by wall-clock time: UTC slot i reads the slot of its Brussels
+    # local time (an autumn hour twice, a spring hour never; the last hour of 31 December,
+    # already next year locally, wraps to the year's first).
+    local = times.tz_convert(LOCAL_ZONE).tz_localize(None)
+    steps = (local - pd.Timestamp(f"{year}-01-01")) // pd.Timedelta(minutes=15)
+    load_shape = profile[np.asarray(steps, dtype=np.int64) % len(profile)]
     # pvlib at the slot's midpoint: energy over the quarter-hour, not the value at its start.
     midpoints = times + pd.Timedelta(minutes=7.5)
     site = pvlib.location.Location(LATITUDE_DEG, LONGITUDE_DEG, tz="UTC", altitude=ALTITUDE_M)
