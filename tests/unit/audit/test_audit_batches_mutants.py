@@ -362,6 +362,9 @@ def test_end_registers_add_every_interval_of_the_deltas() -> None:
     batch = Batch(bytes(32), 1, 100, 1_000, deltas, None)
     assert batch.end_registers() == (107, 1_070)
     assert Batch(bytes(32), 1, 5, 6, b"", None).end_registers() == (5, 6)
+    # Every byte of both uint32 halves counts (2^24 + 1 in each).
+    wide = (2**24 + 1).to_bytes(4, "big") * 2
+    assert Batch(bytes(32), 1, 0, 0, wide, None).end_registers() == (2**24 + 1, 2**24 + 1)
 
 
 def test_same_fields_compares_every_signed_field_but_not_the_signature() -> None:
