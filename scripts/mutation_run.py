@@ -74,7 +74,8 @@ GROUPS = (
         "audit",
         tuple(f"ledger/audit/{m}.py" for m in AUDIT),
         ("tests/unit/audit",),
-        1800,
+        # postings + batches alone took ~50 min on 2 workers of a loaded machine.
+        5400,
     ),
     Group(
         "ledger",
