@@ -146,4 +146,6 @@ def test_schedule_posted_batched_and_settled_by_the_served_relayer(
                 ).json()
                 assert (settled["period_id"], settled["change_units"]) == (period, change)
                 (mine,) = client.get(f"/households/{member.address}/schedules", headers=auth).json()
-                assert mine["status"] == "posted"
+                # Settled on chain: the household's view says so, with the period's outcome.
+                assert mine["status"] == "settled"
+                assert mine["settlement"]["change_units"] == change
