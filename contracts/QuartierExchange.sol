@@ -29,6 +29,9 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
     uint32 public constant MAX_POSTINGS_PER_PERIOD = 24;
     /// @notice Households posting per period: keeps PeriodCleared's uint32 volumes exact.
     uint32 public constant MAX_HOUSEHOLDS_PER_PERIOD = 255;
+    /// @dev What a deposit writes into a free reusable record slot (`_prepare`): non-zero,
+    /// read by nothing (a free slot is never read as a record).
+    uint256 private constant PREPARED_RECORD = 1;
 
     /// @dev Balances fit 96 bits (7.9e28 units). The tags name, per period parity, which
     /// period holds the household's reusable record slot (period id + 1; 0: free).
@@ -53,10 +56,13 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         bool settled;
     }
 
+    /// @dev `prepared` is 1 once a deposit wrote the slot ahead of the meter's first batch
+    /// (see `_prepare`); it means nothing else, and the first batch clears it.
     struct MeterChain {
         uint64 nextPeriodId;
         uint64 endImportWh;
         uint64 endExportWh;
+        uint64 prepared;
     }
 
     /// @dev A meter batch's signed scalars (keeps the verifying functions' stacks small).
@@ -97,7 +103,30 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         if (amountUnits == 0) revert ExchangeZeroAmount();
         _token.safeTransferFrom(msg.sender, address(this), amountUnits);
         _escrow[msg.sender].freeUnits += amountUnits.toUint96();
+        _prepare(msg.sender);
         emit Deposited(msg.sender, amountUnits);
+    }
+
+    /// @dev Onboarding pays, once, for the storage every trading day rewrites: the
+    /// household's two reusable record slots and the chain slot of each of its meters are
+    /// written non-zero (a value nothing reads: a record slot counts only while its tag names
+    /// a period, a chain slot's `prepared` flag is ignored), so that a day's postings and
+    /// settlement rewrite non-zero slots (2,900 gas) instead of filling zero ones (20,000),
+    /// the community's first day included. Slots already written are left alone.
+    function _prepare(address household) private {
+        for (uint256 parity; parity < 2; ++parity) {
+            ScheduleRecord storage slot = _reusableRecords[household][parity];
+            bool empty;
+            assembly ("memory-safe") {
+                empty := iszero(sload(slot.slot))
+            }
+            if (empty) _setRecord(slot, bytes24(0), 0, 0, PREPARED_RECORD);
+        }
+        bytes32[] memory meterIds = _community.metersOf(household);
+        for (uint256 j; j < meterIds.length; ++j) {
+            MeterChain storage chain = _meterChains[meterIds[j]];
+            if (chain.nextPeriodId == 0 && chain.prepared == 0) chain.prepared = 1;
+        }
     }
 
     /// @inheritdoc IQuartierExchange
@@ -194,7 +223,7 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         }
         if (postings == 0 && !reused) slot = _claimReusable(household, periodId, slot);
         _setRecord(
-            slot, ScheduleCodec.chain(record.head, scheduleHash), schedule.version, postings + 1
+            slot, ScheduleCodec.chain(record.head, scheduleHash), schedule.version, postings + 1, 0
         );
         if (postings == 0) {
             PeriodState storage period = _periods[schedule.periodId];
@@ -250,12 +279,20 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         return _reusableRecords[household][periodId & 1];
     }
 
-    function _setRecord(ScheduleRecord storage slot, bytes24 head, uint32 version, uint32 postings)
-        private
-    {
-        slot.head = head;
-        slot.lastVersion = version;
-        slot.postings = postings;
+    /// @dev One SSTORE of the whole slot (field by field, the legacy code generator reads and
+    /// writes it three times). Layout: head in the low 192 bits, then version, then count.
+    function _setRecord(
+        ScheduleRecord storage slot,
+        bytes24 head,
+        uint32 version,
+        uint32 postings,
+        uint256 marker
+    ) private {
+        uint256 packed = uint256(uint192(head)) | (uint256(version) << 192)
+            | (uint256(postings) << 224) | marker;
+        assembly ("memory-safe") {
+            sstore(slot.slot, packed)
+        }
     }
 
     /// @dev Horizon, interval range and gate of a posting.
@@ -333,7 +370,7 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         (uint256 importWh, uint256 exportWh) = MeterCodec.totals(deltas);
         uint64 endImportWh = (key.startImportWh + importWh).toUint64();
         uint64 endExportWh = (key.startExportWh + exportWh).toUint64();
-        _meterChains[key.meterId] = MeterChain(key.periodId + 1, endImportWh, endExportWh);
+        _meterChains[key.meterId] = MeterChain(key.periodId + 1, endImportWh, endExportWh, 0);
         emit MeterBatchAccepted(key.meterId, key.periodId, endImportWh, endExportWh);
     }
 
@@ -517,7 +554,12 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         returns (uint256 ref)
     {
         IQuartierCommunity.MeterInfo memory info = _community.meter(meterId);
-        bytes32 posted = _postedBatches[meterId][periodId];
+        // A posted batch for P moved the meter's chain past P (chains only move forward), so
+        // the (usually empty, cold) posted-batch slot is read only then.
+        bytes32 posted;
+        if (_meterChains[meterId].nextPeriodId > periodId) {
+            posted = _postedBatches[meterId][periodId];
+        }
         if (posted != 0) {
             if (
                 item.source != MeterSource.Posted

@@ -23,6 +23,7 @@ from ledger.community import CommunityClient, Window
 from ledger.deployment import Deployment
 from ledger.events_v2 import (
     ClearedInterval,
+    ExchangeDeposited,
     HouseholdSettled,
     MeterBatchAccepted,
     PeriodCleared,
@@ -57,6 +58,10 @@ class GasUse:
     meter_batch_transactions: int
     settlement: int
     settlement_transactions: int
+    #: Not the trading day's: the households' deposits, which also write (once) the storage
+    #: every trading day rewrites (IQuartierExchange, "Onboarding").
+    onboarding_deposits: int = 0
+    deposit_transactions: int = 0
 
     @property
     def total(self) -> int:
@@ -178,7 +183,7 @@ def collect_chain_facts(
             settled_households.append(event)
         elif isinstance(event, PeriodSettled):
             settled_periods.append(event)
-    gas = {"schedules": [0, 0], "meter_batches": [0, 0], "settlement": [0, 0]}
+    gas = {"schedules": [0, 0], "meter_batches": [0, 0], "settlement": [0, 0], "deposits": [0, 0]}
     entries = fills = 0
     for tx_hash, emitted in kinds.items():
         if PeriodSettled in emitted:
@@ -190,8 +195,10 @@ def collect_chain_facts(
             what = "schedules"
         elif MeterBatchAccepted in emitted:
             what = "meter_batches"
+        elif ExchangeDeposited in emitted:
+            what = "deposits"  # onboarding, reported apart from the trading day
         else:
-            continue  # deposits, withdrawals: not the trading day's
+            continue  # withdrawals: not the trading day's
         receipt = w3.eth.get_transaction_receipt(HexBytes(tx_hash))
         gas[what][0] += int(receipt["gasUsed"])
         gas[what][1] += 1
@@ -203,7 +210,7 @@ def collect_chain_facts(
         cleared=cleared,
         settled_households=tuple(settled_households),
         settled_periods=tuple(settled_periods),
-        gas=GasUse(*gas["schedules"], *gas["meter_batches"], *gas["settlement"]),
+        gas=GasUse(*gas["schedules"], *gas["meter_batches"], *gas["settlement"], *gas["deposits"]),
         tokens_before=before,
         tokens_after=token_totals(w3, deployment, households, relayer),
     )

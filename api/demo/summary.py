@@ -260,6 +260,10 @@ def summarise(
             "settlement": facts.gas.settlement,
             "settlement_transactions": facts.gas.settlement_transactions,
             "meter_batches_estimate": run.batch_gas_estimate,
+            # Onboarding, not in gas_total: the deposits (each also prepares the storage its
+            # trading days rewrite).
+            "onboarding_deposits": facts.gas.onboarding_deposits,
+            "onboarding_deposits_per_household": facts.gas.onboarding_deposits // households,
         },
         gas_per_household_day=gas_total // (households * days),
         gas_per_trade=gas_total // facts.fills if facts.fills else 0,

@@ -43,7 +43,13 @@ pragma solidity ^0.8.30;
 /// overwritten, and a settled period's record, no longer needed (settlement is final;
 /// SchedulePosted holds every posting), is overwritten by a later period's (20,000 gas for a
 /// fresh slot, 2,900 for a reused one). Once P is settled `scheduleRecord(household, P)` may
-/// read (0, 0, 0). Escrow balances are uint96 (a deposit taking free escrow past 2^96 - 1
+/// read (0, 0, 0). Onboarding (storage only, no change to what is accepted): a deposit
+/// writes, once, a non-zero value nobody reads into each still-empty reusable record slot of
+/// the depositor and into the chain slot (see "Meter batches") of each of its meters in
+/// `metersOf` that has no batch yet, so that trading days, the first included, rewrite
+/// non-zero slots: that storage is paid at onboarding, not by a trading day (a meter
+/// admitted after the household's last deposit fills its slot at its first batch instead).
+/// Escrow balances are uint96 (a deposit taking free escrow past 2^96 - 1
 /// units reverts, SafeCast).
 ///
 /// ## Meter batches

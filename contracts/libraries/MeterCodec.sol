@@ -39,27 +39,28 @@ library MeterCodec {
     {
         assembly ("memory-safe") {
             // Four deltas per word: import in the high and export in the low half of each
-            // 8-byte lane; sums of at most 2^16 deltas of 32 bits never overflow a lane pair.
+            // 8-byte lane. Masking moves each register into its own 64-bit lane (SWAR), so a
+            // word is summed in two additions; 2^16 deltas of 32 bits never overflow a lane.
+            let imports := 0
+            let exports := 0
+            // The low 32 bits of each 64-bit lane: (2^256 - 1) / (2^32 + 1).
+            let lowHalves := div(not(0), add(shl(32, 1), 1))
             let cursor := deltas.offset
             let end := add(cursor, deltas.length)
             let whole := add(cursor, and(deltas.length, not(31)))
             for {} lt(cursor, whole) { cursor := add(cursor, 32) } {
                 let word := calldataload(cursor)
-                importWh := add(
-                    importWh,
-                    add(
-                        add(shr(224, word), and(shr(160, word), 0xffffffff)),
-                        add(and(shr(96, word), 0xffffffff), and(shr(32, word), 0xffffffff))
-                    )
-                )
-                exportWh := add(
-                    exportWh,
-                    add(
-                        add(and(shr(192, word), 0xffffffff), and(shr(128, word), 0xffffffff)),
-                        add(and(shr(64, word), 0xffffffff), and(word, 0xffffffff))
-                    )
-                )
+                imports := add(imports, and(shr(32, word), lowHalves))
+                exports := add(exports, and(word, lowHalves))
             }
+            importWh := add(
+                add(shr(192, imports), and(shr(128, imports), 0xffffffffffffffff)),
+                add(and(shr(64, imports), 0xffffffffffffffff), and(imports, 0xffffffffffffffff))
+            )
+            exportWh := add(
+                add(shr(192, exports), and(shr(128, exports), 0xffffffffffffffff)),
+                add(and(shr(64, exports), 0xffffffffffffffff), and(exports, 0xffffffffffffffff))
+            )
             for {} lt(cursor, end) { cursor := add(cursor, 8) } {
                 let word := calldataload(cursor)
                 importWh := add(importWh, shr(224, word))
