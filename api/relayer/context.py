@@ -17,6 +17,11 @@ them, under that thread's own deadline (`api.limits`), and the first built is ke
 duplicate build is only wasted work). A lock held while connecting let the relayer, whose
 calls have no request deadline, keep every request waiting behind a hung node.
 
+Every chain call through the clients first checks the chain's identity (`api.chain_identity`:
+cached for a couple of seconds), so a node that starts serving another chain is refused by
+name (ChainReplacedError) instead of being read or written as if it were the community's; the
+deployment file and the signing domain need no chain, so readings of known meters go on.
+
 Time is the chain's: `now(clock_seconds)` is the later of the latest block's timestamp and the
 caller's clock, so a test or demo that moves Anvil's time forward moves the service with it.
 """
@@ -37,6 +42,7 @@ from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.types import RPCEndpoint
 
+from api.chain_identity import IdentityGuard
 from api.settings import Settings
 from ledger.accounts import account_from_key, default_deployer
 from ledger.chain import Sender, connect, encode_call
@@ -119,6 +125,7 @@ class V2Chain:
         self._meters = _Ttl(self.settings.membership_cache_seconds)
         self._head: tuple[float, Head] | None = None
         self._escrow: dict[tuple[str, int], Escrow] = {}
+        self.identity = IdentityGuard()
 
     @classmethod
     def of(
@@ -163,10 +170,28 @@ class V2Chain:
                 built = self._built
         return built
 
+    def _checked(self) -> tuple[Sender, Deployment, CommunityClient, ExchangeClient]:
+        # The clients for a chain call: the chain's identity first (the deployment and the
+        # signing domain alone need no chain, so readings of known meters go on).
+        built = self._clients()
+        self._check_identity(built[0], built[3].address)
+        return built
+
+    def _check_identity(self, sender: Sender, exchange: str, force: bool = False) -> None:
+        self.identity.check(
+            lambda method, params: _request(sender.w3, method, params), exchange, force=force
+        )
+
+    def check_identity(self) -> None:
+        """Compare the chain with the identity recorded at start now (no cache: the relayer
+        does it before every pass). ChainReplacedError if it differs."""
+        sender, _, _, exchange = self._clients()
+        self._check_identity(sender, exchange.address, force=True)
+
     @property
     def sender(self) -> Sender:
         """The relayer: posts schedules and settles periods."""
-        return self._clients()[0]
+        return self._checked()[0]
 
     @property
     def deployment(self) -> Deployment:
@@ -174,11 +199,11 @@ class V2Chain:
 
     @property
     def community(self) -> CommunityClient:
-        return self._clients()[2]
+        return self._checked()[2]
 
     @property
     def exchange(self) -> ExchangeClient:
-        return self._clients()[3]
+        return self._checked()[3]
 
     @property
     def manager_community(self) -> CommunityClient | None:
@@ -293,13 +318,19 @@ class V2Chain:
         return escrow
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
-        try:
-            answer = self.sender.w3.provider.make_request(RPCEndpoint(method), params)
-        except (requests.RequestException, OSError) as error:
-            raise ChainUnreachableError(f"the node stopped answering: {error}") from error
-        if "error" in answer:
-            raise ChainUnreachableError(f"{method} failed: {answer['error']}")
-        return answer["result"]
+        return _request(self.sender.w3, method, params)
+
+
+def _request(w3: Web3, method: str, params: list[Any]) -> Any:
+    """One JSON-RPC call; a node that does not answer, or answers an error, is
+    ChainUnreachableError."""
+    try:
+        answer = w3.provider.make_request(RPCEndpoint(method), params)
+    except (requests.RequestException, OSError) as error:
+        raise ChainUnreachableError(f"the node stopped answering: {error}") from error
+    if "error" in answer:
+        raise ChainUnreachableError(f"{method} failed: {answer['error']}")
+    return answer["result"]
 
 
 def _call_at(fn: ContractFunction, block_number: int) -> tuple[Any, ...]:

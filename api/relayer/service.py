@@ -7,7 +7,9 @@ period is settled only after `isSettled` says it is not; one the chain settled a
 kill after the transaction, before the DB knew) has its outcome read back from the chain.
 A period that fails is logged with its error's name, recorded (`v2_period`), and retried at
 the next pass; the other periods go on. `now` defaults to the chain's latest block
-timestamp, never the wall clock.
+timestamp, never the wall clock. Before anything, a pass compares the chain with the identity
+recorded at start (`api.chain_identity`): on another chain it raises ChainReplacedError, and
+the loop (`api.relayer.runner`) stops rather than post the community's schedules there.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ class Relayer:
     def run_once(self, now: int | None = None) -> PassReport:
         """One pass: step 1 (post pending schedules), step 2 (settle due periods)."""
         with self._lock:
+            self.chain.check_identity()  # ChainReplacedError: nothing is sent to another chain
             report = PassReport(self.chain_now() if now is None else now)
             if not self._deployment_on_chain():
                 report.deployment_present = False

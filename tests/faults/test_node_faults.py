@@ -1,9 +1,11 @@
 """The node under a running `quartier serve` (and relayer) stopped, hung (SIGSTOP of the Anvil
 process), restarted with its state (`anvil --state`: dumped on exit, loaded at start) and
-without it (a fresh chain on the same port: same chain id, no contracts). Requests that need
-the chain are a 503 problem within 5 s; readings of a known meter, which need no chain call,
-are still acknowledged; nothing acknowledged is lost; on a chain that lacks the deployment
-the relayer acts on nothing and says so in one log line.
+without it (a fresh chain on the same port: same chain id, no contracts, then the same
+contracts redeployed at the same addresses). Requests that need the chain are a 503 problem
+within 5 s (`chain-replaced` on another chain: `api.chain_identity`); readings of a known
+meter, which need no chain call, are still acknowledged; nothing acknowledged is lost; a
+running relayer stops with one `chain-replaced` line, and one started on a chain that lacks
+the deployment acts on nothing and says so in one log line.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import GRID, Community, Member, Process, problem, query
+from conftest import GRID, RULES, Community, Member, Process, problem, query
+from eth_account import Account
 
 from ledger.anvil import AnvilNode
+from ledger.deploy_v2 import deploy_community_v2
 from ledger.schedules import Entry, EntrySide
 
 pytestmark = pytest.mark.integration
@@ -60,7 +64,7 @@ class Client:
     def schedule(self) -> httpx.Response:
         self.version += 1
         body = self.community.schedule_body(self.member, self.period_id, [SELL], self.version)
-        response = httpx.post(f"{self.serve.url}/schedules", json=body, timeout=60)
+        response = httpx.post(f"{self.serve.url}/schedules", json=body, timeout=180)
         if response.status_code in (200, 201):
             self.schedules.append(response.json()["schedule_hash"])
         return response
@@ -68,7 +72,7 @@ class Client:
     def reading(self) -> httpx.Response:
         self.interval += 1
         body = self.community.next_reading(self.member.meters[0], self.interval)
-        response = httpx.post(f"{self.serve.url}/readings", json=body, timeout=60)
+        response = httpx.post(f"{self.serve.url}/readings", json=body, timeout=180)
         if response.status_code in (200, 201):
             self.readings.append(self.member.meters[0].seq)
         return response
@@ -84,15 +88,16 @@ class Client:
 @pytest.fixture
 def client(community: Community, launch: Any) -> Client:
     member = community.member()
-    # The chain keeps the wall clock's time (no warp: `anvil --state` does not keep a time
-    # offset across a restart, and a fresh chain starts at the wall clock). The next period's
-    # first gate must stay open for the test's length: else wait for the next period.
-    upcoming = GRID.period_start(GRID.period_at(int(time.time())) + 1)
-    if upcoming - time.time() < OPEN_SECONDS:
-        time.sleep(max(0.0, upcoming - time.time()) + 1)
     # Memberships are read from the chain every time, so a chain replaced under the service
     # is noticed by the next schedule (a cached membership would accept it for 30 s).
     serve: Process = launch("serve", served=True, QUARTIER_MEMBERSHIP_CACHE_SECONDS="0")
+    # The chain keeps the wall clock's time (no warp: `anvil --state` does not keep a time
+    # offset across a restart, and a fresh chain starts at the wall clock). The next period's
+    # first gate must stay open for the test's length: else wait for the next period (after
+    # serve started: its start takes minutes on a loaded machine).
+    upcoming = GRID.period_start(GRID.period_at(int(time.time())) + 1)
+    if upcoming - time.time() < OPEN_SECONDS:
+        time.sleep(max(0.0, upcoming - time.time()) + 1)
     client = Client(community, serve, member)
     client.period_id = GRID.period_at(int(time.time())) + 1
     assert client.schedule().status_code == 201
@@ -163,27 +168,76 @@ def test_a_node_restarted_with_its_state_is_the_same_chain(
     client.assert_nothing_lost(environment)
 
 
+def _log_lines(process: Process, text: str) -> list[str]:
+    return [line for line in process.text().splitlines() if text in line]
+
+
+def _wait_for_line(process: Process, text: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not _log_lines(process, text):
+        time.sleep(0.5)
+
+
 def test_a_fresh_chain_in_its_place_is_refused_by_name_and_loses_nothing(
-    client: Client, node: AnvilNode, environment: dict[str, str], launch: Any, tmp_path: Path
+    client: Client,
+    node: AnvilNode,
+    environment: dict[str, str],
+    launch: Any,
+    tmp_path: Path,
+    relayer_key: str,
 ) -> None:
+    # A relayer at work on the community's chain: it posts the acknowledged schedule.
+    early: Process = launch("relayer")
+    deadline = time.monotonic() + 300  # its start takes minutes on a loaded machine
+    while time.monotonic() < deadline and _statuses(environment) != {"posted"}:
+        time.sleep(0.5)
+    assert _statuses(environment) == {"posted"}, early.text()[-2000:]
+    community = client.community
+    original = community.manager.w3.eth.get_block(0)["hash"]
+
     node.stop()
     (tmp_path / "anvil-state.json").unlink()
-    node.start()  # same port and chain id, none of the contracts
+    node.start()  # same port and chain id, none of the contracts: another chain
+    assert community.manager.w3.eth.get_block(0)["hash"] != original
     response, seconds = _timed(client.schedule)
-    problem(response, 503, "deployment-unavailable")
+    body = problem(response, 503, "chain-replaced")
+    assert body["started_on"] == "0x" + bytes(original).hex(), body
     assert seconds < ANSWER_SECONDS, seconds
     assert client.reading().status_code == 201  # a known meter needs no chain call
-    relayer: Process = launch("relayer")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and "lacks the deployment" not in relayer.text():
-        time.sleep(0.5)
+    # The running relayer stops at its next pass, with one line naming the replacement.
+    _wait_for_line(early, "chain-replaced")
+    assert len(_log_lines(early, "relayer: chain-replaced: stopped")) == 1, early.text()[-2000:]
+
+    # A relayer started on the empty chain records nothing and acts on nothing (no code).
+    late: Process = launch("relayer")
+    _wait_for_line(late, "lacks the deployment")
     time.sleep(3)  # a few more passes: still one line
-    relayer.stop()
-    lines = [line for line in relayer.text().splitlines() if "lacks the deployment" in line]
-    assert len(lines) == 1, relayer.text()[-2000:]
-    assert "Traceback" not in relayer.text()
-    # Nothing was sent to the empty chain, nothing acknowledged is lost or marked posted.
-    assert client.community.manager.w3.eth.block_number == 0
-    statuses = {row[0] for row in query(environment, "SELECT status FROM v2_schedule")}
-    assert statuses == {"pending"}, statuses
+    late.stop()
+    assert len(_log_lines(late, "lacks the deployment")) == 1, late.text()[-2000:]
+
+    # The same deployer redeploys on the new chain: the same addresses, code at them again.
+    # The service still refuses it by name (its genesis is not the one it started on).
+    again = deploy_community_v2(community.manager, rules=RULES, grid=GRID)
+    assert again.contracts == community.deployment.contracts
+    response, seconds = _timed(client.schedule)
+    problem(response, 503, "chain-replaced")
+    assert seconds < ANSWER_SECONDS, seconds
+    time.sleep(3)
+    early.stop()
+    assert len(_log_lines(early, "relayer: chain-replaced: stopped")) == 1
+    assert "Traceback" not in early.text()
+    # Nothing was sent to the other chain by the relayer; nothing acknowledged is lost.
+    relayer = Account.from_key(relayer_key).address
+    assert community.manager.w3.eth.get_transaction_count(relayer) == 0
+    assert _statuses(environment) == {"posted"}
     client.assert_nothing_lost(environment)
+    print(
+        f"fresh chain in place: schedule 503 chain-replaced after {seconds:.2f} s (also once"
+        " the contracts are redeployed at the same addresses); the running relayer stopped"
+        " with one chain-replaced line, one started on the empty chain said it lacks the"
+        " deployment once; 0 transactions to the other chain"
+    )
+
+
+def _statuses(environment: dict[str, str]) -> set[str]:
+    return {row[0] for row in query(environment, "SELECT status FROM v2_schedule")}
