@@ -112,10 +112,6 @@ GROUPS = (
         tuple(f"api/settlement/{m}.py" for m in SETTLEMENT),
         ("tests/unit/settlement",),
         2400,
-        (
-            "tests/unit/settlement/test_settlement_properties.py::"
-            "test_a_day_of_a_hundred_households_settles_well_under_a_second",
-        ),
     ),
 )
 #: The CI subset when no critical module changed: one small module (a few minutes on 2 cores).

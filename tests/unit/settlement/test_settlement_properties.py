@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -193,7 +192,8 @@ def test_books_are_the_entries_in_force_for_counting_members(period: Period) -> 
             assert interval.book.prices_per_kwh[h] == entry.price_per_kwh
 
 
-def test_a_day_of_a_hundred_households_settles_well_under_a_second() -> None:
+def test_a_day_of_a_hundred_households_settles_with_money_conserved() -> None:
+    # Speed is a benchmark figure (scripts/bench: clearing), never a timed unit test.
     rng = random.Random(7)
     grid = TimeGrid(900, 96)
     first = grid.first_interval(20_000)
@@ -216,9 +216,9 @@ def test_a_day_of_a_hundred_households_settles_well_under_a_second() -> None:
         )
     for mechanism in Mechanism:
         rules = Rules(mechanism, 300, 3600, 1, 50, 300, 150)
-        started = time.perf_counter()
         result = settle_period(rules, grid, 20_000, households)
-        elapsed = time.perf_counter() - started
         assert result.delivered_wh > 0
-        # ~30 ms measured on this machine; the bound leaves room for a busy CI runner.
-        assert elapsed < 0.5, f"{mechanism.name}: {elapsed:.3f} s"
+        # One balance change per household; with the settler's rounding they sum to zero.
+        assert len(result.households) == 100
+        changes = sum(h.change_units for h in result.households)
+        assert changes + result.rounding_units == 0
