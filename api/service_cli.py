@@ -130,6 +130,10 @@ def relayer(
     stopped = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, lambda *_: stopped.set())
-    loop = RelayerLoop(passes, settings.relayer_poll_seconds).start()
+    loop = RelayerLoop(passes, settings.relayer_poll_seconds, on_halt=stopped.set).start()
     stopped.wait()
     loop.stop()
+    if loop.halted is not None:
+        # Another chain at the URL: exit non-zero (one line) rather than idle, so that a
+        # supervisor sees the relayer is not at work.
+        raise loop.halted

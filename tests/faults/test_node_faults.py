@@ -4,8 +4,8 @@ without it (a fresh chain on the same port: same chain id, no contracts, then th
 contracts redeployed at the same addresses). Requests that need the chain are a 503 problem
 within 5 s (`chain-replaced` on another chain: `api.chain_identity`); readings of a known
 meter, which need no chain call, are still acknowledged; nothing acknowledged is lost; a
-running relayer stops with one `chain-replaced` line, and one started on a chain that lacks
-the deployment acts on nothing and says so in one log line.
+running relayer stops with one `chain-replaced` line and exits 1, and one started on a chain
+that lacks the deployment acts on nothing and says so in one log line.
 """
 
 from __future__ import annotations
@@ -207,6 +207,10 @@ def test_a_fresh_chain_in_its_place_is_refused_by_name_and_loses_nothing(
     # The running relayer stops at its next pass, with one line naming the replacement.
     _wait_for_line(early, "chain-replaced")
     assert len(_log_lines(early, "relayer: chain-replaced: stopped")) == 1, early.text()[-2000:]
+    # ... and exits non-zero with the replacement named, rather than idling.
+    assert early.process is not None
+    assert early.process.wait(timeout=60) == 1, early.text()[-2000:]
+    assert "quartier: the node serves another chain" in early.text()
 
     # A relayer started on the empty chain records nothing and acts on nothing (no code).
     late: Process = launch("relayer")
