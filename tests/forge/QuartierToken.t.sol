@@ -4,7 +4,8 @@ pragma solidity ^0.8.30;
 import {Test} from "./utils/Test.sol";
 import {QuartierToken} from "../../contracts/QuartierToken.sol";
 import {IQuartierToken} from "../../contracts/interfaces/IQuartierToken.sol";
-import {IERC20} from "../../contracts/interfaces/IERC20.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 
 contract QuartierTokenTest is Test {
     address internal constant MANAGER = address(0xA11CE);
@@ -25,7 +26,7 @@ contract QuartierTokenTest is Test {
 
     function test_constructor_RevertWhen_ZeroMinter() public {
         vm.expectRevert(
-            abi.encodeWithSelector(IQuartierToken.ERC20InvalidReceiver.selector, address(0))
+            abi.encodeWithSelector(IERC20Errors.ERC20InvalidReceiver.selector, address(0))
         );
         new QuartierToken("x", "x", address(0));
     }
@@ -47,7 +48,7 @@ contract QuartierTokenTest is Test {
 
     function test_mint_RevertWhen_ZeroReceiver() public {
         vm.expectRevert(
-            abi.encodeWithSelector(IQuartierToken.ERC20InvalidReceiver.selector, address(0))
+            abi.encodeWithSelector(IERC20Errors.ERC20InvalidReceiver.selector, address(0))
         );
         vm.prank(MANAGER);
         token.mint(address(0), 1);
@@ -64,7 +65,7 @@ contract QuartierTokenTest is Test {
 
     function test_transfer_RevertWhen_InsufficientBalance() public {
         vm.expectRevert(
-            abi.encodeWithSelector(IQuartierToken.ERC20InsufficientBalance.selector, ALICE, 0, 1)
+            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, ALICE, 0, 1)
         );
         vm.prank(ALICE);
         // forge-lint: disable-next-line(erc20-unchecked-transfer) it reverts
@@ -73,7 +74,7 @@ contract QuartierTokenTest is Test {
 
     function test_transfer_RevertWhen_ZeroReceiver() public {
         vm.expectRevert(
-            abi.encodeWithSelector(IQuartierToken.ERC20InvalidReceiver.selector, address(0))
+            abi.encodeWithSelector(IERC20Errors.ERC20InvalidReceiver.selector, address(0))
         );
         vm.prank(ALICE);
         // forge-lint: disable-next-line(erc20-unchecked-transfer) it reverts
@@ -82,7 +83,7 @@ contract QuartierTokenTest is Test {
 
     function test_approve_RevertWhen_ZeroSpender() public {
         vm.expectRevert(
-            abi.encodeWithSelector(IQuartierToken.ERC20InvalidSpender.selector, address(0))
+            abi.encodeWithSelector(IERC20Errors.ERC20InvalidSpender.selector, address(0))
         );
         vm.prank(ALICE);
         token.approve(address(0), 1);
@@ -113,7 +114,7 @@ contract QuartierTokenTest is Test {
         vm.prank(MANAGER);
         token.mint(ALICE, 10);
         vm.expectRevert(
-            abi.encodeWithSelector(IQuartierToken.ERC20InsufficientAllowance.selector, BOB, 0, 1)
+            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, BOB, 0, 1)
         );
         vm.prank(BOB);
         // forge-lint: disable-next-line(erc20-unchecked-transfer) it reverts
