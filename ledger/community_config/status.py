@@ -5,7 +5,7 @@ balances and periods, as one JSON-ready dict; `render_text` turns it into lines 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -140,8 +140,10 @@ def local_time(unix_seconds: int | None) -> str:
 
 
 def euros(units: int, decimals: int) -> str:
-    """Token base units as euros with 2 decimals."""
-    return f"{Decimal(units).scaleb(-decimals):.2f} €"
+    """Token base units as euros to the cent, halves away from zero (as the demo's report:
+    a format's default, halves to even, showed 0.065 € as 0.06 €)."""
+    cents = Decimal(units).scaleb(-decimals).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"{cents} €"
 
 
 def price(units_per_kwh: int, decimals: int) -> str:
