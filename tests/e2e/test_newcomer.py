@@ -223,5 +223,5 @@ def session(tmp_path: Path, rpc: str) -> None:
     assert [m["kind"] for m in bruno["movements"]] == ["deposit"]
 
     assert "Statement of Bruno" in text_statement
-    assert "received 0.500 kWh, paid 0.06 €; lock released 0.10 €" in text_statement
+    assert "received 0.500 kWh, paid 0.07 €; lock released 0.10 €" in text_statement
     assert "at <= 0.2000 €/kWh; the interval cleared at 0.1300 €/kWh" in text_statement
