@@ -7,11 +7,14 @@ lenient (an LF-only telegram parses to zero objects, an unparsable line is only 
 every requirement is checked here after it has parsed.
 
 Values stay `Decimal` from the telegram text to integer Wh: `000661.701*kWh` -> 661701.
+A Belgian (e-MUCS) telegram also yields its peak registers (`metering.adapters.p1_peaks`):
+the snapshot is then a `P1Snapshot` whose `peaks` carry them in integer W.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -23,6 +26,7 @@ from dsmr_parser.exceptions import InvalidChecksumError, ParseError
 from dsmr_parser.parsers import TelegramParser
 
 from metering.adapters.base import MeterSnapshot, Registers
+from metering.adapters.p1_peaks import PeakDemand, read_peaks
 from metering.errors import (
     MissingRegisterError,
     PlaceholderClockError,
@@ -47,6 +51,17 @@ _CLOCK_OFFSETS = {"S": timedelta(hours=2), "W": timedelta(hours=1)}
 #: No DSMR 4+ / e-MUCS meter existed before this; earlier clocks are placeholders
 #: (000101010000W = 2000-01-01, 700101010000W = 1970-01-01) of a meter whose clock is unset.
 _EARLIEST_REAL_CLOCK = datetime(2010, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class P1Snapshot(MeterSnapshot):
+    """A P1 meter's snapshot: the energy registers and, on an e-MUCS meter, its peaks."""
+
+    peaks: PeakDemand | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """`read-p1 --json`: the snapshot's shape plus `peaks` (integer W, null if none)."""
+        return {**super().to_json(), "peaks": self.peaks.to_json() if self.peaks else None}
 
 
 @cache
@@ -149,7 +164,7 @@ def _equipment_id(telegram: Any) -> str:
     return ""
 
 
-def decode_telegram(text: str, *, allow_placeholder_clock: bool = False) -> MeterSnapshot:
+def decode_telegram(text: str, *, allow_placeholder_clock: bool = False) -> P1Snapshot:
     """Decode ONE complete telegram (`/` through `!CRC` CRLF) into a snapshot, strictly.
 
     `allow_placeholder_clock=True` keeps the registers of a meter whose clock is unset
@@ -186,15 +201,19 @@ def decode_telegram(text: str, *, allow_placeholder_clock: bool = False) -> Mete
         if not allow_placeholder_clock:
             raise
         timestamp = None
-    return MeterSnapshot(
+    # Only e-MUCS defines 1.4.0 / 1.6.0 / 98.1.0 as peaks (a Hungarian 98.1.0 is a billing
+    # profile), and only dsmr-parser's Belgian specification parses them.
+    peaks = read_peaks(telegram, text) if _EMUCS_VERSION in text else None
+    return P1Snapshot(
         equipment_id=_equipment_id(telegram),
         import_wh=Registers.of_tariffs(import_t1, import_t2),
         export_wh=Registers.of_tariffs(export_t1, export_t2),
         meter_timestamp=timestamp,
+        peaks=peaks,
     )
 
 
-def decode_capture(data: bytes, *, allow_placeholder_clock: bool = False) -> MeterSnapshot:
+def decode_capture(data: bytes, *, allow_placeholder_clock: bool = False) -> P1Snapshot:
     """Decode a captured byte stream (a file): every complete telegram must pass; the last wins.
 
     A capture is evidence, so a bad telegram in it is an error, not something to skip.

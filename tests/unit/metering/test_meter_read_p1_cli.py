@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from metering_p1_fixtures import emucs
+from metering_p1_fixtures import emucs, emucs_body, with_crc
 
 
 def quartier(*args: str) -> subprocess.CompletedProcess[str]:
@@ -31,7 +31,29 @@ def test_read_p1_json(tmp_path: Path) -> None:
         "timestamp": "2023-06-29T08:22:48Z",
         "import_wh": {"t1": 661_701, "t2": 776_784, "total": 1_438_485},
         "export_wh": {"t1": 990_699, "t2": 423_681, "total": 1_414_380},
+        "peaks": {
+            "current_average_w": 0,
+            "month_peak_w": None,
+            "month_peak_at": None,
+            "history": [],
+        },
     }
+
+
+def test_read_p1_shows_the_peaks_and_refuses_a_broken_one(tmp_path: Path) -> None:
+    body = emucs_body() + "1-0:1.6.0(230622200000S)(06.235*kW)\r\n"
+    path = tmp_path / "telegram.p1"
+    path.write_bytes(with_crc(body))
+    result = quartier("meter", "read-p1", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    peaks = json.loads(result.stdout)["peaks"]
+    assert (peaks["month_peak_w"], peaks["month_peak_at"]) == (6235, "2023-06-22T18:00:00Z")
+    path.write_bytes(with_crc(body.replace("06.235*kW", "06.235")))
+    result = quartier("meter", "read-p1", str(path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "1-0:1.6.0" in result.stderr
 
 
 def test_read_p1_bad_crc_exits_2_with_one_line(tmp_path: Path) -> None:
