@@ -31,6 +31,7 @@ from api.households.router import router as households_router
 from api.limits import ChainDeadlineMiddleware, RequestLimitsMiddleware, restore_recursion_limit
 from api.meter_batches.router import router as meter_batches_router
 from api.openapi import TAGS, install_openapi
+from api.pages import install_pages
 from api.problems import document_problems, install_problem_handlers
 from api.readings.meters import MeterDirectory
 from api.readings.router import router as readings_router
@@ -153,6 +154,7 @@ def create_app(
     app.include_router(readings_router)
     app.include_router(households_router)
     app.include_router(health_router)
+    install_pages(app)  # the pages for people (/, /community, /open-data/*), not in OpenAPI
     install_openapi(app, document_problems)
     return app
 

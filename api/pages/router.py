@@ -1,0 +1,273 @@
+"""The pages: the household's (`/`), the community's (`/community`) and its open data.
+
+A household signs in from the page: its wallet (EIP-1193) personal_signs the one-time
+message of POST /auth/challenge, POST /pages/session trades it for the same short-lived
+token as POST /auth/token, set as an HttpOnly, SameSite=Strict cookie; no key ever reaches
+the server. Pages are rendered on the server; the only script is the sign-in.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session
+
+from api.auth import check_token
+from api.deps import ChainDep, ClockDep, SessionDep, SettingsDep
+from api.errors import ApiError, AuthenticationError, NotFoundError
+from api.households import service
+from api.households.models import HouseholdRow
+from api.pages import days, open_data
+from api.pages.i18n import Formats, choose_language, environment
+from api.pages.replay import SettledPeriods
+from api.relayer.context import V2Chain
+from ledger.errors import LedgerError
+
+router = APIRouter(include_in_schema=False)
+vendor_router = APIRouter(include_in_schema=False)
+
+#: The wallet library, as npm installed it (package-lock.json pins it; MIT, LICENSE.md).
+ETHERS = Path(__file__).resolve().parents[2] / "node_modules" / "ethers"
+VENDORED = {
+    "ethers.umd.min.js": (ETHERS / "dist" / "ethers.umd.min.js", "text/javascript"),
+    "ethers-LICENSE.md": (ETHERS / "LICENSE.md", "text/plain; charset=utf-8"),
+}
+
+COOKIE = "quartier_session"
+#: Scripts, styles and images from this origin only; no inline script.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+LangQuery = Annotated[str | None, Query(alias="lang")]
+DayQuery = Annotated[date | None, Query(alias="day")]
+
+
+def settled_periods(request: Request) -> SettledPeriods:
+    """The app's cache of replayed settled periods (made at first use)."""
+    periods: SettledPeriods | None = getattr(request.app.state, "settled_periods", None)
+    if periods is None:
+        periods = SettledPeriods()
+        request.app.state.settled_periods = periods
+    return periods
+
+
+def _render(language: str, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = environment(language).get_template(template).render(lang=language, **context)
+    headers = {**SECURITY_HEADERS, "Cache-Control": "no-store", "Content-Language": language}
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def _signed_in(request: Request, secret: bytes, now: int) -> tuple[str | None, str | None]:
+    """(household, None) for a valid session cookie, else (None, why: expired/invalid/None)."""
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None, None
+    try:
+        return check_token(secret, token, now), None
+    except AuthenticationError as error:
+        return None, "expired" if error.slug == "token-expired" else "invalid"
+
+
+def _name(session: Session, household: str) -> str | None:
+    row = session.get(HouseholdRow, household)
+    return None if row is None else row.name
+
+
+@router.get("/", response_class=HTMLResponse)
+def household_page(
+    request: Request,
+    session: SessionDep,
+    chain: ChainDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    lang: LangQuery = None,
+    day: DayQuery = None,
+) -> HTMLResponse:
+    """The household's page: sign-in, then its day and month."""
+    language = choose_language(lang, request.headers.get("accept-language"))
+    household, session_problem = _signed_in(request, settings.auth_secret, clock())
+    chosen = day or days.brussels_day(clock())
+    context: dict[str, Any] = {
+        "session_problem": session_problem,
+        "day": chosen,
+        "day_start": days.day_bounds(chosen)[0],
+    }
+    if household is None:
+        response = _render(language, "household.html", household=None, **context)
+        if session_problem:
+            response.delete_cookie(COOKIE, path="/")
+        return response
+    formats = Formats(language)
+    try:
+        start, end = days.day_bounds(chosen)
+        periods = settled_periods(request)
+        quarters = days.household_quarters(periods, chain, household, start, end)
+        month = days.household_month(periods, chain, household, chosen)
+        escrow = chain.exchange.escrow_of(household)
+    except LedgerError:
+        return _render(
+            language, "household.html", status=503, household=household, node_down=True, **context
+        )
+    return _render(
+        language,
+        "household.html",
+        household=household,
+        name=_name(session, household),
+        f=formats,
+        grid=chain.grid,
+        quarters=[q for q in quarters if q.import_wh or q.export_wh or q.side != "none"],
+        day_totals=days.totals(chosen, quarters),
+        month=month,
+        day_starts={d.day: days.day_bounds(d.day)[0] for d in month},
+        escrow=escrow,
+        node_down=False,
+        **context,
+    )
+
+
+class SessionIn(BaseModel):
+    """The signed sign-in message: the nonce of POST /auth/challenge and the signature."""
+
+    model_config = ConfigDict(extra="forbid")
+    nonce: str
+    signature: str
+
+
+@router.post("/pages/session", status_code=204)
+def open_session(
+    request: Request, body: SessionIn, session: SessionDep, settings: SettingsDep, clock: ClockDep
+) -> Response:
+    """Trade the signed sign-in message for the session cookie (HttpOnly, SameSite=Strict)."""
+    token, expires_at = service.token(session, settings, body.nonce, body.signature, clock())
+    response = Response(status_code=204)
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=max(1, expires_at - clock()),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/pages/session/end", status_code=204)
+def close_session() -> Response:
+    """Sign out: the cookie is removed."""
+    response = Response(status_code=204)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+def _settled(request: Request, chain: V2Chain) -> list[Any]:
+    periods = settled_periods(request)
+    found = [periods.get(chain, period_id) for period_id in periods.settled_ids(chain)]
+    return [period for period in found if period is not None]
+
+
+@router.get("/community", response_class=HTMLResponse)
+def community_page(
+    request: Request, chain: ChainDep, lang: LangQuery = None, day: DayQuery = None
+) -> HTMLResponse:
+    """The community's public page: anonymised quarter-hours of a day and its months."""
+    language = choose_language(lang, request.headers.get("accept-language"))
+    try:
+        quarters = open_data.open_quarters(chain.grid, _settled(request, chain))
+    except LedgerError:
+        return _render(language, "community.html", status=503, node_down=True)
+    shown_day = day or (
+        date.fromisoformat(quarters[-1].start_utc[:10]) if quarters else days.brussels_day(0)
+    )
+    start, end = days.day_bounds(shown_day)
+    grid = chain.grid
+    in_day = [(q, at) for q, at in _with_start(quarters) if start <= at < end]
+    return _render(
+        language,
+        "community.html",
+        node_down=False,
+        f=Formats(language),
+        day=shown_day,
+        day_start=start,
+        quarters=in_day,
+        months=open_data.open_months(quarters),
+        min_households=open_data.MIN_HOUSEHOLDS,
+        grid=grid,
+    )
+
+
+def _with_start(quarters: list[open_data.OpenQuarter]) -> list[tuple[open_data.OpenQuarter, int]]:
+    return [
+        (q, int(datetime.fromisoformat(q.start_utc.replace("Z", "+00:00")).timestamp()))
+        for q in quarters
+    ]
+
+
+def _open(request: Request, chain: V2Chain) -> list[open_data.OpenQuarter]:
+    try:
+        return open_data.open_quarters(chain.grid, _settled(request, chain))
+    except LedgerError as error:
+        raise _NodeDownError(str(error)) from error
+
+
+class _NodeDownError(ApiError):
+    status = 503
+    default_slug = "chain-unreachable"
+    title = "The chain does not answer"
+
+
+_LICENCE_HEADERS = {
+    "Link": f'<{open_data.LICENCE_URL}>; rel="license"',
+    "Access-Control-Allow-Origin": "*",
+}
+
+
+@router.get("/open-data/quarter-hours.csv")
+def quarter_hours_csv(request: Request, chain: ChainDep) -> PlainTextResponse:
+    """Every settled quarter-hour, anonymised, as CSV (CC BY 4.0)."""
+    text = open_data.as_csv(_open(request, chain), open_data.QUARTER_FIELDS)
+    return PlainTextResponse(text, media_type="text/csv", headers=_LICENCE_HEADERS)
+
+
+@router.get("/open-data/quarter-hours.json")
+def quarter_hours_json(request: Request, chain: ChainDep) -> JSONResponse:
+    """Every settled quarter-hour, anonymised, as JSON (CC BY 4.0)."""
+    return JSONResponse(open_data.as_json(_open(request, chain)), headers=_LICENCE_HEADERS)
+
+
+@router.get("/open-data/months.csv")
+def months_csv(request: Request, chain: ChainDep) -> PlainTextResponse:
+    """Month indicators as CSV (CC BY 4.0)."""
+    months = open_data.open_months(_open(request, chain))
+    return PlainTextResponse(
+        open_data.as_csv(months, open_data.MONTH_FIELDS),
+        media_type="text/csv",
+        headers=_LICENCE_HEADERS,
+    )
+
+
+@router.get("/open-data/months.json")
+def months_json(request: Request, chain: ChainDep) -> JSONResponse:
+    """Month indicators as JSON (CC BY 4.0)."""
+    months = open_data.open_months(_open(request, chain))
+    return JSONResponse(open_data.as_json(months), headers=_LICENCE_HEADERS)
+
+
+@vendor_router.get("/assets/vendor/{name}")
+def vendored(name: str) -> FileResponse:
+    """The npm-installed front-end library (ethers), served from this origin (no CDN)."""
+    found = VENDORED.get(name)
+    if found is None or not found[0].is_file():
+        raise NotFoundError(
+            f"no vendored asset {name!r} (run scripts/setup: npm ci installs ethers)",
+            "unknown-asset",
+        )
+    return FileResponse(found[0], media_type=found[1], headers={"Cache-Control": "max-age=3600"})
