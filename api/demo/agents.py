@@ -4,9 +4,16 @@ Household policy: once per settlement period, before the gate of its first trade
 a household signs a day-ahead Schedule from its own forecasts, one entry per interval:
 - forecast export >= MIN_ENTRY_WH: sell, asking its own injection price of that quarter-hour
   (plus a margin, `api.economics.limits`): anything above what its supplier pays beats the grid;
-- else forecast import >= MIN_ENTRY_WH while the sun is up: buy, bidding its own supplier
-  energy price with VAT (less the margin): a shared kWh displaces only that component, network
-  and taxes stay (the Walloon bill rule, `api.economics.bill`). At night nobody has PV to sell.
+- else forecast import >= MIN_ENTRY_WH while a neighbour may sell (the sun is up, or the
+  neighbourhood's home batteries sell their rest, 18:00-22:00 local): buy, bidding its own
+  supplier energy price with VAT (less the margin): a shared kWh displaces only that
+  component, network and taxes stay (the Walloon bill rule, `api.economics.bill`). At night
+  nobody has PV to sell.
+A home battery (`metering.adapters.simulated_battery`) follows its own rule behind the meter
+(charge from the home's surplus, cover the home's evening, feed the rest above its reserve
+into the grid in the evening); its household trades what the meter will show like any other,
+with the same limits: asking at least its own injection price, bidding at most its own energy
+price, so a member with a battery, too, never pays more than alone.
   Prices come from the member's contract in the region's tariff file, at the quarter-hour's
   local time on the simulated calendar; the chain's floor and ceiling bound them all.
 Sizes: settlement nets each entry against the household's meter (delivered <= min(traded,
@@ -94,7 +101,7 @@ def entry_for(day: DaySimulation, household: int, limits: Limits, interval_id: i
         return (
             NO_ENTRY if ask is None else Entry(EntrySide.SELL, entry_size(forecast.export_wh), ask)
         )
-    if day.is_daylight(interval_id) and forecast.import_wh >= MIN_ENTRY_WH:
+    if day.may_have_sellers(interval_id) and forecast.import_wh >= MIN_ENTRY_WH:
         bid = limits.bid_at(start)
         return (
             NO_ENTRY if bid is None else Entry(EntrySide.BUY, entry_size(forecast.import_wh), bid)

@@ -1,7 +1,9 @@
 """The demo's physical world: what each meter measures and what each household forecasts.
 
-Meter registers come from `metering.adapters.simulated.SimulatedFleet` (seeded pvlib clear-sky
-PV in Wallonia, demandlib H0 load), computed for the whole fleet at once. Meters run all day:
+Meter registers come from `metering.adapters.simulated.SimulatedFleet` (a Walloon
+neighbourhood: seeded weather calibrated to Belgian normals, PV on a share of the roofs,
+seasonal load with appliance peaks, optional home batteries), computed for the whole fleet at
+once. Meters run all day:
 the registers cover every boundary of the whole UTC days (= settlement periods of the demo's
 community) that the traded window touches, because a meter signs its whole period. A
 household's forecast of an interval is the truth with a seeded error, so sizes are off and
@@ -14,8 +16,11 @@ import math
 import random
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
-from metering.adapters.simulated import LATITUDE_DEG, LONGITUDE_DEG, SimulatedFleet
+from metering.adapters.simulated import FleetSettings, SimulatedFleet
+from metering.adapters.simulated_battery import SELL_FROM_HOUR, SELL_UNTIL_HOUR
+from metering.adapters.simulated_weather import LATITUDE_DEG, LONGITUDE_DEG
 from metering.reading import INTERVAL_SECONDS
 
 #: Relative error of a household's forecast of its own import or export, drawn per interval.
@@ -23,6 +28,7 @@ FORECAST_ERROR = 0.15
 #: Below this sun elevation nobody's panels produce: buyers do not bid.
 MIN_SUN_ELEVATION_DEG = 3.0
 SLOTS_PER_DAY = 86_400 // INTERVAL_SECONDS
+TIMEZONE = ZoneInfo("Europe/Brussels")
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,10 @@ class DaySimulation:
     #: Intervals the chain's ids run ahead of the simulated calendar (`shifted`): prices and
     #: bills follow the simulated day, whatever day the node's clock put it on.
     calendar_shift_intervals: int = 0
+    #: Each home's battery capacity, Wh (0: none).
+    battery_wh: tuple[int, ...] = ()
+    #: [window index]: a battery of the neighbourhood may sell (its rule's evening window).
+    battery_selling: tuple[bool, ...] = ()
 
     @property
     def households(self) -> int:
@@ -93,6 +103,12 @@ class DaySimulation:
 
     def is_daylight(self, interval_id: int) -> bool:
         return self.daylight[interval_id - self.first_interval_id]
+
+    def may_have_sellers(self, interval_id: int) -> bool:
+        """Whether a neighbour may have energy to sell: the sun is up, or the neighbourhood's
+        batteries sell what they have left (`metering.adapters.simulated_battery`)."""
+        offset = interval_id - self.first_interval_id
+        return self.daylight[offset] or bool(self.battery_selling and self.battery_selling[offset])
 
     def calendar_start(self, interval_id: int) -> int:
         """Unix seconds at which the chain's `interval_id` starts on the simulated calendar."""
@@ -133,13 +149,23 @@ def _noisy(value_wh: int, rng: random.Random) -> int:
     return max(0, round(value_wh * (1 + rng.uniform(-FORECAST_ERROR, FORECAST_ERROR))))
 
 
+def _battery_selling(interval_id: int) -> bool:
+    local = datetime.fromtimestamp(interval_id * INTERVAL_SECONDS, tz=UTC).astimezone(TIMEZONE)
+    return SELL_FROM_HOUR <= local.hour < SELL_UNTIL_HOUR
+
+
 def simulate_day(
-    households: int, day: date, intervals: int, seed: int, start_slot: int = 0
+    households: int,
+    day: date,
+    intervals: int,
+    seed: int,
+    start_slot: int = 0,
+    settings: FleetSettings | None = None,
 ) -> DaySimulation:
     """Simulate `households` meters; the traded window is `intervals` quarter-hours from
     quarter-hour `start_slot` of `day` (UTC; 0 = 00:00-00:15), the registers cover the whole
     days it touches."""
-    fleet = SimulatedFleet(households, seed)
+    fleet = SimulatedFleet(households, seed, settings)
     days = (start_slot + intervals + SLOTS_PER_DAY - 1) // SLOTS_PER_DAY
     first_day = fleet.day_registers(day)
     imports = [list(row) for row in first_day.import_wh]
@@ -170,4 +196,10 @@ def simulate_day(
         export_wh=tuple(tuple(row) for row in exports),
         forecasts=tuple(forecasts),
         daylight=tuple(sun_is_up(k) for k in range(first, first + intervals)),
+        battery_wh=tuple(m.battery_wh for m in fleet.members),
+        battery_selling=(
+            tuple(_battery_selling(k) for k in range(first, first + intervals))
+            if any(m.battery_wh for m in fleet.members)
+            else ()
+        ),
     )
