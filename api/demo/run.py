@@ -66,6 +66,7 @@ from ledger.deploy_v2 import DEFAULT_RULES, deploy_community_v2
 from ledger.deployment import Deployment, save_deployment
 from ledger.exchange import ExchangeClient
 from ledger.rules import Rules, TimeGrid
+from metering.adapters.simulated import FleetSettings
 from metering.period import SignedMeterPeriod
 
 #: Households sign and POST a period's schedules this long before its first gate (the
@@ -95,6 +96,8 @@ class DemoConfig:
     seed: int = 7
     #: The first quarter-hour of the day to trade (0 = from midnight UTC).
     start_slot: int = 0
+    #: What the neighbourhood looks like: PV and battery shares, the year's weather.
+    fleet: FleetSettings = field(default_factory=FleetSettings)
     #: The rules given to deploy_community_v2 for the community the demo creates; everything
     #: afterwards reads them from the chain.
     rules: Rules = DEFAULT_RULES
@@ -199,7 +202,12 @@ def run_day(config: DemoConfig, progress: Progress = _silent) -> DayRun:
     started = time.perf_counter()
     progress("simulating meters", 0, 1)
     simulation = simulate_day(
-        config.households, config.day, config.intervals, config.seed, config.start_slot
+        config.households,
+        config.day,
+        config.intervals,
+        config.seed,
+        config.start_slot,
+        config.fleet,
     )
     timings.simulate = time.perf_counter() - started
     if config.rpc_url is not None:
