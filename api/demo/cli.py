@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -15,11 +15,13 @@ from rich.table import Table
 
 from api.demo.checks import settlement_problems
 from api.demo.errors import DemoError
-from api.demo.neighbourhood import REGION, member_contracts
+from api.demo.neighbourhood import REGION, TIMEZONE, member_contracts
 from api.demo.report import euros, kwh, price, write_report
 from api.demo.run import DemoConfig, run_day
 from api.demo.summary import Summary, summarise
 from api.economics.tariff import tariff_of
+from metering.adapters.simulated import FleetSettings
+from metering.adapters.simulated_weather import WeatherKind
 
 demo_app = typer.Typer(help="Run the neighbourhood demo on a local chain.")
 
@@ -33,14 +35,20 @@ def _parse_date(text: str) -> date:
         raise DemoError(f"--date must be YYYY-MM-DD, got {text!r}") from None
 
 
-def _parse_start(text: str) -> int:
+def _parse_start(text: str | None, day: date) -> tuple[date, int]:
+    """(UTC day, its quarter-hour) of `text`, a Brussels time on `day` (None: the start of
+    the day's settlement period, 00:00 UTC)."""
+    if text is None:
+        return day, 0
     try:
         moment = datetime.strptime(text, "%H:%M")
     except ValueError:
-        raise DemoError(f"--start must be HH:MM (UTC), got {text!r}") from None
+        raise DemoError(f"--start must be HH:MM (Brussels time), got {text!r}") from None
     if moment.minute % 15:
         raise DemoError(f"--start must be on a quarter-hour, got {text!r}")
-    return moment.hour * 4 + moment.minute // 15
+    local = datetime.combine(day, moment.time(), tzinfo=TIMEZONE)
+    utc = local.astimezone(UTC)
+    return utc.date(), utc.hour * 4 + utc.minute // 15
 
 
 def _print_summary(console: Console, summary: Summary) -> None:
@@ -110,9 +118,26 @@ def demo(
     intervals: Annotated[
         int, typer.Option(min=1, max=7 * SLOTS_PER_DAY, help="Quarter-hours to run (96 = a day).")
     ] = 96,
-    day: Annotated[str, typer.Option("--date", help="The day to replay (UTC).")] = "2026-06-21",
-    start: Annotated[str, typer.Option(help="First quarter-hour, HH:MM UTC.")] = "00:00",
+    day: Annotated[
+        str, typer.Option("--date", help="The day to replay, any day of the year.")
+    ] = "2026-06-21",
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="First quarter-hour, HH:MM Brussels time (default: the start of the day's "
+            "settlement period, 00:00 UTC = 01:00 or 02:00 in Brussels)."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed: the same seed, the same neighbourhood.")] = 7,
+    pv_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of the homes with PV.")
+    ] = 0.25,
+    battery_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of the PV homes with a battery.")
+    ] = 0.0,
+    weather: Annotated[
+        WeatherKind, typer.Option(help="The simulated year's sky (typical: Belgian normals).")
+    ] = WeatherKind.TYPICAL,
     rpc: Annotated[
         str | None,
         typer.Option(
@@ -133,14 +158,16 @@ def demo(
     and meter batches through the API, the relayer posts and settles, then the audit
     replays it all from the chain. Exit 1 if the audit or the demo's checks fail."""
     _check_tariffs(households, seed, _parse_date(day))
+    utc_day, start_slot = _parse_start(start, _parse_date(day))
     config = DemoConfig(
         households=households,
         intervals=intervals,
-        day=_parse_date(day),
+        day=utc_day,
         seed=seed,
-        start_slot=_parse_start(start),
+        start_slot=start_slot,
         rpc_url=rpc,
         deployment_dir=deployment_dir,
+        fleet=FleetSettings(pv_share, battery_share, weather),
     )
     console = Console(stderr=as_json)
     console.width = max(console.width, 100)  # the bills table, even when piped

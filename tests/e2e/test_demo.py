@@ -32,8 +32,9 @@ from ledger.compiler import artifact
 from ledger.deployment import load_deployment
 
 QUARTIER = [sys.executable, "-c", "from api.cli import main; main()"]
-#: 5 households trading 11:00-15:00 UTC: a sunny window, much shorter than the daily period.
-SHORT = ["--households", "5", "--intervals", "16", "--start", "11:00"]
+#: 5 households trading 13:00-17:00 in Brussels (11:00-15:00 UTC, summer time): a sunny
+#: window, much shorter than the daily period.
+SHORT = ["--households", "5", "--intervals", "16", "--start", "13:00"]
 SHORT_FIRST_SLOT, SHORT_INTERVALS, SHORT_HOUSEHOLDS = 44, 16, 5
 SLOTS_PER_DAY = 96
 EVENTS = ("SchedulePosted", "PeriodCleared", "HouseholdSettled", "PeriodSettled")
@@ -365,7 +366,7 @@ def test_a_second_demo_on_the_same_node_gets_its_own_community_and_day(
         "--intervals",
         "4",
         "--start",
-        "12:00",
+        "14:00",
     )
     assert result.returncode == 0, result.stderr
     second = json.loads(result.stdout)
@@ -432,7 +433,7 @@ def test_demo_command_on_a_fresh_anvil_prints_json_and_writes_the_report(tmp_pat
         "--intervals",
         "4",
         "--start",
-        "12:00",
+        "14:00",
         "--json",
         "--report",
         str(report),
