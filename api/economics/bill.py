@@ -24,6 +24,11 @@ Each bill is rounded once, up to the next whole unit (towards +infinity), after 
 member's whole window; one monotone rounding, so bill_with <= bill_without whenever the exact
 amounts are so, and savings = bill_without - bill_with exactly. Fixed yearly terms are not
 billed here (no kWh shared changes them).
+
+Capacity charge (`api.economics.capacity`, a DSO whose tariff has `capacity_per_kw_year`,
+e.g. Flanders): billed on each month's peak of the member's meter, which no sharing moves,
+so the same whole units (rounded up on their own) are added to both bills and to
+network_and_taxes; savings are unchanged.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from api.economics.capacity import capacity_charge
 from api.economics.errors import FlowsError
 from api.economics.tariff import Member, Tariff
 
@@ -68,6 +74,8 @@ class Bill:
     without_units: int
     with_units: int
     network_and_taxes_units: int
+    #: The capacity charge inside each of the three (0 where the DSO bills none).
+    capacity_units: int = 0
 
     @property
     def savings_units(self) -> int:
@@ -103,8 +111,10 @@ def member_bill(
         shared += (flow.offtake_wh - flow.bought_wh) * prices.energy_per_kwh * vat * _PERCENT
         shared += costs - (flow.injection_wh - flow.sold_wh) * injection
     shared -= change_units * SCALE
+    capacity = capacity_charge(tariff, member, flows).units
     return Bill(
-        without_units=_round_up(alone),
-        with_units=_round_up(shared),
-        network_and_taxes_units=_round_up(network_and_taxes),
+        without_units=_round_up(alone) + capacity,
+        with_units=_round_up(shared) + capacity,
+        network_and_taxes_units=_round_up(network_and_taxes) + capacity,
+        capacity_units=capacity,
     )

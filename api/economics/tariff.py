@@ -2,8 +2,9 @@
 
 `load_tariff` checks the whole file once (every component present, network costs and taxes
 >= 0, the bands of each set covering every local quarter-hour exactly once, a price for every
-month of the year and every band) and refuses with one TariffError naming the file, the key
-and, where it applies, the month or the time. `Tariff.prices` then gives a member's prices
+month of the year and every band; a capacity rate >= 0 and, if any DSO has one, the
+`[capacity]` rule) and refuses with one TariffError naming the file, the key and, where it
+applies, the month or the time. `Tariff.prices` then gives a member's prices
 for one quarter-hour, looked up in local time (Europe/Brussels: summer time included, a
 quarter-hour starting at 02:15 local in July is in July's 02:00 band).
 """
@@ -53,11 +54,16 @@ class Offer:
 
 @dataclass(frozen=True)
 class Network:
-    """One DSO: distribution per band of each configuration, plus transmission per kWh."""
+    """One DSO: distribution per band of each configuration, plus transmission per kWh.
+
+    `capacity_per_kw_year`: the optional capacity charge (units per kW of monthly peak per
+    year, excluding VAT; Flanders since 2023), None where the DSO bills none.
+    """
 
     name: str
     transmission_per_kwh: int
     distribution_per_kwh: dict[str, dict[str, int]]
+    capacity_per_kw_year: int | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,8 @@ class Tariff:
     networks: dict[str, Network]
     supplies: dict[str, Offer]
     injections: dict[str, Offer]
+    #: The capacity charge's floor on a month's peak (`[capacity]`; 0 without capacity charge).
+    capacity_minimum_w: int = 0
 
     @property
     def taxes_total_per_kwh(self) -> int:
@@ -109,6 +117,11 @@ class Tariff:
     def local_time(self, unix_seconds: int) -> datetime:
         """The local wall-clock time of a UTC instant."""
         return datetime.fromtimestamp(unix_seconds, tz=UTC).astimezone(self.zone)
+
+    def capacity_per_kw_year(self, member: Member) -> int | None:
+        """The member's DSO's capacity rate (units per kW per year), None if it bills none."""
+        self.check_member(member)
+        return self.networks[member.dso].capacity_per_kw_year
 
     def check_member(self, member: Member) -> None:
         """TariffError unless the member's DSO and offers are in this file."""
@@ -176,7 +189,7 @@ class _Reader:
         if value is None:
             raise self.fail(f"{path}{key}", "missing")
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(f"{path}{key}", f"must be an integer (units per kWh), got {value!r}")
+            raise self.fail(f"{path}{key}", f"must be an integer, got {value!r}")
         if minimum is not None and value < minimum:
             what = "a negative cost" if minimum == 0 else f"below {minimum}"
             raise self.fail(f"{path}{key}", f"{what}: {value}")
@@ -305,9 +318,13 @@ def parse_tariff(text: str, file: str) -> Tariff:
             )
             for name, band_set in band_sets.items()
         }
+        capacity = None
+        if "capacity_per_kw_year" in net_raw:
+            capacity = reader.integer(net_raw, "capacity_per_kw_year", path, 0)
         networks[dso] = Network(
-            dso, reader.integer(net_raw, "transmission_per_kwh", path, 0), distribution
+            dso, reader.integer(net_raw, "transmission_per_kwh", path, 0), distribution, capacity
         )
+    minimum_w = _capacity_rule(reader, raw, networks)
     supplies = {
         name: _offer(reader, "supply", name, offer, band_sets, year, "energy_per_kwh", 0)
         for name, offer in reader.table(raw, "supply", "").items()
@@ -331,7 +348,19 @@ def parse_tariff(text: str, file: str) -> Tariff:
         networks=networks,
         supplies=supplies,
         injections=injections,
+        capacity_minimum_w=minimum_w,
     )
+
+
+def _capacity_rule(reader: _Reader, raw: dict[str, Any], networks: dict[str, Network]) -> int:
+    """`[capacity] minimum_monthly_peak_w`: required iff some DSO bills a capacity charge."""
+    billing = [name for name, network in networks.items() if network.capacity_per_kw_year]
+    if "capacity" not in raw:
+        if billing:
+            raise reader.fail("capacity", f"missing (network.{billing[0]} bills a capacity rate)")
+        return 0
+    table = reader.table(raw, "capacity", "")
+    return reader.integer(table, "minimum_monthly_peak_w", "capacity.", 0)
 
 
 def load_tariff(path: Path) -> Tariff:

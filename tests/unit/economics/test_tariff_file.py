@@ -126,5 +126,6 @@ def test_the_demo_refuses_a_day_without_tariff_data_in_one_line_exit_2() -> None
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [
-        "quartier: wallonia-2027.toml: (file): no tariff file (shipped: wallonia-2026.toml) (2027)"
+        "quartier: wallonia-2027.toml: (file): no tariff file "
+        "(shipped: flanders-2026.toml, wallonia-2026.toml) (2027)"
     ]
