@@ -70,6 +70,12 @@ COMMANDS: dict[str, LazyCommand] = {
         "demo_app",
         "Run a neighbourhood day on protocol v2 (a fresh Anvil, or --rpc)",
     ),
+    "dso": LazyCommand(
+        "ledger.dso.cli",
+        "dso_app",
+        "The grid operator's monthly workbook: import it, reconcile it with the signed meters"
+        " on chain, check its shared volumes against the community's key.",
+    ),
     "household": LazyCommand(
         "ledger.community_cli",
         "household_app",
@@ -82,6 +88,12 @@ COMMANDS: dict[str, LazyCommand] = {
         "api.service_cli",
         "relayer",
         "Post accepted schedules before their gates and settle every period that has ended",
+    ),
+    "statement": LazyCommand(
+        "api.statements.cli",
+        "statement",
+        "A member's monthly statement (fr, nl, en) as HTML or PDF, from the chain and the"
+        " tariff file.",
     ),
     "serve": LazyCommand(
         "api.service_cli",

@@ -1,0 +1,92 @@
+"""The exactness check: the community's key applied to the operator's gross volumes, against
+the shared volumes the operator computed (`Brut Rep` -> key -> `Partagé Rep`).
+
+Members are taken in the community file's order (the key's tie-break order); a member with
+no column in a sheet has 0 Wh there; EANs of the workbook that are no member's are reported
+and take no part (the operator should not have shared with them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ledger.community_config.model import CommunityFile
+from ledger.dso.calendar import local_wall_time
+from ledger.dso.errors import KeyConfigError
+from ledger.dso.keys import allocate, key_in_force
+from ledger.dso.workbook import GROSS, SHARED, Direction, IntArray, MonthData, Sheet
+
+
+@dataclass(frozen=True)
+class KeyDifference:
+    """One member's shared volume in one quarter-hour: the operator's and the key's."""
+
+    interval_start: int
+    ean: str
+    member: str
+    direction: Direction
+    dso_wh: int
+    computed_wh: int
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """Every difference, and how many quarter-hours were checked and differ."""
+
+    quarter_hours: int
+    differences: tuple[KeyDifference, ...]
+    unknown_eans: tuple[str, ...]
+
+    @property
+    def differing_quarter_hours(self) -> int:
+        return len({d.interval_start for d in self.differences})
+
+
+def _matrix(sheet: Sheet, eans: Sequence[str], direction: Direction, rows: int) -> IntArray:
+    out = np.zeros((rows, len(eans)), dtype=np.int64)
+    for at, ean in enumerate(eans):
+        series = sheet.series(ean, direction)
+        if series is not None:
+            out[:, at] = series
+    return out
+
+
+def check_keys(month: MonthData, config: CommunityFile) -> KeyCheck:
+    """Recompute `Partagé Rep` from `Brut Rep` with the community's key."""
+    if not config.sharing:
+        raise KeyConfigError("the community file names no allocation key ([[sharing]])")
+    names = [member.name for member in config.members]
+    eans = [member.ean for member in config.members]
+    keys = [entry.key(names) for entry in config.sharing]
+    rows = len(month.starts)
+    gross, shared = month.sheets[GROSS], month.sheets[SHARED]
+    offtake = _matrix(gross, eans, Direction.OFFTAKE, rows).tolist()
+    injection = _matrix(gross, eans, Direction.INJECTION, rows).tolist()
+    received = _matrix(shared, eans, Direction.OFFTAKE, rows).tolist()
+    given = _matrix(shared, eans, Direction.INJECTION, rows).tolist()
+    differences: list[KeyDifference] = []
+    for row, start in enumerate(month.starts):
+        key = key_in_force(keys, local_wall_time(start).date())
+        if not any(injection[row]):
+            computed_in: Sequence[int] = [0] * len(eans)
+            computed_out: Sequence[int] = computed_in
+        else:
+            allocation = allocate(key, offtake[row], injection[row])
+            computed_in, computed_out = allocation.received_wh, allocation.shared_injection_wh
+        for direction, dso, computed in (
+            (Direction.OFFTAKE, received[row], computed_in),
+            (Direction.INJECTION, given[row], computed_out),
+        ):
+            if dso == list(computed):
+                continue
+            for at, (theirs, ours) in enumerate(zip(dso, computed, strict=True)):
+                if theirs != ours:
+                    differences.append(
+                        KeyDifference(start, eans[at], names[at], direction, theirs, ours)
+                    )
+    known = set(eans)
+    unknown = tuple(ean for ean in month.eans() if ean not in known)
+    return KeyCheck(rows, tuple(differences), unknown)
