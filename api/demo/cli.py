@@ -153,10 +153,26 @@ def demo(
     report: Annotated[
         Path | None, typer.Option(help="Also write a self-contained HTML report here.")
     ] = None,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=366,
+            help="Run this many days from 1 January of --date's year on the fast path "
+            "(off-chain: the same fleet, agents, tariffs, rules and settlement engine) and "
+            "print the yearly indicators beside published pilots'.",
+        ),
+    ] = None,
 ) -> None:
     """Run a neighbourhood day on protocol v2 (a fresh Anvil, or --rpc): day-ahead schedules
     and meter batches through the API, the relayer posts and settles, then the audit
     replays it all from the chain. Exit 1 if the audit or the demo's checks fail."""
+    if days is not None:
+        from api.demo.year import year_command
+
+        settings = FleetSettings(pv_share, battery_share, weather)
+        year_command(households, days, seed, _parse_date(day).year, settings, as_json)
+        return
     _check_tariffs(households, seed, _parse_date(day))
     utc_day, start_slot = _parse_start(start, _parse_date(day))
     config = DemoConfig(
