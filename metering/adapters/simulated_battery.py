@@ -56,15 +56,20 @@ def dispatch(
             soc += take * CHARGE_EFFICIENCY_PERCENT // 100
             charged[t] = take
         else:
-            # The cells give `drawn`; the home gets drawn x efficiency, rounded down.
-            drawn = min(soc, net * 100 // DISCHARGE_EFFICIENCY_PERCENT, step_wh)
+            # The cells give `drawn` (enough to cover the home, rounded up) and deliver
+            # drawn x efficiency (rounded down): a Wh over the home's need is heat, not export.
+            drawn = min(soc, -(-net * 100 // DISCHARGE_EFFICIENCY_PERCENT), step_wh)
             soc -= drawn
-            delivered = drawn * DISCHARGE_EFFICIENCY_PERCENT // 100
+            sold = 0
             if sell[t] and soc > reserve_wh and drawn < step_wh:
                 sold = min(soc - reserve_wh, step_wh - drawn)
                 soc -= sold
-                exported[t] = sold * DISCHARGE_EFFICIENCY_PERCENT // 100
-            discharged[t] = delivered + exported[t]
+                drawn += sold
+            out = drawn * DISCHARGE_EFFICIENCY_PERCENT // 100
+            home = min(out, net)
+            # Only rule 3 exports: a cell that covered the home gives no rounding Wh away.
+            exported[t] = out - home if sold else 0
+            discharged[t] = home + exported[t]
         stored[t] = soc
     return BatteryFlows(
         *(np.array(values, dtype=np.int64) for values in (charged, discharged, exported, stored))
