@@ -47,15 +47,16 @@ def _window(window: Window) -> engine.Window:
     return engine.Window(window.admitted_at, window.removed_at)
 
 
-def settlement_rule(
+def engine_settlement(
     rules: Rules, grid: TimeGrid, period_id: int, households: Sequence[RuleHousehold]
-) -> RuleOutcome:
-    """`api.settlement.settle_period` as the audit's SettlementRule (plain data in and out).
+) -> engine.PeriodSettlement:
+    """`api.settlement.settle_period` on the audit's plain data, with every interval's book,
+    clearing and netting (the statements read who delivered what in each quarter-hour).
 
     Its refusals (SettlementError) come back as RuleRefusedError, the audit's own error.
     """
     try:
-        settled = engine.settle_period(
+        return engine.settle_period(
             engine.Rules.of(rules),
             engine.TimeGrid.of(grid),
             period_id,
@@ -77,6 +78,10 @@ def settlement_rule(
         )
     except engine.SettlementError as error:
         raise RuleRefusedError(str(error)) from error
+
+
+def rule_outcome(settled: engine.PeriodSettlement) -> RuleOutcome:
+    """The engine's settlement as the audit compares it with the chain's events."""
     return RuleOutcome(
         tuple(
             ClearedInterval(i.price_per_kwh, i.traded_wh, i.delivered_wh) for i in settled.intervals
@@ -89,6 +94,13 @@ def settlement_rule(
         settled.rounding_units,
         settled.hints,
     )
+
+
+def settlement_rule(
+    rules: Rules, grid: TimeGrid, period_id: int, households: Sequence[RuleHousehold]
+) -> RuleOutcome:
+    """`api.settlement.settle_period` as the audit's SettlementRule (plain data in and out)."""
+    return rule_outcome(engine_settlement(rules, grid, period_id, households))
 
 
 @contextmanager

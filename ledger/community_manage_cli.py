@@ -34,8 +34,8 @@ from ledger.community_config.errors import ConfigRefusedError, chain_errors_name
 from ledger.community_config.files import Directory, load_deployment_file
 from ledger.community_config.keys import anvil_account, load_signer
 from ledger.community_config.model import MeterEntry
-from ledger.community_config.status import euros
 from ledger.deployment import Deployment
+from ledger.display import euros
 from ledger.exchange import ExchangeClient
 from ledger.token import TokenClient
 from metering.reading import PublicKey, meter_id_of

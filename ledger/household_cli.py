@@ -45,7 +45,7 @@ from ledger.community_config.household_plan import (
     plan_schedule,
 )
 from ledger.community_config.statement import household_postings, read_statement, render_text
-from ledger.community_config.status import euros, kwh, local_time, price
+from ledger.community_config.status import kwh, local_time, price
 from ledger.community_manage_cli import (
     AnvilAccountOption,
     Build,
@@ -60,6 +60,7 @@ from ledger.community_manage_cli import (
     positive_units,
 )
 from ledger.deployment import Deployment
+from ledger.display import euros
 from ledger.exchange import ExchangeClient
 from ledger.rules import TimeGrid
 from ledger.schedules import Schedule, SignedSchedule, schedule_struct_hash, sign_schedule

@@ -19,6 +19,12 @@ EXAMPLE_ADDRESSES = (
     "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
 )
 EXAMPLE_NAMES = ("Alice", "Bruno", "Chloé")
+#: Their supply contracts (names of api/economics/tariffs/wallonia-2026.toml).
+EXAMPLE_CONTRACTS = (
+    '{ dso = "ORES", supply = "variable-single", injection = "variable-monthly" }',
+    '{ dso = "ORES", supply = "variable-day-night", injection = "fixed" }',
+    '{ dso = "ORES", supply = "variable-single", injection = "fixed" }',
+)
 
 
 def example_ean(serial: int) -> str:
@@ -44,6 +50,7 @@ def example_toml() -> str:
         members.append(
             f'[[members]]\nname = "{name}"\nean = "{example_ean(index + 1)}"\n'
             f'address = "{address}"\n'
+            f"contract = {EXAMPLE_CONTRACTS[index]}\n"
         )
         x, y = example_meter_key(name)
         meters.append(
@@ -86,6 +93,8 @@ price_ceiling_per_kwh = 350000  # retail price: a bid above counts as it (<= 429
 community_price_per_kwh = 150000  # the price under community-price (floor <= it <= ceiling)
 
 # Members: a household's name and EAN stay off chain; its address is admitted on chain.
+# `contract` (off chain, optional): its DSO, supply and injection offers in the region's
+# tariff file (api/economics/tariffs/wallonia-2026.toml), for `quartier statement`.
 # The EAN's last digit is its GS1 check digit; the address must be EIP-55 checksummed.
 # Removing a member from this file removes it on chain (an address is admitted only once).
 """

@@ -21,7 +21,6 @@ from web3 import Web3
 from ledger.community_config.ean import ean_problem
 from ledger.community_config.errors import ConfigRefusedError
 from ledger.community_config.locate import Location, dotted, line_of
-from ledger.community_config.sharing import SharingEntry, sharing_problem
 from ledger.rules import Mechanism, Rules, TimeGrid
 
 _UINT32_MAX = 2**32 - 1
@@ -127,12 +126,25 @@ class RulesSection(_Section):
         )
 
 
+class ContractEntry(_Section):
+    """What a member signed with its supplier, off chain: names in the region's tariff file
+    (`api/economics/tariffs/<region>-<year>.toml`), which `quartier statement` bills with."""
+
+    region: Name = "wallonia"
+    dso: Name
+    supply: Name
+    injection: Name
+    in_building: bool = False
+
+
 class MemberEntry(_Section):
-    """A household: its name (off chain), its connection point's EAN (off chain), its address."""
+    """A household: its name (off chain), its connection point's EAN (off chain), its address,
+    and optionally its supply contract (for its monthly statement)."""
 
     name: Name
     ean: Ean
     address: ChecksumAddress
+    contract: ContractEntry | None = None
 
 
 class MeterEntry(_Section):
@@ -168,8 +180,6 @@ class CommunityFile(_Section):
     rules: RulesSection
     members: list[MemberEntry] = []
     meters: list[MeterEntry] = []
-    #: The CWaPE allocation keys (off chain; `quartier dso check-keys` applies them).
-    sharing: list[SharingEntry] = []
 
     def member_named(self, name: str) -> MemberEntry:
         return next(member for member in self.members if member.name == name)
@@ -226,10 +236,6 @@ def _check_together(config: CommunityFile, text: str, source: str) -> None:
                 ("meters", index, "member"),
                 f"{meter.member} has more than {MAX_METERS_PER_MEMBER} meters",
             )
-    sharing = sharing_problem(config.sharing, names)
-    if sharing is not None:
-        index, key, message = sharing
-        raise _refusal(text, source, ("sharing", index, key), message)
 
 
 def rules_problem(rules: RulesSection, period_seconds: int) -> tuple[str, str] | None:

@@ -22,8 +22,9 @@ from ledger.community import CommunityClient
 from ledger.community_config.chain_state import LOG_CHUNK_BLOCKS
 from ledger.community_config.files import Directory
 from ledger.community_config.household_plan import SIDE_NAMES, book_of
-from ledger.community_config.status import euros, kwh, local_time, price
+from ledger.community_config.status import kwh, local_time, price
 from ledger.deployment import Deployment
+from ledger.display import euros
 from ledger.events_v2 import (
     ExchangeDeposited,
     ExchangeWithdrawn,

@@ -1,11 +1,11 @@
 """A community's status from the chain: rules (and pending changes), members, meters,
 balances and periods, as one JSON-ready dict; `render_text` turns it into lines for people
-(names, kWh, euros with 2 decimals, Europe/Brussels time)."""
+(names, kWh, euros with 2 decimals by `ledger.display.euros`, Europe/Brussels time)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ from ledger.community_config.apply import rules_json
 from ledger.community_config.chain_state import LOG_CHUNK_BLOCKS, ChainState, read_state
 from ledger.community_config.files import Directory
 from ledger.deployment import Deployment
+from ledger.display import euros
 from ledger.events_v2 import PeriodSettled, SchedulePosted, decode_log_v2
 from ledger.exchange import ExchangeClient
 from ledger.token import TokenClient
@@ -137,13 +138,6 @@ def local_time(unix_seconds: int | None) -> str:
         return "-"
     moment = datetime.fromtimestamp(unix_seconds, UTC).astimezone(LOCAL_ZONE)
     return moment.strftime("%Y-%m-%d %H:%M %Z")
-
-
-def euros(units: int, decimals: int) -> str:
-    """Token base units as euros to the cent, halves away from zero (as the demo's report:
-    a format's default, halves to even, showed 0.065 € as 0.06 €)."""
-    cents = Decimal(units).scaleb(-decimals).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    return f"{cents} €"
 
 
 def price(units_per_kwh: int, decimals: int) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.community_config.status import euros
+from ledger.display import euros
 
 
 @pytest.mark.parametrize(
