@@ -22,13 +22,14 @@ QUARTIER = REPO / ".venv" / "bin" / "quartier"
 class DemoDay:
     households: int
     intervals: int
-    start: str
+    start: str | None
     wall_seconds: float
     summary: dict[str, Any]
 
 
-def run_demo(households: int, intervals: int, start: str = "00:00") -> DemoDay:
-    """Run `quartier demo --json` once; RuntimeError if it fails (the audit included)."""
+def run_demo(households: int, intervals: int, start: str | None = None) -> DemoDay:
+    """Run `quartier demo --json` once; RuntimeError if it fails (the audit included).
+    `start` is Brussels time (None: the day's settlement period, from 00:00 UTC)."""
     command = [
         str(QUARTIER),
         "demo",
@@ -36,8 +37,7 @@ def run_demo(households: int, intervals: int, start: str = "00:00") -> DemoDay:
         str(households),
         "--intervals",
         str(intervals),
-        "--start",
-        start,
+        *(() if start is None else ("--start", start)),
         "--json",
     ]
     started = time.perf_counter()

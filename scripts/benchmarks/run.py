@@ -43,14 +43,14 @@ from rich.table import Table
 
 #: Quick mode: a short demo day (from 10:00, when the sun is up) and smaller loads.
 QUICK_INTERVALS = 8
-QUICK_START = "10:00"
+QUICK_START = "12:00"  # Brussels time: 10:00 UTC in June
 
 
 def _gas_figures(day: DemoDay) -> list[Figure]:
     summary = day.summary
     size = f"{day.households} households x {day.intervals}"
     if day.intervals < 96:
-        size += f" from {day.start} (a short day counts as one)"
+        size += f" from {day.start} Brussels time (a short day counts as one)"
     per_day = summary["gas_per_household_day"]
     gas = summary["gas"]
     split = (
@@ -106,7 +106,7 @@ def _demo_figure(day: DemoDay, limit: float) -> Figure:
     return Figure(
         f"demo.day_{day.households}",
         f"`quartier demo --households {day.households} --intervals {day.intervals}"
-        f"{'' if day.start == '00:00' else ' --start ' + day.start}`, wall s of the whole "
+        f"{'' if day.start is None else ' --start ' + day.start}`, wall s of the whole "
         f"command (the demo's profile: {profile})",
         day.wall_seconds,
         "s",
