@@ -32,7 +32,7 @@ from rich.table import Table
 from api import settlement
 from api.demo.agents import Limits, draw_limits, household_schedule
 from api.demo.errors import DemoError
-from api.demo.neighbourhood import TIMEZONE, Household, make_households
+from api.demo.neighbourhood import REGION, TIMEZONE, Household, make_households
 from api.demo.simulation import FORECAST_ERROR, DaySimulation, Forecast, sun_is_up
 from api.demo.year_indicators import PILOTS, MonthTotals, year_total
 from ledger.deploy_v2 import DEFAULT_RULES
@@ -239,6 +239,19 @@ class YearRun:
     seed: int
     months: tuple[MonthTotals, ...]
     wall_seconds: float
+    #: The rules the days were settled under and the tariff files the members priced from.
+    rules: Rules = DEFAULT_RULES
+    tariffs: tuple[str, ...] = ()
+
+    @property
+    def path(self) -> str:
+        """What ran, stated in the output: the fast path, its rules and tariffs."""
+        rules = self.rules
+        return (
+            f"{FAST_PATH}; rules {rules.mechanism.name} within "
+            f"{rules.price_floor_per_kwh}-{rules.price_ceiling_per_kwh} units/kWh; "
+            f"tariffs {', '.join(self.tariffs)} (each member's own contract)"
+        )
 
     @property
     def total(self) -> MonthTotals:
@@ -251,7 +264,7 @@ class YearRun:
             "days": self.days,
             "first_day": self.first_day.isoformat(),
             "seed": self.seed,
-            "path": FAST_PATH,
+            "path": self.path,
             "months": [month.as_json() for month in self.months],
             "total": self.total.as_json(),
             "pilots": PILOTS,
@@ -292,7 +305,17 @@ def run_year(
         seed=seed,
         months=tuple(monthly_totals(flows, shared)),
         wall_seconds=time.perf_counter() - started,
+        rules=rules,
+        tariffs=tuple(sorted({f"{REGION}-{y}.toml" for y in _local_years(flows)})),
     )
+
+
+def _local_years(flows: FleetFlows) -> set[int]:
+    """The tariff years of the run: the local years of its first and last days' noons (the
+    hour past midnight of 1 January that a UTC year reaches is dark: nobody trades in it)."""
+    first = flows.first_interval_id * INTERVAL_SECONDS + 43_200
+    last = first + flows.load_wh.shape[1] * INTERVAL_SECONDS - 86_400
+    return {datetime.fromtimestamp(t, tz=UTC).astimezone(TIMEZONE).year for t in (first, last)}
 
 
 def _kwh(wh: int) -> str:
@@ -340,7 +363,7 @@ def print_year(console: Console, run: YearRun) -> None:
             f"self-sufficiency {pilot['self_sufficiency_percent']:.0f} %"
             for pilot in PILOTS.values()
         ),
-        FAST_PATH,
+        run.path,
         f"wall time {run.wall_seconds:.1f} s",
     ]
     console.print("\n".join(lines))

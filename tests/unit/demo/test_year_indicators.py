@@ -120,6 +120,8 @@ def test_a_short_run_is_consistent_and_its_json_keys_stable() -> None:
         "pilots", "wall_seconds",
     }  # fmt: skip
     assert "off-chain" in data["path"]
+    assert "PAY_AS_CLEAR" in data["path"]
+    assert data["path"].endswith("tariffs wallonia-2026.toml (each member's own contract)")
     assert data["pilots"] == PILOTS
     (june,) = data["months"]
     assert set(june) == set(data["total"]) == {
