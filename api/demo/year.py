@@ -32,9 +32,10 @@ from rich.table import Table
 from api import settlement
 from api.demo.agents import Limits, draw_limits, household_schedule
 from api.demo.errors import DemoError
-from api.demo.neighbourhood import REGION, TIMEZONE, Household, make_households
+from api.demo.neighbourhood import REGION, TIMEZONE, Household, make_households, member_contracts
 from api.demo.simulation import FORECAST_ERROR, DaySimulation, Forecast, sun_is_up
 from api.demo.year_indicators import PILOTS, MonthTotals, year_total
+from api.economics.tariff import tariff_of
 from ledger.deploy_v2 import DEFAULT_RULES
 from ledger.entries import encode_entries
 from ledger.rules import Rules
@@ -285,6 +286,11 @@ def run_year(
     if not 1 <= days <= MAX_DAYS:
         raise DemoError(f"--days must be 1..{MAX_DAYS}, got {days}")
     started = time.perf_counter()
+    # Refuse a year without tariff data at once (one line, exit 2), not after the fleet ran.
+    for tariff_year in _tariff_years(first_day, days):
+        tariff = tariff_of(REGION, tariff_year)
+        for member in member_contracts(households, seed):
+            tariff.check_member(member)
     flows = fleet_flows(households, seed, first_day, days, settings)
     members = make_households(households, seed)
     limits: list[Limits] = [QuarterHourLimits.of(x) for x in draw_limits(households, rules, seed)]
@@ -306,16 +312,14 @@ def run_year(
         months=tuple(monthly_totals(flows, shared)),
         wall_seconds=time.perf_counter() - started,
         rules=rules,
-        tariffs=tuple(sorted({f"{REGION}-{y}.toml" for y in _local_years(flows)})),
+        tariffs=tuple(f"{REGION}-{y}.toml" for y in _tariff_years(first_day, days)),
     )
 
 
-def _local_years(flows: FleetFlows) -> set[int]:
-    """The tariff years of the run: the local years of its first and last days' noons (the
-    hour past midnight of 1 January that a UTC year reaches is dark: nobody trades in it)."""
-    first = flows.first_interval_id * INTERVAL_SECONDS + 43_200
-    last = first + flows.load_wh.shape[1] * INTERVAL_SECONDS - 86_400
-    return {datetime.fromtimestamp(t, tz=UTC).astimezone(TIMEZONE).year for t in (first, last)}
+def _tariff_years(first_day: date, days: int) -> list[int]:
+    """The local years the run's days price in (its first and last days; the hour past
+    midnight of 1 January that a UTC day reaches is dark: nobody trades in it)."""
+    return sorted({first_day.year, (first_day + timedelta(days=days - 1)).year})
 
 
 def _kwh(wh: int) -> str:

@@ -159,3 +159,16 @@ def test_the_command_prints_json_and_refuses_a_bad_days_in_one_line() -> None:
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+    # a year the shipped tariffs do not cover: refused in one line before the fleet runs
+    result = subprocess.run(
+        [*command, "--days", "365", "--date", "2027-06-21"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "quartier: wallonia-2027.toml: (file): no tariff file "
+        "(shipped: flanders-2026.toml, wallonia-2026.toml) (2027)"
+    ]
