@@ -22,7 +22,7 @@ HEADERS = {
 }
 
 
-def _rows(
+def sheet_rows(
     starts: Sequence[int],
     columns: Sequence[Column],
     wh: IntArray,
@@ -60,7 +60,7 @@ def write_workbook(
     book = Workbook(write_only=True)
     for name, (columns, wh) in sheets.items():
         sheet = book.create_sheet(name)
-        for row in _rows(starts, columns, wh, names, as_text=False):
+        for row in sheet_rows(starts, columns, wh, names, as_text=False):
             sheet.append(row)
     book.save(path)
 
@@ -78,7 +78,7 @@ def write_csv(
         path = prefix.with_name(prefix.name + name + ".csv")
         with path.open("w", encoding="utf-8", newline="") as out:
             csv.writer(out, delimiter=";").writerows(
-                _rows(starts, columns, wh, names, as_text=True)
+                sheet_rows(starts, columns, wh, names, as_text=True)
             )
         written.append(path)
     return written
