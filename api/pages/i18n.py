@@ -109,6 +109,15 @@ class Formats:
         """A share ("0.3421") as a percentage with one decimal ("34,2 %")."""
         return format_percent(Decimal(share), format="#,##0.0 %", locale=self.locale)
 
+    def decimal_price(self, per_kwh_units: int) -> str:
+        """A price for a form field: euros per kWh, the language's decimal sign, no unit."""
+        value = Decimal(per_kwh_units) / Decimal(10) ** self.token_decimals
+        return format_decimal(value, format="0.00#", locale=self.locale)
+
+    def hour(self, hour: int) -> str:
+        """An hour of the day, HH:00."""
+        return format_time(datetime(2026, 1, 1, hour), "HH:mm", locale=self.locale)
+
     def time(self, unix_seconds: int) -> str:
         """Brussels local time of day, HH:MM."""
         moment = datetime.fromtimestamp(unix_seconds, BRUSSELS)

@@ -14,19 +14,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from api.auth import check_token
 from api.deps import ChainDep, ClockDep, SessionDep, SettingsDep
-from api.errors import ApiError, AuthenticationError, NotFoundError
+from api.errors import ApiError, AuthenticationError, NotFoundError, ValidationFailedError
 from api.households import service
 from api.households.models import HouseholdRow
-from api.pages import days, open_data
+from api.pages import days, open_data, plan
 from api.pages.i18n import Formats, choose_language, environment
 from api.pages.replay import SettledPeriods
 from api.relayer.context import V2Chain
 from ledger.errors import LedgerError
+from ledger.schedules import schedule_typed_data
 
 router = APIRouter(include_in_schema=False)
 vendor_router = APIRouter(include_in_schema=False)
@@ -128,6 +129,8 @@ def household_page(
         month=month,
         day_starts={d.day: days.day_bounds(d.day)[0] for d in month},
         escrow=escrow,
+        plan_start=formats.hour(plan.DAY_FROM_HOUR),
+        plan_end=formats.hour(plan.DAY_TO_HOUR),
         node_down=False,
         **context,
     )
@@ -158,6 +161,61 @@ def open_session(
         secure=request.url.scheme == "https",
     )
     return response
+
+
+class PlanIn(BaseModel):
+    """The standing plan as typed in the page (Wh per quarter-hour, euros per kWh)."""
+
+    model_config = ConfigDict(extra="forbid")
+    sell_wh: int = Field(ge=0, le=2**24 - 1)
+    sell_min_eur_per_kwh: str = Field(max_length=20)
+    buy_wh: int = Field(ge=0, le=2**24 - 1)
+    buy_max_eur_per_kwh: str = Field(max_length=20)
+
+
+@router.post("/pages/plan")
+def plan_to_sign(
+    request: Request,
+    body: PlanIn,
+    session: SessionDep,
+    chain: ChainDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> dict[str, Any]:
+    """The signed-in household's plan as the next period's Schedule: the EIP-712 typed data
+    for its wallet and the /schedules body to send with the signature."""
+    household, problem = _signed_in(request, settings.auth_secret, clock())
+    if household is None:
+        raise AuthenticationError(
+            "sign in first" if problem is None else f"session {problem}: sign in again",
+            "token-expired" if problem == "expired" else "token-required",
+        )
+    wanted = plan.Plan(
+        body.sell_wh,
+        plan.price_units(body.sell_min_eur_per_kwh, "sell_min_eur_per_kwh"),
+        body.buy_wh,
+        plan.price_units(body.buy_max_eur_per_kwh, "buy_max_eur_per_kwh"),
+    )
+    grid = chain.grid
+    now = chain.now(clock())
+    period_id = grid.period_at(now) + 1
+    versions = [
+        row.version
+        for row in service.own_schedules(session, household)
+        if row.period_id == period_id
+    ]
+    try:
+        schedule = plan.next_schedule(
+            wanted, household, max(versions, default=0) + 1, grid, chain.rules(period_id), now
+        )
+    except LedgerError as error:
+        raise ValidationFailedError(str(error), "invalid-plan") from error
+    domain = chain.domain
+    return {
+        "typed_data": schedule_typed_data(schedule, domain.chain_id, domain.exchange_address),
+        "schedule": plan.schedule_body(schedule),
+        "lock_units": schedule.lock_units,
+    }
 
 
 @router.post("/pages/session/end", status_code=204)

@@ -7,10 +7,11 @@
   const button = document.getElementById("signin");
   const box = document.getElementById("message");
 
-  function show(text) {
+  // A problem is shown as a warning; the wait for the wallet as a plain note.
+  function show(text, note) {
     box.textContent = text;
+    box.classList.toggle("warn", !note);
     box.hidden = false;
-    box.focus();
   }
 
   async function problemOf(response) {
@@ -29,7 +30,7 @@
       return;
     }
     button.disabled = true;
-    show(msg("msgSigning"));
+    show(msg("msgSigning"), true);
     try {
       const provider = new window.ethers.BrowserProvider(window.ethereum);
       const signer = await provider.getSigner();
@@ -86,4 +87,68 @@
       window.location.reload();
     });
   }
+})();
+
+// The standing plan: the server makes the next period's Schedule and its EIP-712 typed
+// data; the wallet signs it here (eth_signTypedData_v4); the page sends the signed schedule
+// to /schedules. A plan the wallet did not sign is never sent.
+(function () {
+  const form = document.getElementById("plan");
+  if (!form) return;
+  const box = document.getElementById("plan-message");
+  const msg = (name) => form.dataset[name];
+
+  function show(text, note) {
+    box.textContent = text;
+    box.classList.toggle("warn", !note);
+    box.hidden = false;
+  }
+
+  form.addEventListener("submit", async function (event) {
+    event.preventDefault();
+    const submit = document.getElementById("plan-submit");
+    submit.disabled = true;
+    try {
+      const fields = new FormData(form);
+      const made = await fetch("/pages/plan", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        credentials: "same-origin",
+        body: JSON.stringify({
+          sell_wh: Number(fields.get("sell_wh")),
+          sell_min_eur_per_kwh: String(fields.get("sell_min_eur_per_kwh")),
+          buy_wh: Number(fields.get("buy_wh")),
+          buy_max_eur_per_kwh: String(fields.get("buy_max_eur_per_kwh")),
+        }),
+      });
+      if (made.status === 401) { show(msg("msgSession")); return; }
+      if (!made.ok) { show(msg(made.status >= 500 ? "msgUnreachable" : "msgInvalid")); return; }
+      const { typed_data: typed, schedule } = await made.json();
+      if (!window.ethereum || !window.ethers) { show(msg("msgRefused")); return; }
+      show(msg("msgSigning"), true);
+      let signature;
+      try {
+        const signer = await new window.ethers.BrowserProvider(window.ethereum).getSigner();
+        const types = Object.assign({}, typed.types);
+        delete types.EIP712Domain; // ethers derives the domain's type itself
+        signature = await signer.signTypedData(typed.domain, types, typed.message);
+      } catch (error) {
+        show(msg("msgRefused"));
+        return;
+      }
+      const sent = await fetch("/schedules", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(Object.assign({}, schedule, { signature: signature })),
+      });
+      if (sent.ok) { show(msg("msgSent"), true); return; }
+      let detail = "";
+      try { detail = (await sent.json()).detail || ""; } catch (error) { detail = ""; }
+      show(msg("msgRejected") + " " + detail);
+    } catch (error) {
+      show(msg("msgUnreachable"));
+    } finally {
+      submit.disabled = false;
+    }
+  });
 })();

@@ -1,0 +1,260 @@
+"""The pages in a real browser (issue 16): sign-in with an injected wallet, a household's
+own day, another household's data never shown, a wrong signer, a refused signature and an
+expired session each told in the page's language, the community's page and open data."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import date
+
+import httpx
+from conftest import AUTH_SECRET, InjectedWallet, Served, open_page, screenshot
+from playwright.sync_api import Browser, expect
+
+from api.auth import issue_token, sign_personal
+from api.pages.days import day_bounds
+from api.pages.i18n import Formats
+
+
+def _settlements(served: Served, n: int) -> list[dict[str, int]]:
+    """Household n's settlements through the API (HouseholdSettled events on the chain)."""
+    address, key = served.addresses[n], served.keys[n]
+    challenge = httpx.post(f"{served.url}/auth/challenge", json={"address": address}).json()
+    token = httpx.post(
+        f"{served.url}/auth/token",
+        json={"nonce": challenge["nonce"], "signature": sign_personal(key, challenge["message"])},
+    ).json()["access_token"]
+    answer = httpx.get(
+        f"{served.url}/households/{address}/settlements",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    settlements: list[dict[str, int]] = answer.json()
+    return settlements
+
+
+def _busiest(served: Served) -> int:
+    """The household that exchanged the most with its neighbours that day."""
+    volumes = []
+    for n in range(len(served.addresses)):
+        found = _settlements(served, n)
+        volumes.append(sum(s["delivered_wh"] + s["received_wh"] for s in found))
+    return max(range(len(volumes)), key=volumes.__getitem__)
+
+
+def _sign_in(browser: Browser, served: Served, n: int, lang: str = "fr", **context: object):  # type: ignore[no-untyped-def]
+    page = open_page(browser, InjectedWallet(served.addresses[n], served.keys[n]), **context)
+    page.goto(f"{served.url}/?lang={lang}&day={served.day}")
+    # Keyboard only: Tab to the sign-in button, Enter.
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement && document.activeElement.id") == "signin":
+            break
+    else:
+        raise AssertionError("the sign-in button cannot be reached with the keyboard")
+    page.keyboard.press("Enter")
+    expect(page.locator("#hello")).to_be_visible(timeout=60_000)
+    return page
+
+
+def test_a_household_signs_in_and_sees_its_own_day(browser: Browser, served: Served) -> None:
+    n = _busiest(served)
+    settled = _settlements(served, n)
+    assert len(settled) == 1
+    page = _sign_in(browser, served, n)
+    assert page.locator("html").get_attribute("lang") == "fr"
+    expect(page.locator("#hello")).to_have_text(served.names[n])
+    totals = page.locator("#day-totals")
+    fr = Formats("fr")
+    expect(totals).to_contain_text(f"Vers les voisins{fr.kwh(settled[0]['delivered_wh'])}")
+    expect(totals).to_contain_text(f"Venu des voisins{fr.kwh(settled[0]['received_wh'])}")
+    change = settled[0]["change_units"]
+    expect(totals).to_contain_text(fr.euros(abs(change)))
+    # Quarter-hours in Brussels time: the demo traded from 10:00 UTC (11:00 or 12:00 here).
+    rows = page.locator("#quarters tbody tr")
+    assert rows.count() > 8
+    ten_utc = (served.period_id * 96 + 40) * 900
+    expect(page.locator("#quarters")).to_contain_text(fr.time(ten_utc))
+    cookies = page.context.cookies()
+    session = next(c for c in cookies if c["name"] == "quartier_session")
+    assert session["httpOnly"]
+    assert session["sameSite"] == "Strict"
+    screenshot(page, "household-day-fr")
+    page.goto(f"{served.url}/?lang=nl&day={served.day}")
+    assert page.locator("html").get_attribute("lang") == "nl"
+    expect(page.locator("#day-title")).to_contain_text(
+        "Dag van " + Formats("nl").day(served.period_id * 86_400 + 36_000)
+    )
+    screenshot(page, "household-day-nl")
+
+
+def test_a_phone_sized_screen_shows_the_day(browser: Browser, served: Served) -> None:
+    page = _sign_in(
+        browser, served, 0, "en", viewport={"width": 390, "height": 844}, device_scale_factor=1
+    )
+    expect(page.locator("#day-title")).to_contain_text(
+        "Day of " + Formats("en").day(served.period_id * 86_400 + 36_000)
+    )
+    # Nothing wider than the screen but the tables' own scrolling regions.
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, width
+    screenshot(page, "household-day-en-phone")
+
+
+def test_another_households_data_is_never_shown(browser: Browser, served: Served) -> None:
+    page = _sign_in(browser, served, 1)
+    html = page.content()
+    for m, (address, name) in enumerate(zip(served.addresses, served.names, strict=True)):
+        assert address.lower() not in html.lower()  # no address at all, own included
+        if m != 1:
+            assert name not in html
+    # The other households' own API data stays closed to this session's cookie.
+    answer = page.request.get(f"{served.url}/households/{served.addresses[0]}/settlements")
+    assert answer.status in (401, 403)
+
+
+def test_a_signature_for_another_address_is_refused_in_dutch(
+    browser: Browser, served: Served
+) -> None:
+    wallet = InjectedWallet(served.addresses[0], served.keys[1])  # claims 0, signs as 1
+    page = open_page(browser, wallet)
+    page.goto(f"{served.url}/?lang=nl")
+    page.locator("#signin").click()
+    message = page.locator("#message")
+    expect(message).to_have_text(
+        "De handtekening komt niet van het adres dat uw portemonnee gaf: u bent niet aangemeld.",
+        timeout=60_000,
+    )
+    assert not [c for c in page.context.cookies() if c["name"] == "quartier_session"]
+    expect(page.locator("#hello")).to_have_count(0)
+    screenshot(page, "signin-wrong-signer-nl")
+
+
+def test_a_refused_signature_says_so(browser: Browser, served: Served) -> None:
+    page = open_page(
+        browser,
+        InjectedWallet(served.addresses[0], served.keys[0], refuse=True),
+        extra_http_headers={"Accept-Language": "de-DE,de;q=0.9"},
+    )
+    page.goto(f"{served.url}/")
+    assert page.locator("html").get_attribute("lang") == "fr"  # none of ours: French
+    page.locator("#signin").click()
+    expect(page.locator("#message")).to_have_text(
+        "Vous avez refusé la signature : vous n'êtes pas connecté.", timeout=60_000
+    )
+
+
+def test_no_wallet_says_so_in_the_browsers_language(browser: Browser, served: Served) -> None:
+    page = open_page(browser, None, extra_http_headers={"Accept-Language": "nl-BE,nl;q=0.9"})
+    page.goto(f"{served.url}/")
+    assert page.locator("html").get_attribute("lang") == "nl"
+    page.locator("#signin").click()
+    expect(page.locator("#message")).to_contain_text("Geen portemonnee gevonden")
+    screenshot(page, "signin-no-wallet-nl")
+
+
+def test_an_expired_session_says_so_in_english(browser: Browser, served: Served) -> None:
+    page = open_page(browser, InjectedWallet(served.addresses[0], served.keys[0]))
+    expired = issue_token(AUTH_SECRET.encode(), served.addresses[0], int(time.time()) - 5)
+    page.context.add_cookies(
+        [{"name": "quartier_session", "value": expired, "url": served.url + "/"}]
+    )
+    page.goto(f"{served.url}/?lang=en&day={served.day}")
+    expect(page.locator("#session-problem")).to_have_text(
+        "Your session has expired: sign in again."
+    )
+    expect(page.locator("#hello")).to_have_count(0)
+    expect(page.locator("#signin")).to_be_visible()
+    screenshot(page, "session-expired-en")
+
+
+def test_the_community_page_and_its_open_data_name_no_household(
+    browser: Browser, served: Served
+) -> None:
+    page = open_page(browser, None)
+    page.goto(f"{served.url}/community?lang=fr&day={served.day}")
+    assert page.locator("html").get_attribute("lang") == "fr"
+    start, end = day_bounds(date.fromisoformat(served.day))
+    in_day = [k for k in range(96) if start <= (served.period_id * 96 + k) * 900 < end]
+    expect(page.locator("#community-quarters tbody tr")).to_have_count(len(in_day))
+    screenshot(page, "community-fr")
+    texts = [page.content()]
+    for path in ("quarter-hours.csv", "quarter-hours.json", "months.csv", "months.json"):
+        answer = httpx.get(f"{served.url}/open-data/{path}", timeout=60)
+        assert answer.status_code == 200
+        assert "license" in answer.headers["link"]
+        texts.append(answer.text)
+    assert texts[1].startswith(
+        "start_utc,production_wh,consumption_wh,shared_wh,clearing_price_per_kwh\n"
+    )
+    assert len(texts[1].splitlines()) == 97
+    assert '"licence":"CC-BY-4.0"' in texts[2].replace(" ", "")
+    for text in texts:
+        for address, name in zip(served.addresses, served.names, strict=True):
+            assert address.lower() not in text.lower()
+            assert name not in text
+        assert not re.search(r"0x[0-9a-fA-F]{40}", text)
+
+
+def _own_schedules(served: Served, n: int) -> list[dict[str, object]]:
+    address, key = served.addresses[n], served.keys[n]
+    challenge = httpx.post(f"{served.url}/auth/challenge", json={"address": address}).json()
+    token = httpx.post(
+        f"{served.url}/auth/token",
+        json={"nonce": challenge["nonce"], "signature": sign_personal(key, challenge["message"])},
+    ).json()["access_token"]
+    answer = httpx.get(
+        f"{served.url}/households/{address}/schedules",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    found: list[dict[str, object]] = answer.json()
+    return found
+
+
+def test_a_household_signs_its_plan_in_the_page(browser: Browser, served: Served) -> None:
+    wallet = InjectedWallet(served.addresses[2], served.keys[2])
+    page = open_page(browser, wallet)
+    page.goto(f"{served.url}/?lang=fr&day={served.day}")
+    page.locator("#signin").click()
+    expect(page.locator("#plan")).to_be_visible(timeout=60_000)
+    page.fill("#sell-wh", "250")
+    page.fill("#sell-min", "0,09")
+    page.fill("#buy-wh", "120")
+    page.fill("#buy-max", "0,28")
+    page.locator("#plan-submit").click()
+    expect(page.locator("#plan-message")).to_have_text(
+        "Votre plan signé a été accepté : il sera inscrit avant la clôture de ses quarts d'heure.",
+        timeout=60_000,
+    )
+    screenshot(page, "household-plan-signed-fr")
+    # What the wallet signed is what the service stored, entry for entry.
+    (typed,) = wallet.typed_signed
+    assert typed["primaryType"] == "Schedule"
+    assert typed["message"]["household"].lower() == served.addresses[2].lower()
+    (stored,) = _own_schedules(served, 2)
+    assert stored["period_id"] == typed["message"]["periodId"]
+    assert stored["status"] == "pending"
+    entries = stored["entries"]
+    assert isinstance(entries, list)
+    sides = {(e["side"], e["energy_wh"], e["price_per_kwh"]) for e in entries}
+    assert sides <= {("sell", 250, 90_000), ("buy", 120, 280_000), ("none", 0, 0)}
+    assert ("sell", 250, 90_000) in sides
+    assert ("buy", 120, 280_000) in sides
+
+
+def test_a_plan_the_wallet_refuses_is_not_sent(browser: Browser, served: Served) -> None:
+    wallet = InjectedWallet(served.addresses[3], served.keys[3])
+    page = open_page(browser, wallet)
+    page.goto(f"{served.url}/?lang=en&day={served.day}")
+    page.locator("#signin").click()
+    expect(page.locator("#plan")).to_be_visible(timeout=60_000)
+    wallet.refuse = True
+    page.locator("#plan-submit").click()
+    expect(page.locator("#plan-message")).to_have_text(
+        "You refused to sign: your plan was not sent.", timeout=60_000
+    )
+    assert _own_schedules(served, 3) == []
