@@ -18,7 +18,7 @@ A household's quarter-hour draw (average W over the quarter-hour) is the sum of:
 - the sum is capped at CONNECTION_LIMIT_W (a 40 A single-phase connection is 9.2 kW: chargers
   and heat pumps back off rather than trip the main breaker; the energy over the cap is lost).
 Monthly 15-minute peaks thus land between about 3 kW (a meal) and 9 kW (a car charging
-during dinner), as Belgian capacity-tariff data show for homes.
+during dinner): the 3-9 kW range issue 14 asks of Belgian homes.
 """
 
 from __future__ import annotations
