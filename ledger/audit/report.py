@@ -1,7 +1,8 @@
 """Writers of an AuditReport: CSV files and one self-contained HTML page.
 
-The plots are `ledger.charts`' inline SVG (shared with the demo and the v1 audit): traded
-vs delivered energy and the price per interval of every settled period, escrow per household.
+The plots are `ledger.charts`' static SVG with the look every report shares (the demo, the
+statements): traded vs delivered energy and the price per interval of every settled period,
+escrow per household.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import html
 from pathlib import Path
 
 from ledger.audit.model import AuditReport
-from ledger.charts import Series, bar_chart, line_chart
+from ledger.charts import PALETTE, Series, bar_chart, line_chart, report_css
 
 
 def _write(path: Path, header: list[str], rows: list[list[object]]) -> Path:
@@ -115,22 +116,22 @@ def render_html(report: AuditReport) -> str:
         "Wh",
         labels,
         [
-            Series("traded Wh", "#2e86de", [line.traded_wh for line in lines]),
-            Series("delivered Wh", "#27ae60", [line.delivered_wh for line in lines]),
+            Series("traded Wh", PALETTE["bought"], [line.traded_wh for line in lines]),
+            Series("delivered Wh", PALETTE["neighbours"], [line.delivered_wh for line in lines]),
         ],
     )
     prices = line_chart(
         "Price per interval (pay-as-bid: 0)",
         "units/kWh",
         labels,
-        [Series("price", "#c0392b", [line.price_per_kwh for line in lines])],
+        [Series("price", PALETTE["price"], [line.price_per_kwh for line in lines])],
     )
     holders = sorted(report.escrow_units)
     escrow = bar_chart(
         "Escrow per household (free + locked)",
         "units",
         [h[:8] for h in holders],
-        [Series("escrow units", "#8e44ad", [sum(report.escrow_units[h]) for h in holders])],
+        [Series("escrow units", PALETTE["other"], [sum(report.escrow_units[h]) for h in holders])],
     )
     verdict = "OK: everything checks" if report.ok else f"{len(report.problems)} problem(s) found"
     problem_rows = "".join(
@@ -181,9 +182,7 @@ def render_html(report: AuditReport) -> str:
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Quartier audit (protocol v2)</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:2px 6px;font-size:12px}}
-.bad{{color:#c0392b}}.ok{{color:#27ae60}}</style>
+<style>{report_css()}</style>
 </head><body>
 <h1>Quartier audit (protocol v2)</h1>
 <p class="{"ok" if report.ok else "bad"}"><strong>{html.escape(verdict)}</strong></p>
