@@ -213,6 +213,7 @@ def monthly_totals(flows: FleetFlows, shared_wh: IntArray) -> list[MonthTotals]:
     starts = (flows.first_interval_id + np.arange(flows.load_wh.shape[1])) * INTERVAL_SECONDS
     labels = [datetime.fromtimestamp(int(t), tz=UTC).strftime("%Y-%m") for t in starts[::4]]
     month_of_slot = np.repeat(np.array(labels), 4)[: len(starts)]
+    possible = np.minimum(flows.import_wh.sum(axis=0), flows.export_wh.sum(axis=0))
     months = []
     for label in dict.fromkeys(labels):
         mask = month_of_slot == label
@@ -224,6 +225,7 @@ def monthly_totals(flows: FleetFlows, shared_wh: IntArray) -> list[MonthTotals]:
                 int(flows.import_wh[:, mask].sum()),
                 int(flows.export_wh[:, mask].sum()),
                 int(shared_wh[mask].sum()),
+                int(possible[mask].sum()),
             )
         )
     return months
@@ -336,7 +338,7 @@ def print_year(console: Console, run: YearRun) -> None:
         title=f"{run.households} households ({run.pv_homes} with PV), {run.days} days from "
         f"{run.first_day.isoformat()}: energy in kWh per month (UTC)"
     )
-    columns = ("month", "used", "PV", "taken", "fed in", "shared")
+    columns = ("month", "used", "PV", "taken", "fed in", "shared", "possible")
     for column in (*columns, "shared/taken", "self-consumption", "self-sufficiency"):
         table.add_column(column, justify="right", no_wrap=True)
 
@@ -348,8 +350,9 @@ def print_year(console: Console, run: YearRun) -> None:
             month.injection_wh,
             month.shared_wh,
         )
+        possible = "-" if month.possible_wh is None else _kwh(month.possible_wh)
         ratios = (month.shared_share_of_offtake, month.self_consumption, month.self_sufficiency)
-        return [label, *(_kwh(wh) for wh in energies), *(_pct(r) for r in ratios)]
+        return [label, *(_kwh(wh) for wh in energies), possible, *(_pct(r) for r in ratios)]
 
     for month in run.months:
         table.add_row(*row(month, month.month))
@@ -359,7 +362,8 @@ def print_year(console: Console, run: YearRun) -> None:
     lines = [
         "shared/taken: the grid operator's shared share of gross offtake; self-consumption "
         "and self-sufficiency: Quartierstrom's, behind the meter included "
-        "(api/demo/year_indicators.py)",
+        "(api/demo/year_indicators.py); possible: per quarter-hour the lesser of what "
+        "the homes fed in and took, the most any market could share",
         f"this neighbourhood: self-consumption {_pct(total.self_consumption)}, "
         f"self-sufficiency {_pct(total.self_sufficiency)}",
         *(

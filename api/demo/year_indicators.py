@@ -68,6 +68,9 @@ class MonthTotals:
     offtake_wh: int
     injection_wh: int
     shared_wh: int
+    #: The most members could have shared: per quarter-hour min(Σ injection, Σ offtake),
+    #: summed (None when unknown). shared / possible is how much of it the market reached.
+    possible_wh: int | None = None
 
     def __post_init__(self) -> None:
         values = (
@@ -84,6 +87,8 @@ class MonthTotals:
                 f"{self.month}: {self.shared_wh} Wh shared, more than the "
                 f"{self.offtake_wh} Wh taken or the {self.injection_wh} Wh fed in"
             )
+        if self.possible_wh is not None and self.shared_wh > self.possible_wh:
+            raise DemoError(f"{self.month}: shared more than the {self.possible_wh} Wh possible")
 
     @property
     def shared_share_of_offtake(self) -> float | None:
@@ -109,6 +114,7 @@ class MonthTotals:
             "offtake_wh": self.offtake_wh,
             "injection_wh": self.injection_wh,
             "shared_wh": self.shared_wh,
+            "possible_shared_wh": self.possible_wh,
             "shared_share_of_offtake_percent": self.shared_share_of_offtake,
             "self_consumption_percent": self.self_consumption,
             "self_sufficiency_percent": self.self_sufficiency,
@@ -132,4 +138,7 @@ def year_total(months: Iterable[MonthTotals]) -> MonthTotals:
         sum(m.offtake_wh for m in listed),
         sum(m.injection_wh for m in listed),
         sum(m.shared_wh for m in listed),
+        None
+        if any(m.possible_wh is None for m in listed)
+        else sum(m.possible_wh or 0 for m in listed),
     )

@@ -48,9 +48,11 @@ def test_the_year_is_summed_before_dividing() -> None:
     assert year.self_consumption == 75.0  # (800 - 200) / 800
 
 
-def test_more_shared_than_metered_is_refused() -> None:
+def test_more_shared_than_metered_or_possible_is_refused() -> None:
     with pytest.raises(DemoError, match="more than"):
         MonthTotals("2026-06", 1_000, 500, 50, 200, 100)
+    with pytest.raises(DemoError, match="more than the 90 Wh possible"):
+        MonthTotals("2026-06", 1_000, 500, 500, 200, 100, 90)
 
 
 def _flows(first: datetime, load: list[list[int]], pv: list[list[int]]) -> FleetFlows:
@@ -77,8 +79,9 @@ def test_months_split_at_the_month_and_count_behind_the_meter_use() -> None:
     )
     shared = np.array([100, 100, 100, 100, 0, 0, 0, 0], dtype=np.int64)
     january, february = monthly_totals(flows, shared)
-    assert january == MonthTotals("2026-01", 1_600, 2_000, 400, 800, 400)
-    assert february == MonthTotals("2026-02", 1_600, 2_000, 400, 800, 0)
+    # possible: per quarter-hour min(200 fed in, 100 taken) = 100, 4 quarter-hours a month
+    assert january == MonthTotals("2026-01", 1_600, 2_000, 400, 800, 400, 400)
+    assert february == MonthTotals("2026-02", 1_600, 2_000, 400, 800, 0, 400)
     # January: PV used at home 1,200 + shared 400 of 2,000 made; 400 shared of 400 taken
     assert (january.self_consumption, january.self_sufficiency) == (80.0, 100.0)
     assert january.shared_share_of_offtake == 100.0
@@ -126,7 +129,7 @@ def test_a_short_run_is_consistent_and_its_json_keys_stable() -> None:
     (june,) = data["months"]
     assert set(june) == set(data["total"]) == {
         "month", "consumption_wh", "generation_wh", "offtake_wh", "injection_wh", "shared_wh",
-        "shared_share_of_offtake_percent", "self_consumption_percent",
+        "possible_shared_wh", "shared_share_of_offtake_percent", "self_consumption_percent",
         "self_sufficiency_percent",
     }  # fmt: skip
     assert june["month"] == "2026-06"
@@ -134,7 +137,8 @@ def test_a_short_run_is_consistent_and_its_json_keys_stable() -> None:
     assert (
         june["offtake_wh"] - june["injection_wh"] == june["consumption_wh"] - june["generation_wh"]
     )
-    assert 0 < june["shared_wh"] <= min(june["offtake_wh"], june["injection_wh"])
+    assert 0 < june["shared_wh"] <= june["possible_shared_wh"]
+    assert june["possible_shared_wh"] <= min(june["offtake_wh"], june["injection_wh"])
 
 
 def test_days_out_of_range_are_refused() -> None:
