@@ -29,7 +29,7 @@ prices are the community's on-chain floor (feed-in) and ceiling (retail).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,10 +120,13 @@ class Summary:
     series: tuple[IntervalFigures, ...]
     rpc_url: str | None = None
     deployment_file: str | None = None
+    #: The day itself, for the report's figures (`api.demo.report_data`); not in the JSON.
+    run: DayRun | None = field(default=None, compare=False, repr=False)
 
     def as_json(self) -> dict[str, Any]:
         """The summary as JSON-ready values (integers for energy and money)."""
-        data = asdict(self)
+        data = asdict(replace(self, run=None))
+        del data["run"]
         data["bills"] = [
             {**asdict(bill), "savings_units": bill.savings_units} for bill in self.bills
         ]
@@ -277,4 +280,5 @@ def summarise(
         series=series,
         rpc_url=run.rpc_url,
         deployment_file=None if run.deployment_file is None else str(run.deployment_file),
+        run=run,
     )

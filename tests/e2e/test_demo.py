@@ -9,6 +9,7 @@ the summary's code (`api.demo.chain_facts`, `ledger.events_v2`, `api.settlement`
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -470,8 +471,13 @@ def test_demo_command_on_a_fresh_anvil_prints_json_and_writes_the_report(tmp_pat
     assert "rpc_url" not in summary
     assert "deployment_file" not in summary
     page = report.read_text()
-    assert page.count("<svg") == 4
+    # Sources, surplus, who with whom, one market, one household's day, the neighbourhood's
+    # flows and prices, the savings: charts of ledger.charts, static SVG.
+    assert page.count("<svg") >= 7
     assert "<script" not in page
+    assert "household-001" in page
+    assert re.search(r"0x[0-9a-fA-F]{40}", page) is None  # names, not addresses
+    assert " €" in page
 
 
 def test_demo_command_refuses_a_bad_date_in_one_line() -> None:

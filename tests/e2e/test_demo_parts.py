@@ -173,14 +173,18 @@ def test_a_meter_batch_signs_its_whole_period(day: DaySimulation) -> None:
 
 
 def test_reports_show_euros_to_the_cent_and_kwh_to_a_tenth() -> None:
-    assert euros(12_658_360) == "€12.66"
-    assert euros(-170_000) == "-€0.17"
-    assert euros(4_999) == "€0.00"
-    assert euros(5_000) == "€0.01"
+    # The demo's report and CLI table use ledger.display.euros, as the status and statements.
+    assert euros(12_658_360) == "12.66 €"
+    assert euros(-170_000) == "-0.17 €"
+    assert euros(4_999) == "0.00 €"
+    assert euros(5_000) == "0.01 €"
+    assert euros(-5_000) == "-0.01 €"  # halves away from zero, both signs
     assert kwh(12_345) == "12.3"
     assert kwh(50) == "0.1"
-    assert price(132_500) == "€0.133/kWh"
-    assert price(-10_000) == "-€0.010/kWh"
+    assert kwh(-50) == "-0.1"
+    assert price(132_500) == "0.133 €/kWh"
+    assert price(-10_000) == "-0.010 €/kWh"
+    assert price(-10_500) == "-0.011 €/kWh"
 
 
 def test_charts_are_well_formed_svg() -> None:
@@ -190,4 +194,10 @@ def test_charts_are_well_formed_svg() -> None:
         bar_chart("t", "Wh", labels, [Series("a", "#000", [1.0, 0.0, -2.0])]),
         line_chart("empty", "Wh", [], []),
     ):
-        xml.dom.minidom.parseString(svg)
+        document = xml.dom.minidom.parseString(svg)
+        assert document.documentElement.tagName == "svg"
+        assert "<script" not in svg
+    # The titles and legends are text of the SVG (readable in the PDF made from it).
+    svg = bar_chart("Energy shared", "kWh", labels, [Series("bought", "#000", [1.0, 2.0, 3.0])])
+    assert "Energy shared" in svg
+    assert "bought" in svg
