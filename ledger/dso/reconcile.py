@@ -6,7 +6,9 @@ summed over the member's meters that count for it: offtake = import, injection =
 A difference above the tolerance is listed with its likely cause, in this order:
 - `missing signed readings`: no meter of the member counting then has an accepted batch
   for the interval (the chain measures 0 Wh there);
-- `meter replaced`: a meter of the member was admitted or revoked during that period;
+- `meter replaced`: a meter of the member was admitted or revoked during that period (first
+  when no meter counts for the quarter-hour: the one between the old meter's revocation and
+  the new one's admission);
 - `estimated value`: the batches are there and agree with the operator over the whole
   period (chain day), not quarter-hour by quarter-hour: the operator spread its own
   register difference over a profile (an estimate);
@@ -91,6 +93,7 @@ class Reconciliation:
 class _Metered:
     wh: IntArray  # (rows, 2): import, export
     covered: np.ndarray  # (rows,) bool: a counting meter had a batch
+    counting: np.ndarray  # (rows,) bool: some meter of the member counts
     replaced: np.ndarray  # (rows,) bool: a meter changed during the row's period
 
 
@@ -99,6 +102,7 @@ def _metered(chain: ChainMeters, address: str, starts: np.ndarray) -> _Metered:
     rows = len(starts)
     wh = np.zeros((rows, 2), dtype=np.int64)
     covered = np.zeros(rows, dtype=bool)
+    counting = np.zeros(rows, dtype=bool)
     replaced = np.zeros(rows, dtype=bool)
     intervals = starts // grid.interval_seconds
     periods = intervals // grid.period_intervals
@@ -107,6 +111,7 @@ def _metered(chain: ChainMeters, address: str, starts: np.ndarray) -> _Metered:
         counts = starts >= window.admitted_at
         if window.removed_at:
             counts &= starts + grid.interval_seconds <= window.removed_at
+        counting |= counts
         for moment in (window.admitted_at, window.removed_at):
             if moment:
                 replaced |= periods == grid.period_at(moment)
@@ -118,7 +123,7 @@ def _metered(chain: ChainMeters, address: str, starts: np.ndarray) -> _Metered:
             offsets = intervals[rows_of] - grid.first_interval(int(period_id))
             wh[rows_of] += batch.deltas[offsets]
             covered[rows_of] = True
-    return _Metered(wh, covered, replaced)
+    return _Metered(wh, covered, counting, replaced)
 
 
 def reconcile(
@@ -153,7 +158,9 @@ def reconcile(
             for row in np.nonzero(np.abs(gap) > tolerance_wh)[0].tolist():
                 period = periods[row]
                 same_period = periods == period
-                if not metered.covered[row]:
+                if metered.replaced[row] and not metered.counting[row]:
+                    cause = REPLACED  # between the old meter's revocation and the new one
+                elif not metered.covered[row]:
                     cause = MISSING
                 elif metered.replaced[row]:
                     cause = REPLACED
