@@ -387,7 +387,7 @@ def year_command(
 ) -> None:
     """`quartier demo --days N`: N days from 1 January of `year`, printed or as JSON."""
     console = Console(stderr=as_json)
-    console.width = max(console.width, 110)
+    console.width = max(console.width, 140)  # the months table, even when piped
     run = run_year(households, days, seed, date(year, 1, 1), settings=settings)
     if as_json:
         console.file.flush()
