@@ -91,6 +91,11 @@ GROUPS = (
             "tests/unit/metering/test_meter_period.py",
             "tests/unit/metering/test_meter_p1.py",
             "tests/unit/metering/test_meter_agent_periods.py",
+            "tests/unit/metering/test_meter_period_mutants.py",
+            "tests/unit/metering/test_meter_reading_mutants.py",
+            # The reading's eth_abi reference hash and the committed format vectors.
+            "tests/unit/api/test_intake_fast_paths.py",
+            "tests/unit/test_format_vectors.py",
             "tests/unit/audit",
         ),
         1800,
