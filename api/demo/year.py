@@ -226,6 +226,7 @@ def monthly_totals(flows: FleetFlows, shared_wh: IntArray) -> list[MonthTotals]:
                 int(flows.export_wh[:, mask].sum()),
                 int(shared_wh[mask].sum()),
                 int(possible[mask].sum()),
+                int(flows.import_wh[:, mask].max(axis=1).sum() * 4 // len(flows.import_wh)),
             )
         )
     return months
@@ -338,7 +339,7 @@ def print_year(console: Console, run: YearRun) -> None:
         title=f"{run.households} households ({run.pv_homes} with PV), {run.days} days from "
         f"{run.first_day.isoformat()}: energy in kWh per month (UTC)"
     )
-    columns = ("month", "used", "PV", "taken", "fed in", "shared", "possible")
+    columns = ("month", "used", "PV", "taken", "fed in", "shared", "possible", "peak kW")
     for column in (*columns, "shared/taken", "self-consumption", "self-sufficiency"):
         table.add_column(column, justify="right", no_wrap=True)
 
@@ -351,8 +352,9 @@ def print_year(console: Console, run: YearRun) -> None:
             month.shared_wh,
         )
         possible = "-" if month.possible_wh is None else _kwh(month.possible_wh)
+        peak = "-" if month.mean_peak_w is None else f"{month.mean_peak_w / 1000:.1f}"
         ratios = (month.shared_share_of_offtake, month.self_consumption, month.self_sufficiency)
-        return [label, *(_kwh(wh) for wh in energies), possible, *(_pct(r) for r in ratios)]
+        return [label, *(_kwh(wh) for wh in energies), possible, peak, *(_pct(r) for r in ratios)]
 
     for month in run.months:
         table.add_row(*row(month, month.month))
@@ -363,7 +365,8 @@ def print_year(console: Console, run: YearRun) -> None:
         "shared/taken: the grid operator's shared share of gross offtake; self-consumption "
         "and self-sufficiency: Quartierstrom's, behind the meter included "
         "(api/demo/year_indicators.py); possible: per quarter-hour the lesser of what "
-        "the homes fed in and took, the most any market could share",
+        "the homes fed in and took, the most any market could share; peak: the homes' mean "
+        "monthly 15-minute peak from the grid (a capacity tariff's basis)",
         f"this neighbourhood: self-consumption {_pct(total.self_consumption)}, "
         f"self-sufficiency {_pct(total.self_sufficiency)}",
         *(

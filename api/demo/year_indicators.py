@@ -71,6 +71,10 @@ class MonthTotals:
     #: The most members could have shared: per quarter-hour min(Σ injection, Σ offtake),
     #: summed (None when unknown). shared / possible is how much of it the market reached.
     possible_wh: int | None = None
+    #: The homes' mean monthly peak: each home's highest quarter-hour of offtake x 4 W, the
+    #: figure a capacity tariff bills on (`api.economics.capacity`), averaged over the homes
+    #: (over a run: the mean of its months). None when unknown.
+    mean_peak_w: int | None = None
 
     def __post_init__(self) -> None:
         values = (
@@ -115,6 +119,7 @@ class MonthTotals:
             "injection_wh": self.injection_wh,
             "shared_wh": self.shared_wh,
             "possible_shared_wh": self.possible_wh,
+            "mean_peak_w": self.mean_peak_w,
             "shared_share_of_offtake_percent": self.shared_share_of_offtake,
             "self_consumption_percent": self.self_consumption,
             "self_sufficiency_percent": self.self_sufficiency,
@@ -141,4 +146,7 @@ def year_total(months: Iterable[MonthTotals]) -> MonthTotals:
         None
         if any(m.possible_wh is None for m in listed)
         else sum(m.possible_wh or 0 for m in listed),
+        None
+        if any(m.mean_peak_w is None for m in listed)
+        else sum(m.mean_peak_w or 0 for m in listed) // len(listed),
     )

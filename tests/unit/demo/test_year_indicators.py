@@ -46,6 +46,14 @@ def test_the_year_is_summed_before_dividing() -> None:
     assert (year.consumption_wh, year.offtake_wh, year.injection_wh) == (1_100, 500, 200)
     assert year.self_sufficiency == 54.5
     assert year.self_consumption == 75.0  # (800 - 200) / 800
+    assert (year.possible_wh, year.mean_peak_w) == (None, None)
+    peaks = year_total(
+        [
+            MonthTotals("2026-01", 1, 0, 1, 0, 0, 0, 3_000),
+            MonthTotals("2026-02", 1, 0, 1, 0, 0, 0, 5_001),
+        ]
+    )
+    assert (peaks.possible_wh, peaks.mean_peak_w) == (0, 4_000)  # the mean of the months, floored
 
 
 def test_more_shared_than_metered_or_possible_is_refused() -> None:
@@ -80,8 +88,9 @@ def test_months_split_at_the_month_and_count_behind_the_meter_use() -> None:
     shared = np.array([100, 100, 100, 100, 0, 0, 0, 0], dtype=np.int64)
     january, february = monthly_totals(flows, shared)
     # possible: per quarter-hour min(200 fed in, 100 taken) = 100, 4 quarter-hours a month
-    assert january == MonthTotals("2026-01", 1_600, 2_000, 400, 800, 400, 400)
-    assert february == MonthTotals("2026-02", 1_600, 2_000, 400, 800, 0, 400)
+    # peak: home 0 takes nothing, home 1 100 Wh a quarter-hour = 400 W: a mean of 200 W
+    assert january == MonthTotals("2026-01", 1_600, 2_000, 400, 800, 400, 400, 200)
+    assert february == MonthTotals("2026-02", 1_600, 2_000, 400, 800, 0, 400, 200)
     # January: PV used at home 1,200 + shared 400 of 2,000 made; 400 shared of 400 taken
     assert (january.self_consumption, january.self_sufficiency) == (80.0, 100.0)
     assert january.shared_share_of_offtake == 100.0
@@ -129,8 +138,8 @@ def test_a_short_run_is_consistent_and_its_json_keys_stable() -> None:
     (june,) = data["months"]
     assert set(june) == set(data["total"]) == {
         "month", "consumption_wh", "generation_wh", "offtake_wh", "injection_wh", "shared_wh",
-        "possible_shared_wh", "shared_share_of_offtake_percent", "self_consumption_percent",
-        "self_sufficiency_percent",
+        "possible_shared_wh", "mean_peak_w", "shared_share_of_offtake_percent",
+        "self_consumption_percent", "self_sufficiency_percent",
     }  # fmt: skip
     assert june["month"] == "2026-06"
     # the meters' balance: taken - fed in = used - made (no battery in the default fleet)
