@@ -22,8 +22,8 @@ from api.deps import ChainDep, ClockDep, SessionDep, SettingsDep
 from api.errors import ApiError, AuthenticationError, NotFoundError, ValidationFailedError
 from api.households import service
 from api.households.models import HouseholdRow
-from api.pages import days, open_data, plan
-from api.pages.i18n import Formats, choose_language, environment
+from api.pages import days, manager, open_data, plan
+from api.pages.i18n import Formats, choose_language, environment, translations
 from api.pages.replay import SettledPeriods
 from api.relayer.context import V2Chain
 from ledger.errors import LedgerError
@@ -134,6 +134,79 @@ def household_page(
         node_down=False,
         **context,
     )
+
+
+@router.get("/manager", response_class=HTMLResponse)
+def manager_page(
+    request: Request,
+    session: SessionDep,
+    chain: ChainDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    lang: LangQuery = None,
+) -> HTMLResponse:
+    """The manager's page (the community manager's wallet signs in as a household does)."""
+    language = choose_language(lang, request.headers.get("accept-language"))
+    signed_in, session_problem = _signed_in(request, settings.auth_secret, clock())
+    context: dict[str, Any] = {"session_problem": session_problem, "day": None}
+    if signed_in is None:
+        return _render(language, "manager.html", signed_in=None, **context)
+    try:
+        is_manager = signed_in == chain.manager_address()
+        if not is_manager:
+            return _render(
+                language, "manager.html", 403, signed_in=signed_in, is_manager=False, **context
+            )
+        community = manager.status(chain, session)
+        audit = _latest_audit(request).report(chain)
+    except (LedgerError, ApiError):
+        return _render(
+            language,
+            "manager.html",
+            503,
+            signed_in=signed_in,
+            is_manager=True,
+            node_down=True,
+            **context,
+        )
+    _ = translations(language).gettext
+    return _render(
+        language,
+        "manager.html",
+        signed_in=signed_in,
+        is_manager=True,
+        node_down=False,
+        community=community,
+        audit=audit,
+        audit_settled=sum(1 for period in audit.periods if period.settled),
+        problem_family=manager.family,
+        families={
+            "rules": _("Rules"),
+            "registry": _("Members and meters"),
+            "calldata": _("Unreadable transaction"),
+            "posting": _("Offers"),
+            "batch": _("Meter data"),
+            "settlement": _("Settlement"),
+            "escrow": _("Escrow"),
+            "token": _("Token"),
+            "other": _("Other"),
+        },
+        mechanisms={
+            "pay-as-clear": _("one clearing price per quarter-hour"),
+            "pay-as-bid": _("each buyer pays its bid"),
+            "community-price": _("the community's fixed price"),
+        },
+        f=Formats(language),
+        **context,
+    )
+
+
+def _latest_audit(request: Request) -> manager.LatestAudit:
+    audit: manager.LatestAudit | None = getattr(request.app.state, "latest_audit", None)
+    if audit is None:
+        audit = manager.LatestAudit()
+        request.app.state.latest_audit = audit
+    return audit
 
 
 class SessionIn(BaseModel):

@@ -9,7 +9,8 @@ import time
 from datetime import date
 
 import httpx
-from conftest import AUTH_SECRET, InjectedWallet, Served, open_page, screenshot
+from conftest import AUTH_SECRET, MANAGER_KEY, InjectedWallet, Served, open_page, screenshot
+from eth_account import Account
 from playwright.sync_api import Browser, expect
 
 from api.auth import issue_token, sign_personal
@@ -236,7 +237,7 @@ def test_a_household_signs_its_plan_in_the_page(browser: Browser, served: Served
     assert typed["primaryType"] == "Schedule"
     assert typed["message"]["household"].lower() == served.addresses[2].lower()
     (stored,) = _own_schedules(served, 2)
-    assert stored["period_id"] == typed["message"]["periodId"]
+    assert stored["period_id"] == int(typed["message"]["periodId"])
     assert stored["status"] == "pending"
     entries = stored["entries"]
     assert isinstance(entries, list)
@@ -258,3 +259,33 @@ def test_a_plan_the_wallet_refuses_is_not_sent(browser: Browser, served: Served)
         "You refused to sign: your plan was not sent.", timeout=60_000
     )
     assert _own_schedules(served, 3) == []
+
+
+def test_the_managers_page_shows_members_periods_and_the_audit(
+    browser: Browser, served: Served
+) -> None:
+    manager = Account.from_key(MANAGER_KEY)
+    page = open_page(browser, InjectedWallet(manager.address, MANAGER_KEY))
+    page.goto(f"{served.url}/manager?lang=fr")
+    page.locator("#signin").click()
+    expect(page.locator("#manager-title")).to_be_visible(timeout=120_000)
+    expect(page.locator("#audit-verdict")).to_contain_text(
+        "n'a trouvé aucun problème", timeout=120_000
+    )
+    rows = page.locator("#members tbody tr")
+    expect(rows).to_have_count(len(served.addresses))
+    for name in served.names:
+        expect(page.locator("#members")).to_contain_text(name)
+    expect(page.locator("#periods")).to_contain_text("réglée")
+    expect(page.locator("#rules")).to_contain_text("un prix d'équilibre par quart d'heure")
+    screenshot(page, "manager-fr")
+
+
+def test_a_household_is_not_the_manager(browser: Browser, served: Served) -> None:
+    page = open_page(browser, InjectedWallet(served.addresses[0], served.keys[0]))
+    page.goto(f"{served.url}/manager?lang=nl")
+    page.locator("#signin").click()
+    expect(page.locator("#not-manager")).to_contain_text(
+        "Deze pagina is voor de beheerder", timeout=60_000
+    )
+    expect(page.locator("#members")).to_have_count(0)
