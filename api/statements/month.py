@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from api.economics.bill import Bill, IntervalFlows, member_bill
 from api.economics.tariff import Tariff
-from api.settlement import Side
+from api.settlement import IntervalSettlement, Side
 from api.statements.errors import NoSettledDataError, StatementError
 from api.statements.members import MemberInfo
 from api.statements.record import ChainRecord
@@ -62,6 +62,29 @@ class Neighbour:
 
 
 @dataclass(frozen=True)
+class QuarterHour:
+    """One quarter-hour of the member's meter and trades, Wh."""
+
+    start: int
+    offtake_wh: int
+    injection_wh: int
+    bought_wh: int
+    sold_wh: int
+
+
+@dataclass(frozen=True)
+class Market:
+    """The quarter-hour in which the member shared the most: every entry of its book
+    (side, Wh, limit price after the community's floor and ceiling) and its clearing."""
+
+    start: int
+    asks: tuple[tuple[int, int], ...]
+    bids: tuple[tuple[int, int], ...]
+    price_per_kwh: int
+    traded_wh: int
+
+
+@dataclass(frozen=True)
 class MonthStatement:
     """Everything the statement shows, in integers (and exact fractions for the pro rata)."""
 
@@ -79,6 +102,9 @@ class MonthStatement:
     #: Problems of the audit in the month's periods, then those of no period (end state).
     problems: tuple[Problem, ...]
     audited_to_block: int
+    #: The day the member shared the most, quarter-hour by quarter-hour.
+    profile: tuple[QuarterHour, ...] = ()
+    market: Market | None = None
 
     @property
     def bought_wh(self) -> int:
@@ -135,6 +161,9 @@ def month_statement(
     days, flows = [], []
     neighbours: dict[str, list[Fraction]] = defaultdict(lambda: [Fraction(0)] * 4)
     peak_wh, peak_start = -1, 0
+    profile: list[QuarterHour] = []
+    market: Market | None = None
+    most_shared = best_interval = -1
     for period_id in periods:
         replayed = record.replayed.get(period_id)
         if replayed is None:
@@ -147,6 +176,7 @@ def month_statement(
         h = next(i for i, a in enumerate(addresses) if a.lower() == address)
         imports, exports = replayed.metered(member.address, grid)
         paid = earned = 0
+        rows: list[QuarterHour] = []
         for offset, interval in enumerate(replayed.settlement.intervals):
             side = interval.book.sides[h]
             delivered = interval.netting.delivered_wh[h]
@@ -157,6 +187,9 @@ def month_statement(
             earned += money if money > 0 else 0
             start = grid.interval_start(interval.interval_id)
             flows.append(IntervalFlows(start, imports[offset], exports[offset], bought, sold))
+            rows.append(QuarterHour(start, imports[offset], exports[offset], bought, sold))
+            if delivered > best_interval:
+                best_interval, market = delivered, _market(interval, start)
             if imports[offset] > peak_wh:
                 peak_wh, peak_start = imports[offset], start
             for pair in interval_pairs(interval, addresses):
@@ -168,6 +201,8 @@ def month_statement(
                     row = neighbours[pair.buyer]
                     row[2] += pair.energy_wh
                     row[3] += pair.paid_milli
+        if sum(r.bought_wh + r.sold_wh for r in rows) > most_shared:
+            most_shared, profile = sum(r.bought_wh + r.sold_wh for r in rows), rows
         days.append(
             Day(
                 period_id,
@@ -204,4 +239,23 @@ def month_statement(
         ),
         problems=problems,
         audited_to_block=record.audit.to_block,
+        profile=tuple(profile),
+        market=market if best_interval > 0 else None,
+    )
+
+
+def _market(interval: IntervalSettlement, start: int) -> Market:
+    sides, energies = interval.book.sides, interval.book.energies_wh
+    limits = interval.clearing.limits_per_kwh
+    offers = [(sides[h], energies[h], limits[h]) for h in range(len(sides))]
+    return Market(
+        start,
+        tuple(
+            sorted(((e, p) for side, e, p in offers if side == int(Side.SELL)), key=lambda o: o[1])
+        ),
+        tuple(
+            sorted(((e, p) for side, e, p in offers if side == int(Side.BUY)), key=lambda o: -o[1])
+        ),
+        interval.price_per_kwh,
+        interval.traded_wh,
     )

@@ -27,7 +27,16 @@ from babel.support import Translations
 
 from api.statements.errors import StatementError
 from api.statements.month import LOCAL_ZONE, MonthStatement
-from ledger.charts import PALETTE, Series, bar_chart, report_css, share_bars
+from ledger.charts import (
+    PALETTE,
+    Series,
+    Step,
+    bar_chart,
+    line_chart,
+    report_css,
+    share_bars,
+    supply_demand_chart,
+)
 from ledger.display import euro_cents
 
 HERE = Path(__file__).parent
@@ -154,7 +163,40 @@ def _charts(statement: MonthStatement, formats: Formats, gettext: Any) -> dict[s
             ),
         ],
     )
-    return {"daily": daily, "flows": flows}
+    charts = {"daily": daily, "flows": flows, "profile": "", "market": ""}
+    rows = statement.profile
+    if rows:
+        charts["profile"] = line_chart(
+            gettext("profile.chart"),
+            "kWh",
+            [formats.hour(row.start) for row in rows],
+            [
+                Series(
+                    gettext("flows.offtake"), PALETTE["grid"], [r.offtake_wh / 1000 for r in rows]
+                ),
+                Series(
+                    gettext("flows.injection"), PALETTE["pv"], [r.injection_wh / 1000 for r in rows]
+                ),
+                Series(
+                    gettext("chart.bought"), PALETTE["bought"], [r.bought_wh / 1000 for r in rows]
+                ),
+                Series(
+                    gettext("chart.sold"), PALETTE["neighbours"], [r.sold_wh / 1000 for r in rows]
+                ),
+            ],
+        )
+    market = statement.market
+    if market is not None:
+        charts["market"] = supply_demand_chart(
+            gettext("market.chart"),
+            gettext("chart.cumulative"),
+            "€/kWh",
+            [Step(e / 1000, p / 1_000_000) for e, p in market.asks],
+            [Step(e / 1000, p / 1_000_000) for e, p in market.bids],
+            (gettext("chart.asks"), gettext("chart.bids"), gettext("chart.cleared")),
+            (market.traded_wh / 1000, market.price_per_kwh / 1_000_000),
+        )
+    return charts
 
 
 def render_html(statement: MonthStatement, lang: str, names: dict[str, str], made_at: int) -> str:

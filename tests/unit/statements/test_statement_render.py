@@ -17,7 +17,7 @@ from api.economics.bill import Bill
 from api.economics.tariff import Member
 from api.statements.errors import StatementError
 from api.statements.members import MemberInfo
-from api.statements.month import Day, MonthStatement, Neighbour, parse_month
+from api.statements.month import Day, Market, MonthStatement, Neighbour, QuarterHour, parse_month
 from api.statements.render import HERE, LOCALES, Formats, pdf_of, render_html, translations
 from ledger.audit import Kind, Problem
 from ledger.display import euro_cents, euros
@@ -64,6 +64,11 @@ def _statement(problems: tuple[Problem, ...] = ()) -> MonthStatement:
         ),
         problems=problems,
         audited_to_block=136,
+        profile=tuple(
+            QuarterHour(MIDNIGHT_UTC + q * 900, 200 + q, 0, 50 if q == 40 else 0, 0)
+            for q in range(96)
+        ),
+        market=Market(MIDNIGHT_UTC + 40 * 900, ((300, 60_000),), ((500, 200_000),), 130_000, 300),
     )
 
 
@@ -157,6 +162,7 @@ def test_every_text_of_the_template_is_in_each_catalogue(lang: str) -> None:
                 "You owe your neighbours €0.13",
                 "4.94 kW",
                 "Sunday 21 June 2026, 20:15",
+                "0.3 kWh changed hands at 0.130 €/kWh",
             ],
         ),
     ],
@@ -172,7 +178,7 @@ def test_the_page_speaks_the_members_language(lang: str, phrases: list[str]) -> 
     assert not [key for key in _catalogue_keys("en") if "." in key and key in page]
     assert "<script" not in page
     assert "http://" not in page.replace("http://www.w3.org", "")
-    assert page.count("<svg") == 2
+    assert page.count("<svg") == 4  # flows, days, the day profile, the market
 
 
 def test_an_audit_problem_is_shown_by_kind_and_period() -> None:
