@@ -32,9 +32,9 @@ for 2019; the ETH final report was not re-read here: "about a third", cf. quarti
 (https://www.dhnet.be/regions/tournai-ath-mouscron/tournai-une-premiere-experience-de-
 communaute-d-energie-renouvelable-entre-entreprises-5f6a3250d8ad5862195332c1).
 
-Home batteries sit behind the meter: C is the homes' load (not what the batteries took),
-so their charge and discharge cancel out of both ratios but their losses count as PV used
-inside the community.
+Home batteries sit behind the meter: C is the homes' load (not what the batteries took);
+PV a battery stores and its home uses later counts as used at home, PV it sells in the
+evening as fed in (shared or not), and its losses as used inside the community.
 
 Ratios are the only floats (percent, one decimal, None when the denominator is 0).
 """
