@@ -18,7 +18,6 @@ recorded, and the relayer acts on nothing: `api.relayer.service`).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 from eth_utils.crypto import keccak
 
 from api.errors import ApiError
+from api.ttl_cache import SingleFlightTtl
 
 #: How long a successful comparison is trusted (a replaced chain is noticed within this).
 CHECK_SECONDS = 2.0
@@ -76,31 +76,20 @@ class IdentityGuard:
         self.check_seconds = check_seconds
         self.recorded: ChainIdentity | None = None
         self._lock = threading.Lock()
-        #: Held by the one request refreshing an expired comparison.
-        self._refreshing = threading.Lock()
-        #: (monotonic time of the last comparison, the foreign identity it found or None).
-        self._last: tuple[float, ChainIdentity | None] | None = None
+        #: The last comparison's verdict: the foreign identity it found, or None. Once it is
+        #: older than `check_seconds`, one request reads the chain again while the others keep
+        #: the last verdict (stale by at most that one read). Without this, every request in
+        #: flight when the cache expired read the chain too (a herd of eth_getCode calls that
+        #: cost ~3.5 ms CPU per schedule at 150 schedules/s: scripts/bench intake).
+        self._verdict: SingleFlightTtl[str, ChainIdentity | None] = SingleFlightTtl(check_seconds)
 
     def check(self, rpc: RpcCall, exchange_address: str, *, force: bool = False) -> None:
         """Raise ChainReplacedError if the chain is not the recorded one. Reads the chain
         only when the last comparison is older than `check_seconds` (or `force`); the first
         read that finds the exchange's code records the identity."""
-        last = self._last
-        if force or last is None:
-            foreign = self._compare(rpc, exchange_address)
-        elif time.monotonic() - last[0] < self.check_seconds or not self._refreshing.acquire(
-            blocking=False
-        ):
-            # Fresh, or another request is reading the chain right now: the last comparison
-            # stands (stale by at most that one read). Without this, every request in flight
-            # when the cache expired read the chain too (a herd of eth_getCode calls that cost
-            # ~3.5 ms CPU per schedule at 150 schedules/s: scripts/bench intake).
-            foreign = last[1]
-        else:
-            try:
-                foreign = self._compare(rpc, exchange_address)
-            finally:
-                self._refreshing.release()
+        foreign = self._verdict.get(
+            exchange_address, lambda: self._compare(rpc, exchange_address), force=force
+        )
         self._raise_if_foreign(foreign)
 
     def _compare(self, rpc: RpcCall, exchange_address: str) -> ChainIdentity | None:
@@ -110,9 +99,7 @@ class IdentityGuard:
             if self.recorded is None and current.exchange_code_hash is not None:
                 self.recorded = current
             recorded = self.recorded
-            foreign = None if recorded is None or current == recorded else current
-            self._last = (time.monotonic(), foreign)
-        return foreign
+        return None if recorded is None or current == recorded else current
 
     def _raise_if_foreign(self, foreign: ChainIdentity | None) -> None:
         if foreign is None:

@@ -12,6 +12,10 @@ request (its knobs are `api.settings.Settings`; none of them is a rule of the co
   that block number, so intake can tell exactly which of its own postings the answer already
   reflects (a posting mined after that block is still counted as promised).
 
+Memberships, meters and the head are `api.ttl_cache.SingleFlightTtl` caches, as is the chain
+identity's verdict: once an entry expired, one request reads it again while the others keep
+the last answer (every request in flight reading the chain at once cost ~12 % of intake).
+
 No lock is held across a chain call: the clients are built by whichever thread first needs
 them, under that thread's own deadline (`api.limits`), and the first built is kept (a
 duplicate build is only wasted work). A lock held while connecting let the relayer, whose
@@ -29,10 +33,9 @@ caller's clock, so a test or demo that moves Anvil's time forward moves the serv
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import requests
 from eth_abi.abi import decode as abi_decode
@@ -44,6 +47,7 @@ from web3.types import RPCEndpoint
 
 from api.chain_identity import IdentityGuard
 from api.settings import Settings
+from api.ttl_cache import SingleFlightTtl
 from ledger.accounts import account_from_key, default_deployer
 from ledger.chain import Sender, connect, encode_call
 from ledger.community import CommunityClient, MeterInfo, Window
@@ -53,12 +57,12 @@ from ledger.exchange import Escrow, ExchangeClient
 from ledger.reverts import decode_revert
 from ledger.rules import Rules, TimeGrid
 
-_T = TypeVar("_T")
-
 #: Guards only the assignment of built clients (never held across a chain call).
 _BUILD_LOCK = threading.Lock()
 
 COMMUNITY_CONTRACT = "QuartierCommunity"
+#: The one key of the head cache.
+_HEAD = "latest"
 EXCHANGE_CONTRACT = "QuartierExchange"
 
 
@@ -78,35 +82,6 @@ class Domain:
     exchange_address: str
 
 
-class _Ttl:
-    """A tiny time-limited cache (a race only costs a duplicate chain read)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._values: dict[Any, tuple[float, Any]] = {}
-
-    def fresh(self, key: Any) -> bool:
-        """Whether `key` has a value young enough to be served without a chain call."""
-        hit = self._values.get(key)
-        return hit is not None and time.monotonic() - hit[0] < self.seconds
-
-    def get(
-        self, key: Any, load: Callable[[], _T], keep: Callable[[_T], bool] = lambda _: True
-    ) -> _T:
-        """The cached value, else `load()`'s (remembered if `keep` says so)."""
-        now = time.monotonic()
-        hit = self._values.get(key)
-        if hit is not None and now - hit[0] < self.seconds:
-            return cast(_T, hit[1])
-        value = load()
-        if not keep(value):
-            return value
-        if len(self._values) > 100_000:  # bounded: a flood of unknown keys cannot grow it
-            self._values.clear()
-        self._values[key] = (now, value)
-        return value
-
-
 class V2Chain:
     """Cached reads and the relayer's clients for one v2 community (thread-safe)."""
 
@@ -121,9 +96,15 @@ class V2Chain:
         self._manager: CommunityClient | None = None
         self._grid: TimeGrid | None = None
         self._rules: dict[int, Rules] = {}
-        self._memberships = _Ttl(self.settings.membership_cache_seconds)
-        self._meters = _Ttl(self.settings.membership_cache_seconds)
-        self._head: tuple[float, Head] | None = None
+        self._memberships: SingleFlightTtl[str, Window] = SingleFlightTtl(
+            self.settings.membership_cache_seconds
+        )
+        self._meters: SingleFlightTtl[bytes, MeterInfo] = SingleFlightTtl(
+            self.settings.membership_cache_seconds
+        )
+        self._head: SingleFlightTtl[str, Head] = SingleFlightTtl(
+            self.settings.head_cache_milliseconds / 1000
+        )
         self._escrow: dict[tuple[str, int], Escrow] = {}
         self.identity = IdentityGuard()
 
@@ -277,27 +258,26 @@ class V2Chain:
     def is_warm(self, household: str, period_id: int) -> bool:
         """Whether an intake for (household, period) can run without a chain call (then it
         may run on the event loop; otherwise in a thread)."""
-        cached = self._head
-        if cached is None or self._grid is None or period_id not in self._rules:
+        head = self._head.fresh(_HEAD)
+        if head is None or self._grid is None or period_id not in self._rules:
             return False
-        if (time.monotonic() - cached[0]) * 1000 >= self.settings.head_cache_milliseconds:
-            return False
-        return self._memberships.fresh(household) and (household, cached[1].number) in self._escrow
+        return (
+            self._memberships.fresh(household) is not None
+            and (household, head.number) in self._escrow
+        )
 
     def head(self) -> Head:
-        """The latest block (number, timestamp), reused for `head_cache_milliseconds`."""
-        cached = self._head
-        now = time.monotonic()
-        if cached is not None and (now - cached[0]) * 1000 < self.settings.head_cache_milliseconds:
-            return cached[1]
+        """The latest block (number, timestamp), reused for `head_cache_milliseconds` (once
+        expired, one caller reads it again while the others keep the last one)."""
+        return self._head.get(_HEAD, self._read_head)
+
+    def _read_head(self) -> Head:
         answer = self._rpc("eth_getBlockByNumber", ["latest", False])
-        head = Head(int(answer["number"], 16), int(answer["timestamp"], 16))
-        self._head = (now, head)
-        return head
+        return Head(int(answer["number"], 16), int(answer["timestamp"], 16))
 
     def forget_head(self) -> None:
         """Read the head again at the next use (after moving the chain's time)."""
-        self._head = None
+        self._head.forget(_HEAD)
 
     def now(self, clock_seconds: int = 0) -> int:
         """The chain's time: the later of the latest block's timestamp and `clock_seconds`."""
