@@ -7,6 +7,9 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from sqlmodel import Session
+
+from api.households import service
 from api.pages.i18n import BRUSSELS
 from api.pages.replay import HouseholdQuarter, SettledPeriods
 from api.relayer.context import V2Chain
@@ -71,6 +74,47 @@ def household_quarters(
             if start <= grid.interval_start(quarter.interval_id) < end:
                 found.append(quarter)
     return found
+
+
+def live_quarters(
+    session: Session, grid: TimeGrid, household: str, start: int, end: int, skip: set[int]
+) -> list[HouseholdQuarter]:
+    """Quarter-hours in [start, end) not in `skip` (the settled ones) from the household's
+    live meter readings: a reading holds the registers at the end of its interval, so an
+    interval's energy is its reading minus the previous interval's (both needed)."""
+    first = grid.interval_at(start)
+    last = grid.interval_at(end - 1)
+    rows = service.own_readings(session, household, first - 1, last)
+    registers: dict[str, dict[int, tuple[int, int]]] = {}
+    for row in rows:  # ordered by meter and seq: a later seq of an interval wins
+        registers.setdefault(row.meter_id, {})[row.interval_id] = (
+            row.import_wh_total,
+            row.export_wh_total,
+        )
+    imports: dict[int, int] = {}
+    exports: dict[int, int] = {}
+    for by_interval in registers.values():
+        for interval_id, (import_total, export_total) in by_interval.items():
+            before = by_interval.get(interval_id - 1)
+            if before is None or interval_id < first or interval_id in skip:
+                continue
+            imports[interval_id] = imports.get(interval_id, 0) + import_total - before[0]
+            exports[interval_id] = exports.get(interval_id, 0) + export_total - before[1]
+    return [
+        HouseholdQuarter(
+            interval_id=k,
+            import_wh=imports[k],
+            export_wh=exports[k],
+            from_neighbours_wh=0,
+            to_neighbours_wh=0,
+            money_milli=0,
+            side="none",
+            limit_per_kwh=0,
+            price_per_kwh=0,
+            settled=False,
+        )
+        for k in sorted(imports)
+    ]
 
 
 def totals(day: date, quarters: list[HouseholdQuarter]) -> DayTotals:

@@ -43,6 +43,8 @@ class HouseholdQuarter:
     limit_per_kwh: int
     #: The quarter-hour's clearing price (0 under pay-as-bid).
     price_per_kwh: int
+    #: False: not settled yet, only the meter's live readings (no neighbours' share).
+    settled: bool = True
 
     @property
     def from_grid_wh(self) -> int:

@@ -110,7 +110,11 @@ def household_page(
     try:
         start, end = days.day_bounds(chosen)
         periods = settled_periods(request)
-        quarters = days.household_quarters(periods, chain, household, start, end)
+        settled = days.household_quarters(periods, chain, household, start, end)
+        live = days.live_quarters(
+            session, chain.grid, household, start, end, {q.interval_id for q in settled}
+        )
+        quarters = sorted([*settled, *live], key=lambda q: q.interval_id)
         month = days.household_month(periods, chain, household, chosen)
         escrow = chain.exchange.escrow_of(household)
     except LedgerError:
@@ -125,7 +129,8 @@ def household_page(
         f=formats,
         grid=chain.grid,
         quarters=[q for q in quarters if q.import_wh or q.export_wh or q.side != "none"],
-        day_totals=days.totals(chosen, quarters),
+        day_totals=days.totals(chosen, settled),
+        live=bool(live),
         month=month,
         day_starts={d.day: days.day_bounds(d.day)[0] for d in month},
         escrow=escrow,

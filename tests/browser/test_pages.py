@@ -4,18 +4,21 @@ expired session each told in the page's language, the community's page and open 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import date
 
 import httpx
-from conftest import AUTH_SECRET, MANAGER_KEY, InjectedWallet, Served, open_page, screenshot
+from conftest import AUTH_SECRET, MANAGER_KEY, SEED, InjectedWallet, Served, open_page, screenshot
 from eth_account import Account
 from playwright.sync_api import Browser, expect
 
 from api.auth import issue_token, sign_personal
-from api.pages.days import day_bounds
+from api.demo.neighbourhood import make_households
+from api.pages.days import brussels_day, day_bounds
 from api.pages.i18n import Formats
+from metering.reading import PublicKey, Reading, meter_id_of, sign_reading
 
 
 def _settlements(served: Served, n: int) -> list[dict[str, int]]:
@@ -289,3 +292,35 @@ def test_a_household_is_not_the_manager(browser: Browser, served: Served) -> Non
         "Deze pagina is voor de beheerder", timeout=60_000
     )
     expect(page.locator("#members")).to_have_count(0)
+
+
+def test_today_shows_the_meters_live_readings_and_an_empty_day_says_so(
+    browser: Browser, served: Served
+) -> None:
+    household = make_households(len(served.addresses), SEED)[0]
+    meter = household.meter_key
+    public = PublicKey.from_cryptography(meter.public_key())
+    now_interval = int(time.time()) // 900
+    registers = [(10_000, 5_000), (10_150, 5_000), (10_420, 5_030), (10_500, 5_090)]
+    exchange = json.loads(served.deployment_file.read_text())["contracts"]["QuartierExchange"]
+    for seq, (import_total, export_total) in enumerate(registers, start=1):
+        reading = Reading(
+            meter_id_of(public), now_interval - 5 + seq, import_total, export_total, seq
+        )
+        body = sign_reading(meter, reading, 31337, exchange).to_json()
+        answer = httpx.post(f"{served.url}/readings", json=body, timeout=60)
+        assert answer.status_code in (200, 201, 202), answer.text
+    last = now_interval - 1  # its energy: 80 Wh imported, 60 Wh exported
+    en = Formats("en")
+    day = brussels_day(last * 900).isoformat()
+    page = _sign_in(browser, served, 0, "en")
+    page.goto(f"{served.url}/?lang=en&day={day}")
+    expect(page.locator("#live-note")).to_be_visible()
+    row = page.locator("#quarters tbody tr", has_text=en.time(last * 900))
+    expect(row).to_contain_text(en.kwh(80))
+    expect(row).to_contain_text(en.kwh(60))
+    screenshot(page, "household-today-live-en")
+    page.goto(f"{served.url}/?lang=en&day=2026-01-05")
+    expect(page.locator("#empty-day")).to_have_text(
+        "Nothing settled for this day yet: figures appear once the day is settled."
+    )
