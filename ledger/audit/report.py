@@ -12,7 +12,6 @@ import html
 from pathlib import Path
 
 from ledger.audit.model import AuditReport
-from ledger.charts import PALETTE, Series, bar_chart, line_chart, report_css
 
 
 def _write(path: Path, header: list[str], rows: list[list[object]]) -> Path:
@@ -109,6 +108,10 @@ def _cell(value: object) -> str:
 
 def render_html(report: AuditReport) -> str:
     """The report as one HTML page (inline CSS and SVG, nothing fetched)."""
+    # Altair and vl-convert take a second to import: only when a page is written, so that
+    # `quartier audit --json` does not pay for them.
+    from ledger.charts import PALETTE, Series, bar_chart, line_chart, report_css
+
     lines = [line for period in report.periods for line in period.intervals]
     labels = [str(line.interval_id) for line in lines]
     energy = bar_chart(
