@@ -117,15 +117,12 @@ def _chain(rpc: str, deployment_path: Path) -> Any:
     import requests
     from web3.exceptions import Web3Exception
 
-    from ledger.audit.source import read_history
-    from ledger.chain import connect
     from ledger.deployment import load_deployment
-    from ledger.dso.chain_meters import chain_meters
+    from ledger.dso.chain_meters import read_chain_meters
     from ledger.errors import LedgerError
 
     try:
-        deployment = load_deployment(deployment_path)
-        return chain_meters(read_history(connect(rpc), deployment))
+        return read_chain_meters(rpc, load_deployment(deployment_path))
     except (LedgerError, OSError) as error:
         raise ReconcileError(f"cannot read the chain: {error}") from None
     except (requests.RequestException, Web3Exception) as error:

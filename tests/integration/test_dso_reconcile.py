@@ -19,17 +19,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ledger.accounts import default_deployer
 from ledger.anvil import AnvilNode
+from ledger.audit.source import read_history
 from ledger.chain import Sender, connect
 from ledger.community import CommunityClient
 from ledger.community_config.files import Directory, save_deployment_file
 from ledger.deploy_v2 import deploy_community_v2
-from ledger.deployment import Deployment
+from ledger.deployment import Deployment, load_deployment
+from ledger.dso.chain_meters import chain_meters, read_chain_meters
 from ledger.dso.workbook import GROSS, Direction, read_month
 from ledger.exchange import ExchangeClient
 from ledger.rules import TimeGrid
@@ -191,6 +192,14 @@ def test_a_chain_that_does_not_answer_is_exit_2(tmp_path: Path, chain: Chain) ->
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_values_are_arrays_of_whole_wh() -> None:
-    month = read_month(WORKBOOK, sheets=(GROSS,))
-    assert month.sheets[GROSS].wh.dtype == np.int64
+def test_the_lean_reader_reads_what_the_auditors_reader_reads(chain: Chain) -> None:
+    deployment = load_deployment(chain.deployment_file)
+    lean = read_chain_meters(chain.rpc, deployment)
+    full = chain_meters(read_history(connect(chain.rpc), deployment))
+    assert lean.windows == full.windows
+    assert dict(lean.meters_of) == dict(full.meters_of)
+    assert sorted(lean.batches) == sorted(full.batches)
+    assert len(lean.batches) == 4 * 29 - 1 + 1  # 29 days each, Alice one less, Bruno's two meters
+    for at, batch in full.batches.items():
+        assert (lean.batches[at].deltas == batch.deltas).all()
+        assert lean.batches[at].start_import_wh == batch.start_import_wh
