@@ -33,7 +33,9 @@ from api.meter_batches.router import router as meter_batches_router
 from api.openapi import TAGS, install_openapi
 from api.pages import install_pages
 from api.problems import document_problems, install_problem_handlers
+from api.readings.group_commit import GroupCommit
 from api.readings.meters import MeterDirectory
+from api.readings.router import fast_route as readings_fast_route
 from api.readings.router import router as readings_router
 from api.relayer.context import V2Chain
 from api.relayer.runner import RelayerLoop
@@ -132,6 +134,7 @@ def create_app(
     app.state.meters = MeterDirectory(
         lambda meter_id: chain.community.meter(meter_id), settings.meter_cache_seconds
     )
+    app.state.readings_group_commit = GroupCommit(engine)
     # Middlewares run in the reverse order of addition: the catch-all (added by
     # install_problem_handlers) outermost, then the limits, then the chain deadline.
     app.add_middleware(ChainDeadlineMiddleware, seconds=settings.chain_deadline_seconds)
@@ -154,6 +157,8 @@ def create_app(
     app.include_router(readings_router)
     app.include_router(households_router)
     app.include_router(health_router)
+    # Matched before every router (see its docstring); `readings_router` documents it.
+    app.router.routes.insert(0, readings_fast_route())
     install_pages(app)  # the pages for people (/, /community, /open-data/*), not in OpenAPI
     install_openapi(app, document_problems)
     return app

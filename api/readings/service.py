@@ -9,17 +9,21 @@ Re-sending a stored reading (same meter, seq and values) is answered "already ha
 nothing is stored when a reading is refused.
 
 Lean by design (the target is 1,000 readings/s): no chain call once the meter is cached; the
-signature is verified before any DB work; then one write transaction holding the database's
-write lock (SQLite `BEGIN IMMEDIATE`, a per-meter advisory lock on PostgreSQL) runs one indexed
-query and one insert as SQLAlchemy Core statements (the ORM unit of work cost ~0.6 ms a
-reading). Checking against the latest reading under that lock is what keeps the ordering rules
-true when several requests or API processes race for the same meter: of two conflicting
-readings, the second to take the lock sees the first and is refused.
+signature is verified before any DB work (`check_reading`); then one write transaction holding
+the database's write lock (SQLite `BEGIN IMMEDIATE`, per-meter advisory locks on PostgreSQL)
+runs one indexed query and one insert per reading as SQLAlchemy Core statements (the ORM unit
+of work cost ~0.6 ms a reading). The API stores the readings that arrive together in one such
+transaction (`store_readings`, a group commit: `api.readings.group_commit`), so connecting,
+locking and committing are paid once per group; each reading is still judged on its own.
+Checking against the latest reading under that lock is what keeps the ordering rules true
+when several requests or API processes race for the same meter: of two conflicting readings,
+the second to take the lock sees the first and is refused.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +37,7 @@ from api.readings.store import (
     insert_reading,
     latest_reading,
     reading_at_seq,
-    write_transaction,
+    write_transaction_all,
 )
 from api.relayer.context import Domain
 from ledger.community import MeterInfo
@@ -172,6 +176,84 @@ class Ingested:
     created: bool
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A reading that passed every check decidable without the stored readings."""
+
+    signed: SignedReading
+    #: The community's record of its meter, as checked.
+    info: MeterInfo
+    #: `info` is an answer just fetched from the chain (written to the meter index).
+    refreshed: bool
+    now_seconds: int
+
+
+#: What `store_readings` answers for each reading: stored (or already stored), or refused.
+Outcome = Ingested | ReadingRejectedError
+
+
+def check_reading(
+    meters: MeterDirectory,
+    domain: Domain,
+    signed: SignedReading,
+    now_seconds: int,
+    *,
+    refreshed: MeterInfo | None = None,
+) -> Checked:
+    """The checks before any DB work: the meter is admitted and not revoked, the reading is
+    not from the future, its signature verifies (else ReadingRejectedError). `refreshed` is
+    a community answer the caller just fetched; without it the directory's cached answer
+    is used."""
+    info = refreshed if refreshed is not None else meters.get(signed.reading.meter_id)
+    _check_meter_and_signature(info, domain, signed, now_seconds)
+    return Checked(signed, info, refreshed is not None, now_seconds)
+
+
+def store_readings(
+    engine: Engine, checked: Sequence[Checked], *, wait_for_writer: bool = True
+) -> list[Outcome]:
+    """Store checked readings in ONE Core write transaction (a group commit), each judged
+    against what is stored before it, in order (readings earlier in the group included):
+    one outcome per reading, a refusal as its ReadingRejectedError. Nothing of a refused
+    reading is written (its rules are checked before any write of it), and the commit that
+    acknowledges the stored ones is the last step. With `wait_for_writer=False`,
+    WriterBusyError (nothing stored) when another writer holds the database."""
+    keys = ["0x" + item.signed.reading.meter_id.hex() for item in checked]
+    outcomes: list[Outcome] = []
+    # Leaving the `connect` block without a commit (nothing new) rolls everything back.
+    with (
+        engine.connect() as connection,
+        write_transaction_all(connection, keys, wait=wait_for_writer),
+    ):
+        for item, meter_hex in zip(checked, keys, strict=True):
+            try:
+                resent, first = _apply_rules(connection, item.signed)
+            except ReadingRejectedError as refusal:
+                outcomes.append(refusal)
+                continue
+            if resent is not None:
+                outcomes.append(Ingested(meter_hex, resent, created=False))
+                continue
+            if item.refreshed or first:
+                # A fresh community answer updates the meter index; the first reading of a
+                # meter records its key and owner (the relayer needs the key, household
+                # views need the owner) even when the directory answered from its cache.
+                index_meter(connection, item.info, refresh=item.refreshed)
+            reading = item.signed.reading
+            new_id = insert_reading(connection, item.signed, item.now_seconds)
+            stored = StoredReading(
+                new_id,
+                reading.interval_id,
+                reading.import_wh_total,
+                reading.export_wh_total,
+                reading.seq,
+            )
+            outcomes.append(Ingested(meter_hex, stored, created=True))
+        if any(isinstance(outcome, Ingested) and outcome.created for outcome in outcomes):
+            connection.commit()
+    return outcomes
+
+
 def ingest_reading(
     engine: Engine,
     meters: MeterDirectory,
@@ -182,39 +264,15 @@ def ingest_reading(
     refreshed: MeterInfo | None = None,
     wait_for_writer: bool = True,
 ) -> Ingested:
-    """Verify a signed reading and store it in one Core write transaction (the POST
-    /readings path), or raise ReadingRejectedError naming the reason.
+    """Verify a signed reading and store it in its own write transaction, or raise
+    ReadingRejectedError naming the reason (`check_reading`, then `store_readings` of one).
 
     `refreshed` is a community answer the caller just fetched (it is written to the meter
     index); without it the directory's cached answer is used. With
     `wait_for_writer=False`, WriterBusyError (nothing stored) when another writer holds the
     database, instead of waiting for it."""
-    reading = signed.reading
-    meter_hex = "0x" + reading.meter_id.hex()
-    info = refreshed if refreshed is not None else meters.get(reading.meter_id)
-    _check_meter_and_signature(info, domain, signed, now_seconds)
-    # Leaving the `connect` block without a commit (a refusal) rolls everything back.
-    with (
-        engine.connect() as connection,
-        write_transaction(connection, meter_hex, wait=wait_for_writer),
-    ):
-        if refreshed is not None:
-            index_meter(connection, refreshed, refresh=True)
-        resent, first = _apply_rules(connection, signed)
-        if resent is not None:
-            return Ingested(meter_hex, resent, created=False)
-        if first and refreshed is None:
-            # The first reading of a meter records its key and owner (the relayer needs the
-            # key, household views need the owner), even when the directory answered from
-            # its cache.
-            index_meter(connection, info, refresh=False)
-        new_id = insert_reading(connection, signed, now_seconds)
-        connection.commit()
-    stored = StoredReading(
-        new_id,
-        reading.interval_id,
-        reading.import_wh_total,
-        reading.export_wh_total,
-        reading.seq,
-    )
-    return Ingested(meter_hex, stored, created=True)
+    checked = check_reading(meters, domain, signed, now_seconds, refreshed=refreshed)
+    (outcome,) = store_readings(engine, [checked], wait_for_writer=wait_for_writer)
+    if isinstance(outcome, ReadingRejectedError):
+        raise outcome
+    return outcome

@@ -156,3 +156,16 @@ def test_a_body_that_is_not_json_is_malformed(client: TestClient) -> None:
     problem = _assert_problem(response, 422, "malformed-reading")
     assert "JSON" in str(problem["detail"])
     assert _stored(client) == []
+
+
+def test_the_fast_route_takes_posts_only_and_the_schema_keeps_documenting_them(
+    client: TestClient,
+) -> None:
+    """POST /readings is matched by a plain route ahead of the routers
+    (`api.readings.router.fast_route`); other methods still reach the documented route."""
+    response = client.get("/readings")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    schema = client.get("/openapi.json").json()
+    assert list(schema["paths"]["/readings"]) == ["post"]
+    assert "201" in schema["paths"]["/readings"]["post"]["responses"]
