@@ -10,7 +10,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IQuartierCommunity} from "./interfaces/IQuartierCommunity.sol";
 import {IQuartierExchange} from "./interfaces/IQuartierExchange.sol";
-import {HouseholdBook, IntervalBook} from "./types/HouseholdBook.sol";
+import {HouseholdBook} from "./types/HouseholdBook.sol";
 import {Rules} from "./types/Rules.sol";
 import {Clearing} from "./libraries/Clearing.sol";
 import {MeterCodec} from "./libraries/MeterCodec.sol";
@@ -599,61 +599,21 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         Rules memory rules,
         bytes calldata hints
     ) private returns (Netting.Totals memory totals, uint256 deliveredWh) {
-        IntervalBook memory book = _intervalBook(books, rules, periodId);
         uint256 count = books.length;
         totals = Netting.Totals(new int256[](count), new uint256[](count), new uint256[](count));
         uint256 intervalCount = _periodIntervals;
         // 16 bytes more than the event needs: each interval is written as a 32-byte word.
         bytes memory intervals = new bytes(16 * intervalCount + 16);
-        uint256 cursor;
-        for (uint256 i; i < intervalCount; ++i) {
-            (book.index, book.intervalId) = (i, book.intervalId + (i == 0 ? 0 : 1));
-            uint256 pricePerKwh;
-            uint256 tradedWh;
-            (cursor, pricePerKwh, tradedWh) = Clearing.clear(book, hints, cursor);
-            // Nothing traded: nothing to net (the interval's word stays zero but for c).
-            uint256 intervalWh =
-                tradedWh == 0 ? 0 : Netting.settleInterval(book, pricePerKwh, totals);
-            deliveredWh += intervalWh;
-            // tradedWh, intervalWh <= MAX_HOUSEHOLDS_PER_PERIOD * (2^24 - 1) < 2^32: they fit.
-            uint256 word = (pricePerKwh << 192) | (tradedWh << 160) | (intervalWh << 128);
-            assembly ("memory-safe") {
-                mstore(add(add(intervals, 32), mul(i, 16)), word)
-            }
-        }
-        if (cursor != hints.length) revert ExchangeBadHint(book.intervalId + 1, type(uint256).max);
+        deliveredWh = Clearing.clearPeriod(
+            Clearing.work(books, rules, uint256(periodId) * intervalCount, totals),
+            hints,
+            intervalCount,
+            intervals
+        );
         assembly ("memory-safe") {
             mstore(intervals, mul(intervalCount, 16))
         }
         emit PeriodCleared(periodId, intervals);
-    }
-
-    function _intervalBook(HouseholdBook[] memory books, Rules memory rules, uint64 periodId)
-        private
-        view
-        returns (IntervalBook memory book)
-    {
-        uint256 count = books.length;
-        uint256[] memory entriesAt = new uint256[](count);
-        for (uint256 h; h < count; ++h) {
-            bytes memory entries = books[h].entries;
-            uint256 pointer;
-            assembly ("memory-safe") {
-                pointer := add(entries, 32)
-            }
-            entriesAt[h] = pointer;
-        }
-        book = IntervalBook({
-            households: books,
-            entriesAt: entriesAt,
-            rules: rules,
-            index: 0,
-            intervalId: uint64(uint256(periodId) * _periodIntervals),
-            listed: new uint256[](count),
-            sellCount: 0,
-            buyCount: 0,
-            energyWh: new uint256[](count)
-        });
     }
 
     /// @dev One balance change per household; the rounding goes to the settler.
