@@ -137,7 +137,7 @@ def read_chain_meters(rpc_url: str, deployment: Deployment) -> ChainMeters:
     ):
         topics = [_topic(contract, name) for name in names]
         for log in _logs(w3, contract.address, topics, deployment.deploy_block, last):
-            event = decode_log_v2(contract, log)
+            event = _batch_accepted(log) if contract is exchange else decode_log_v2(contract, log)
             if event is not None:
                 target.append(
                     Logged(event, int(log["blockNumber"]), 0, bytes(log["transactionHash"]), 0)
@@ -151,6 +151,19 @@ def read_chain_meters(rpc_url: str, deployment: Deployment) -> ChainMeters:
         if call is not None:
             history.calls[tx_hash] = call
     return chain_meters(history)
+
+
+def _batch_accepted(log: Any) -> MeterBatchAccepted:
+    """MeterBatchAccepted(bytes32 indexed meterId, uint64 indexed periodId, uint64 endImportWh,
+    uint64 endExportWh) read from its words: a month holds thousands, and web3.py's generic
+    decoder costs more than the rest of the reading."""
+    data = bytes(log["data"])
+    return MeterBatchAccepted(
+        bytes(log["topics"][1]),
+        int.from_bytes(bytes(log["topics"][2]), "big"),
+        int.from_bytes(data[0:32], "big"),
+        int.from_bytes(data[32:64], "big"),
+    )
 
 
 def _contract(w3: Web3, deployment: Deployment, name: str, address: str | None = None) -> Contract:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ledger.community_config.model import CommunityFile
 from ledger.dso.calendar import local_wall_time
 from ledger.dso.errors import KeyConfigError
 from ledger.dso.keys import allocate, key_in_force
+from ledger.dso.members import CommunityMembers
 from ledger.dso.workbook import GROSS, SHARED, Direction, IntArray, MonthData, Sheet
 
 
@@ -54,13 +54,12 @@ def _matrix(sheet: Sheet, eans: Sequence[str], direction: Direction, rows: int) 
     return out
 
 
-def check_keys(month: MonthData, config: CommunityFile) -> KeyCheck:
+def check_keys(month: MonthData, community: CommunityMembers) -> KeyCheck:
     """Recompute `Partagé Rep` from `Brut Rep` with the community's key."""
-    if not config.sharing:
+    if not community.sharing:
         raise KeyConfigError("the community file names no allocation key ([[sharing]])")
-    names = [member.name for member in config.members]
-    eans = [member.ean for member in config.members]
-    keys = [entry.key(names) for entry in config.sharing]
+    names, eans = list(community.names), list(community.eans)
+    keys = community.keys()
     rows = len(month.starts)
     gross, shared = month.sheets[GROSS], month.sheets[SHARED]
     offtake = _matrix(gross, eans, Direction.OFFTAKE, rows).tolist()

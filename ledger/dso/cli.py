@@ -67,12 +67,11 @@ def import_workbook(
     as_json: JsonOption = False,
 ) -> None:
     """Import a month's workbook (Brut Rep, Partagé Rep, Net Rep) exactly, in integer Wh."""
-    from ledger.community_config.model import load_config
+    from ledger.dso.members import load_members
     from ledger.dso.report import import_json
 
-    config = load_config(community)
+    members = load_members(community).name_of()
     data = read_month(file, _month(month), SHEETS)
-    members = {member.ean: member.name for member in config.members}
     summary = import_json(data, members)
     if as_json:
         _print(summary)
@@ -208,14 +207,14 @@ def check_keys_command(
     """Recompute the shared volumes (Partagé Rep) from Brut Rep with the community's key.
 
     Exit 0 when every quarter-hour agrees, 1 when some differ, 2 when refused."""
-    from ledger.community_config.model import load_config
     from ledger.dso.check_keys import check_keys
+    from ledger.dso.members import load_members
     from ledger.dso.report import check_keys_json
     from ledger.dso.workbook import SHARED
 
-    config = load_config(community)
+    members = load_members(community)
     data = read_month(file, _month(month), (GROSS, SHARED))
-    check = check_keys(data, config)
+    check = check_keys(data, members)
     if as_json:
         _print(check_keys_json(data.month_text, check))
     else:

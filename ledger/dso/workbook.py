@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from openpyxl.utils import get_column_letter
 
 from ledger.community_config.ean import ean_problem
 from ledger.dso.calendar import (
@@ -177,6 +176,15 @@ def _read_csv(path: Path, sheets: Sequence[str]) -> dict[str, Rows]:
                 row[1:] = [cell.replace(",", ".") for cell in row[1:]]
         rows[name] = table
     return rows
+
+
+def get_column_letter(number: int) -> str:
+    """1 -> 'A', 27 -> 'AA' (openpyxl's, without importing openpyxl to read)."""
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
 
 
 def _cell(column: int, row: int) -> str:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
-from ledger.community_config.model import load_config
 from ledger.dso.check_keys import check_keys
+from ledger.dso.members import load_members
 from ledger.dso.workbook import GROSS, SHARED, SHEETS, Direction, read_month
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "dso"
@@ -26,7 +26,7 @@ def _quartier(*arguments: str) -> subprocess.CompletedProcess[str]:
 def test_the_samples_shared_volumes_are_the_keys_to_the_wh() -> None:
     for name in ("2027-02 ORES.xlsx", "2027-10 ORES.xlsx"):
         month = read_month(FIXTURES / name, sheets=(GROSS, SHARED))
-        check = check_keys(month, load_config(COMMUNITY))
+        check = check_keys(month, load_members(COMMUNITY))
         assert check.differences == ()
         assert check.quarter_hours == len(month.starts)
         assert month.sheets[SHARED].wh.sum() > 0  # something was shared

@@ -10,6 +10,7 @@ import pytest
 
 from ledger.community_config.errors import ConfigRefusedError
 from ledger.community_config.model import parse_config
+from ledger.dso.errors import KeyConfigError
 from ledger.dso.keys import KeyRule
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "dso" / "community.toml"
@@ -74,3 +75,21 @@ def test_overlapping_validities_are_refused() -> None:
     )
     with pytest.raises(ConfigRefusedError, match=r"sharing\[1\]\.valid_from: overlaps the"):
         parse_config(text)
+
+
+def test_the_dso_commands_lean_reading_agrees_with_the_full_one(tmp_path: Path) -> None:
+    from ledger.dso.members import load_members
+
+    config = parse_config(FIXTURE.read_text(encoding="utf-8"))
+    lean = load_members(FIXTURE)
+    assert lean.names == tuple(m.name for m in config.members)
+    assert lean.eans == tuple(m.ean for m in config.members)
+    assert lean.keys() == [entry.key(list(lean.names)) for entry in config.sharing]
+    bad = tmp_path / "community.toml"
+    bad.write_text(
+        FIXTURE.read_text(encoding="utf-8").replace("541448820000150017", "541448820000150018")
+    )
+    with pytest.raises(
+        KeyConfigError, match=r"community.toml:\d+: members\[1\]\.ean: EAN 54144882"
+    ):
+        load_members(bad)
