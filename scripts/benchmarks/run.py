@@ -24,6 +24,7 @@ from typing import Any
 
 from clearing import measure_clearing
 from demo_day import DemoDay, run_demo
+from dso import measure_dso
 from figures import (
     V1_CLEARING_NOTE,
     V1_DELIVERED_SHARE,
@@ -238,10 +239,27 @@ def clearing_figures(quick: bool) -> list[Figure]:
     return figures
 
 
+def dso_figures(quick: bool) -> list[Figure]:
+    """`quartier dso import` + `reconcile` of a month (issue 15: 100 members in <= 10 s)."""
+    got = measure_dso(20 if quick else 100)
+    month = f"{got.members} members x 2 x {got.quarter_hours:,} quarter-hours"
+    total = got.import_s + got.reconcile_s
+    target, met = at_most(total, 10)
+    return [
+        Figure(f"dso.import_{got.members}", f"quartier dso import, {month}", round(got.import_s, 2),
+               "s", None, f"CPU {got.import_cpu_s:.2f} s"),
+        Figure(f"dso.reconcile_{got.members}", f"quartier dso reconcile, {month}",
+               round(got.reconcile_s, 2), "s", None, f"CPU {got.reconcile_cpu_s:.2f} s"),
+        Figure(f"dso.month_{got.members}", f"import + reconcile, {month}", round(total, 2), "s",
+               None, f"CPU {got.import_cpu_s + got.reconcile_cpu_s:.2f} s", target, met),
+    ]  # fmt: skip
+
+
 SECTIONS: list[tuple[str, str, Callable[[argparse.Namespace], list[Figure]]]] = [
     ("clearing", "clearing", lambda args: clearing_figures(args.quick)),
     ("intake", "intake", lambda args: intake_figures(args.quick, args.workers)),
     ("demo", "demo (gas, delivered share, wall time)", lambda args: demo_figures(args.quick)),
+    ("dso", "grid operator's month (import + reconcile)", lambda args: dso_figures(args.quick)),
 ]
 
 
