@@ -134,6 +134,8 @@ def household_page(
         month=month,
         day_starts={d.day: days.day_bounds(d.day)[0] for d in month},
         escrow=escrow,
+        token_address=chain.deployment.address("QuartierToken"),
+        exchange_address=chain.deployment.address("QuartierExchange"),
         plan_start=formats.hour(plan.DAY_FROM_HOUR),
         plan_end=formats.hour(plan.DAY_TO_HOUR),
         node_down=False,

@@ -324,3 +324,50 @@ def test_today_shows_the_meters_live_readings_and_an_empty_day_says_so(
     expect(page.locator("#empty-day")).to_have_text(
         "Nothing settled for this day yet: figures appear once the day is settled."
     )
+
+
+def _escrow_free(served: Served, n: int) -> int:
+    address, key = served.addresses[n], served.keys[n]
+    challenge = httpx.post(f"{served.url}/auth/challenge", json={"address": address}).json()
+    token = httpx.post(
+        f"{served.url}/auth/token",
+        json={"nonce": challenge["nonce"], "signature": sign_personal(key, challenge["message"])},
+    ).json()["access_token"]
+    answer = httpx.get(
+        f"{served.url}/households/{address}/escrow",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    free: int = answer.json()["free_units"]
+    return free
+
+
+def test_a_household_withdraws_and_deposits_from_its_wallet(
+    browser: Browser, served: Served
+) -> None:
+    n = 4
+    wallet = InjectedWallet(served.addresses[n], served.keys[n], rpc_url=served.rpc_url)
+    page = open_page(browser, wallet)
+    page.goto(f"{served.url}/?lang=fr&day={served.day}")
+    page.locator("#signin").click()
+    expect(page.locator("#escrow")).to_be_visible(timeout=60_000)
+    before = _escrow_free(served, n)
+    fr = Formats("fr")
+    page.fill("#amount", "5,25")
+    page.locator("#withdraw").click()
+    expect(page.locator("#escrow-free")).to_have_text(fr.euros(before - 5_250_000), timeout=90_000)
+    assert _escrow_free(served, n) == before - 5_250_000
+    page.fill("#amount", "5,25")
+    page.locator("#deposit").click()
+    expect(page.locator("#escrow-free")).to_have_text(fr.euros(before), timeout=90_000)
+    assert _escrow_free(served, n) == before
+    screenshot(page, "household-escrow-fr")
+    # More than the escrow holds: the ledger refuses, the page says so, nothing moves.
+    page.fill("#amount", "100000")
+    page.locator("#withdraw").click()
+    expect(page.locator("#escrow-message")).to_have_text(
+        "Le registre a refusé la transaction : vérifiez le montant et votre solde.",
+        timeout=90_000,
+    )
+    assert _escrow_free(served, n) == before

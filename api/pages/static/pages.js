@@ -152,3 +152,58 @@
     }
   });
 })();
+
+// Deposit and withdraw: the wallet sends the token's approve and the exchange's deposit, or
+// the exchange's withdraw, itself (the server never holds a household's key).
+(function () {
+  const form = document.getElementById("escrow");
+  if (!form) return;
+  const box = document.getElementById("escrow-message");
+  const msg = (name) => form.dataset[name];
+  const ABI = [
+    "function approve(address spender, uint256 amount) returns (bool)",
+    "function deposit(uint256 amountUnits)",
+    "function withdraw(uint256 amountUnits)",
+  ];
+
+  function show(text, note) {
+    box.textContent = text;
+    box.classList.toggle("warn", !note);
+    box.hidden = false;
+  }
+
+  form.addEventListener("submit", async function (event) {
+    event.preventDefault();
+    const action = event.submitter ? event.submitter.value : "deposit";
+    let amount;
+    try {
+      amount = window.ethers.parseUnits(String(form.amount.value).trim().replace(",", "."), 6);
+      if (amount <= 0n) throw new Error("not positive");
+    } catch (error) {
+      show(msg("msgInvalid"));
+      return;
+    }
+    const buttons = form.querySelectorAll("button");
+    buttons.forEach((b) => { b.disabled = true; });
+    show(msg("msgSigning"), true);
+    try {
+      const signer = await new window.ethers.BrowserProvider(window.ethereum).getSigner();
+      const exchange = new window.ethers.Contract(form.dataset.exchange, ABI, signer);
+      if (action === "deposit") {
+        const token = new window.ethers.Contract(form.dataset.token, ABI, signer);
+        await (await token.approve(form.dataset.exchange, amount)).wait();
+        await (await exchange.deposit(amount)).wait();
+      } else {
+        await (await exchange.withdraw(amount)).wait();
+      }
+      show(msg("msgDone"), true);
+      window.location.reload();
+    } catch (error) {
+      console.error("escrow:", error && (error.shortMessage || error.message));
+      const refused = error && (error.code === 4001 || error.code === "ACTION_REJECTED");
+      show(msg(refused ? "msgRefused" : "msgFailed"));
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  });
+})();
