@@ -371,3 +371,21 @@ def test_a_household_withdraws_and_deposits_from_its_wallet(
         timeout=90_000,
     )
     assert _escrow_free(served, n) == before
+
+
+def test_a_signed_plan_the_service_refuses_says_so(browser: Browser, served: Served) -> None:
+    n = 5
+    wallet = InjectedWallet(served.addresses[n], served.keys[n])
+    page = open_page(browser, wallet)
+    page.goto(f"{served.url}/?lang=nl&day={served.day}")
+    page.locator("#signin").click()
+    expect(page.locator("#plan")).to_be_visible(timeout=60_000)
+    page.fill("#buy-wh", "16000000")  # its lock is far above the household's escrow
+    page.locator("#plan-submit").click()
+    message = page.locator("#plan-message")
+    expect(message).to_contain_text(
+        "De dienst heeft uw ondertekend plan niet aanvaard:", timeout=60_000
+    )
+    assert len(wallet.typed_signed) == 1  # it was signed, and the refusal is told
+    assert _own_schedules(served, n) == []
+    screenshot(page, "household-plan-refused-nl")
