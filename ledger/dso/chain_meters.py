@@ -22,7 +22,7 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.types import FilterParams
+from web3.types import FilterParams, RPCEndpoint
 
 from ledger.audit.history import BatchCall, History, Logged, RawBatch, RawHousehold, SettleCall
 from ledger.chain import RPC_TIMEOUT_SECONDS, connect, decode_calldata
@@ -131,17 +131,24 @@ def read_chain_meters(rpc_url: str, deployment: Deployment) -> ChainMeters:
     )
     last = int(w3.eth.block_number)
     history = History(int(w3.eth.chain_id), exchange.address, "", grid, 0, 0, last, 0)
-    for contract, names, target in (
-        (community, ("MeterAdmitted", "MeterRevoked"), history.community_events),
-        (exchange, ("MeterBatchAccepted",), history.exchange_events),
-    ):
-        topics = [_topic(contract, name) for name in names]
-        for log in _logs(w3, contract.address, topics, deployment.deploy_block, last):
-            event = _batch_accepted(log) if contract is exchange else decode_log_v2(contract, log)
-            if event is not None:
-                target.append(
-                    Logged(event, int(log["blockNumber"]), 0, bytes(log["transactionHash"]), 0)
-                )
+    topics = [_topic(community, name) for name in ("MeterAdmitted", "MeterRevoked")]
+    for log in _logs(w3, community.address, topics, deployment.deploy_block, last):
+        event = decode_log_v2(community, log)
+        if event is not None:
+            history.community_events.append(
+                Logged(event, int(log["blockNumber"]), 0, bytes(log["transactionHash"]), 0)
+            )
+    accepted = _topic(exchange, "MeterBatchAccepted")
+    for raw in _raw_logs(w3, exchange.address, accepted, deployment.deploy_block, last):
+        history.exchange_events.append(
+            Logged(
+                _batch_accepted(raw),
+                int(raw["blockNumber"], 16),
+                0,
+                bytes.fromhex(raw["transactionHash"][2:]),
+                0,
+            )
+        )
     hashes = list(dict.fromkeys(logged.tx_hash for logged in history.exchange_events))
     inputs = _inputs(rpc_url, hashes)
     post = exchange.functions.postMeterBatches.signature
@@ -153,17 +160,33 @@ def read_chain_meters(rpc_url: str, deployment: Deployment) -> ChainMeters:
     return chain_meters(history)
 
 
-def _batch_accepted(log: Any) -> MeterBatchAccepted:
+def _batch_accepted(raw: dict[str, Any]) -> MeterBatchAccepted:
     """MeterBatchAccepted(bytes32 indexed meterId, uint64 indexed periodId, uint64 endImportWh,
-    uint64 endExportWh) read from its words: a month holds thousands, and web3.py's generic
-    decoder costs more than the rest of the reading."""
-    data = bytes(log["data"])
+    uint64 endExportWh) read from the log's raw words: a month holds thousands, and web3.py's
+    log formatting and generic decoder cost more than the rest of the reading."""
+    data = bytes.fromhex(raw["data"][2:])
     return MeterBatchAccepted(
-        bytes(log["topics"][1]),
-        int.from_bytes(bytes(log["topics"][2]), "big"),
+        bytes.fromhex(raw["topics"][1][2:]),
+        int(raw["topics"][2], 16),
         int.from_bytes(data[0:32], "big"),
         int.from_bytes(data[32:64], "big"),
     )
+
+
+def _raw_logs(w3: Web3, address: str, topic: HexBytes, first: int, last: int) -> list[Any]:
+    """eth_getLogs answers as the node sent them (hex strings), in chain order."""
+    found: list[Any] = []
+    start = first
+    while start <= last:
+        end = min(start + LOG_CHUNK_BLOCKS - 1, last)
+        query = {"address": address, "topics": ["0x" + topic.hex().removeprefix("0x")],
+                 "fromBlock": hex(start), "toBlock": hex(end)}  # fmt: skip
+        answer = w3.provider.make_request(RPCEndpoint("eth_getLogs"), [query])
+        if "error" in answer:
+            raise ReconcileError(f"the node refused eth_getLogs: {answer['error']}")
+        found.extend(answer["result"])
+        start = end + 1
+    return sorted(found, key=lambda log: (int(log["blockNumber"], 16), int(log["logIndex"], 16)))
 
 
 def _contract(w3: Web3, deployment: Deployment, name: str, address: str | None = None) -> Contract:
