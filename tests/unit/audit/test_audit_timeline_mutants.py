@@ -1,0 +1,138 @@
+"""Registry (ledger.audit.timeline): each meter admission or revocation that breaks the
+community's rules is named with its text at its block. Written against the survivors of
+scripts/mutation (issue 17); every expected text is derived here from the planted event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from audit_world import Scenario, honest
+from cryptography.hazmat.primitives.asymmetric import ec
+from eth_account import Account
+
+from api.audit_cli import settlement_rule
+from ledger.audit import audit_history
+from ledger.audit.history import Logged
+from ledger.audit.model import Kind, Problem
+from ledger.audit.timeline import MAX_METERS_PER_HOUSEHOLD
+from ledger.events_v2 import MeterAdmitted, MeterRevoked
+from metering.reading import PublicKey, meter_id_of
+
+REGISTRY = {Kind.REGISTRY_VIOLATION, Kind.REGISTRY_TIME_MISMATCH}
+
+
+def planted(plant: Callable[[Scenario], Any]) -> tuple[list[Problem], Logged[Any]]:
+    """The registry problems of an honest history with one event planted after settlement."""
+    history = honest(after_settlement=plant)
+    logged = history.community_events[-1]
+    found = audit_history(history, settlement_rule).problems
+    return [p for p in found if p.kind in REGISTRY], logged
+
+
+def new_key() -> PublicKey:
+    return PublicKey.from_cryptography(ec.generate_private_key(ec.SECP256R1()).public_key())
+
+
+def admit(meter_id: bytes | None, household: Callable[[Scenario], str], late: int = 0) -> Any:
+    def plant(world: Scenario) -> None:
+        key = new_key()
+        b = world.builder
+        b.new_tx()
+        mid = meter_id_of(key) if meter_id is None else meter_id
+        b.community(MeterAdmitted(mid, household(world), key.x, key.y, b.time + late))
+
+    return plant
+
+
+def test_a_meter_admitted_twice_is_named() -> None:
+    def plant(world: Scenario) -> None:
+        b = world.builder
+        b.new_tx()
+        meter = world.seller.meters[0]
+        key = meter.public_key
+        b.community(MeterAdmitted(meter.meter_id, world.seller.address, key.x, key.y, b.time))
+
+    found, logged = planted(plant)
+    meter = "0x" + logged.event.meter_id.hex()
+    assert found == [
+        Problem(
+            Kind.REGISTRY_VIOLATION,
+            f"meter {meter} is admitted twice",
+            block_number=logged.block_number,
+        )
+    ]
+
+
+def test_a_meter_id_that_is_not_its_key_s_is_named() -> None:
+    found, logged = planted(admit(b"\x01" * 32, lambda w: w.seller.address))
+    assert (
+        Problem(
+            Kind.REGISTRY_VIOLATION,
+            f"meter 0x{'01' * 32} is not the id of its key",
+            block_number=logged.block_number,
+        )
+        in found
+    )
+
+
+def test_a_meter_for_a_non_member_is_named() -> None:
+    stranger = Account.create().address
+    found, logged = planted(admit(None, lambda w: stranger))
+    meter = "0x" + logged.event.meter_id.hex()
+    assert (
+        Problem(
+            Kind.REGISTRY_VIOLATION,
+            f"meter {meter} is admitted for {stranger}, who is not a member",
+            block_number=logged.block_number,
+        )
+        in found
+    )
+
+
+def test_an_admission_time_that_is_not_its_block_s_is_named() -> None:
+    found, logged = planted(admit(None, lambda w: w.seller.address, late=1))
+    meter = "0x" + logged.event.meter_id.hex()
+    assert (
+        Problem(
+            Kind.REGISTRY_TIME_MISMATCH,
+            f"the admission of meter {meter} carries time {logged.block_time + 1} but its block's "
+            f"time is {logged.block_time}",
+            block_number=logged.block_number,
+        )
+        in found
+    )
+
+
+def test_a_meter_beyond_the_cap_is_named() -> None:
+    def plant(world: Scenario) -> None:
+        for _ in range(MAX_METERS_PER_HOUSEHOLD):  # the seller has 1 already
+            world.builder.admit_meter(world.seller)
+
+    found, logged = planted(plant)
+    assert found == [
+        Problem(
+            Kind.REGISTRY_VIOLATION,
+            f"{logged.event.household} gets a meter beyond the {MAX_METERS_PER_HOUSEHOLD} allowed",
+            block_number=logged.block_number,
+        )
+    ]
+
+
+def test_revoking_a_meter_that_is_not_active_is_named() -> None:
+    def plant(world: Scenario) -> None:
+        b = world.builder
+        b.new_tx()
+        b.community(MeterRevoked(world.buyer.meters[0].meter_id, world.seller.address, b.time))
+
+    found, logged = planted(plant)
+    meter = "0x" + logged.event.meter_id.hex()
+    assert (
+        Problem(
+            Kind.REGISTRY_VIOLATION,
+            f"meter {meter} of {logged.event.household} is revoked but not an active meter of it",
+            block_number=logged.block_number,
+        )
+        in found
+    )
