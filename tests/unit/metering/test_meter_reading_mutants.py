@@ -69,3 +69,19 @@ def test_a_malformed_hex_field_is_named_with_its_path() -> None:
 def test_a_bad_interval_count_names_period_intervals() -> None:
     with pytest.raises(PeriodFormatError, match=r"^period_intervals must lie in \[0, 4294967295\]"):
         build_meter_period(METER_ID, 1, [(0, 0)], -1)
+
+
+@pytest.mark.parametrize(
+    ("fields", "text"),
+    [
+        ((b"\x01" * 31, 1, 2, 3, 4), "meter_id must be exactly 32 bytes"),
+        ((METER_ID, "1", 2, 3, 4), "interval_id must be an integer, got str"),
+        ((METER_ID, 1, 2**64, 3, 4), f"import_wh_total must fit in uint64, got {2**64}"),
+        ((METER_ID, 1, 2, True, 4), "export_wh_total must be an integer, got bool"),
+        ((METER_ID, 1, 2, 3, -1), "seq must fit in uint64, got -1"),
+    ],
+)
+def test_a_reading_names_the_field_it_refuses(fields: tuple[Any, ...], text: str) -> None:
+    with pytest.raises(ReadingFormatError) as refused:
+        Reading(*fields)
+    assert str(refused.value) == text
