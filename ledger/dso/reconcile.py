@@ -19,13 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ledger.dso.calendar import QUARTER_HOUR_SECONDS
-from ledger.dso.chain_meters import ChainMeters
 from ledger.dso.errors import ReconcileError
 from ledger.dso.workbook import GROSS, Direction, IntArray, MonthData
+
+if TYPE_CHECKING:  # the reader imports web3 (~2 s of CPU): `dso import` never needs it
+    from ledger.dso.chain_meters import ChainMeters
 
 MISSING, REPLACED, ESTIMATED, UNEXPLAINED = (
     "missing signed readings",

@@ -391,9 +391,12 @@ _TEXT_NUMBER = re.compile(r"\s*(\d+)(?:\.(\d*))?\s*")
 def _exact_wh(name: str, block: Rows) -> IntArray:
     """kWh cells to Wh, exactly; the first cell that is not a whole, non-negative Wh is
     refused. Number cells go through numpy at once (the usual case); text cells one by one."""
-    numeric = all(type(cell) is float or type(cell) is int for row in block for cell in row)
-    if numeric and block:
-        kwh = np.array(block, dtype=np.float64)
+    try:  # numpy infers float64 when every cell is a number (bool, text, None: another dtype)
+        kwh: npt.NDArray[Any] = np.array(block)
+    except ValueError:  # rows of unequal length cannot be: they are padded
+        kwh = np.array([], dtype=object)
+    if block and kwh.dtype.kind in "fiu":
+        kwh = kwh.astype(np.float64)
         wh = np.rint(kwh * 1000.0)
         good = np.isfinite(kwh) & (kwh >= 0) & (wh / 1000.0 == kwh)
         if bool(good.all()):
