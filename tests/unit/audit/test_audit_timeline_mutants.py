@@ -8,16 +8,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from audit_world import Scenario, honest
+from audit_world import GRID, PERIOD, Scenario, edit, honest, resync
 from cryptography.hazmat.primitives.asymmetric import ec
 from eth_account import Account
 
 from api.audit_cli import settlement_rule
-from ledger.audit import audit_history
+from ledger.audit import History, audit_history
 from ledger.audit.history import Logged
 from ledger.audit.model import Kind, Problem
 from ledger.audit.timeline import MAX_METERS_PER_HOUSEHOLD
-from ledger.events_v2 import MeterAdmitted, MeterRevoked
+from ledger.community import Window
+from ledger.events_v2 import (
+    HouseholdAdmitted,
+    HouseholdRemoved,
+    MeterAdmitted,
+    MeterRevoked,
+    RulesScheduled,
+)
 from metering.reading import PublicKey, meter_id_of
 
 REGISTRY = {Kind.REGISTRY_VIOLATION, Kind.REGISTRY_TIME_MISMATCH}
@@ -136,3 +143,106 @@ def test_revoking_a_meter_that_is_not_active_is_named() -> None:
         )
         in found
     )
+
+
+def all_problems(history: History) -> list[Problem]:
+    return list(audit_history(history, settlement_rule).problems)
+
+
+def plant_event(make: Callable[[Scenario], Any]) -> Callable[[Scenario], None]:
+    def plant(world: Scenario) -> None:
+        world.builder.new_tx()
+        world.builder.community(make(world))
+
+    return plant
+
+
+def test_household_admission_and_removal_problems_are_named() -> None:
+    history = honest(
+        after_settlement=plant_event(lambda w: HouseholdAdmitted(w.seller.address, w.builder.time))
+    )
+    logged = history.community_events[-1]
+    twice = f"{logged.event.household} is admitted a second time"
+    block = logged.block_number
+    assert Problem(Kind.REGISTRY_VIOLATION, twice, block_number=block) in all_problems(history)
+    stranger = Account.create().address
+    history = honest(
+        after_settlement=plant_event(lambda w: HouseholdRemoved(stranger, w.builder.time + 1))
+    )
+    logged = history.community_events[-1]
+    found = all_problems(history)
+    block = logged.block_number
+    assert (
+        Problem(
+            Kind.REGISTRY_VIOLATION, f"{stranger} is removed but not a member", block_number=block
+        )
+        in found
+    )
+    assert (
+        Problem(
+            Kind.REGISTRY_TIME_MISMATCH,
+            f"the removal of {stranger} carries time {logged.block_time + 1} but its block's time "
+            f"is {logged.block_time}",
+            block_number=block,
+        )
+        in found
+    )
+    history = honest(
+        after_settlement=plant_event(lambda w: HouseholdRemoved(w.seller.address, w.builder.time))
+    )
+    logged = history.community_events[-1]
+    active = f"{logged.event.household} is removed with 1 meter(s) still active"
+    assert Problem(
+        Kind.REGISTRY_VIOLATION, active, block_number=logged.block_number
+    ) in all_problems(history)
+
+
+def test_end_state_mismatches_are_named() -> None:
+    history = honest()
+    household, window = next(iter(history.state.memberships.items()))
+    history.state.memberships[household] = Window(1, 2)
+    history.state.meters_of[household] = []
+    changes = len(history.state.rules_history)
+    history.state.rules_history = []
+    found = all_problems(history)
+    assert (
+        Problem(
+            Kind.REGISTRY_STATE_MISMATCH,
+            f"membership of {household} is {Window(1, 2)} but its events give {window}",
+        )
+        in found
+    )
+    assert (
+        Problem(
+            Kind.REGISTRY_STATE_MISMATCH,
+            f"metersOf({household}) differs from the meters its events admitted",
+        )
+        in found
+    )
+    assert (
+        Problem(
+            Kind.RULES_HISTORY_MISMATCH,
+            f"rulesHistory() lists 0 changes, the RulesScheduled events {changes} (or they differ)",
+        )
+        in found
+    )
+
+
+def test_a_rules_change_too_early_names_the_earliest_period() -> None:
+    history = honest()
+    logged = edit(
+        history,
+        RulesScheduled,
+        lambda e: e.effective_from_period_id == PERIOD + 1,
+        effective_from_period_id=PERIOD,
+    )
+    history = resync(history)
+    delay = history.rule_change_delay_periods
+    earliest = GRID.period_at(logged.block_time) + delay
+    detail = (
+        f"rules scheduled at {logged.block_time} for period {PERIOD}; the delay of {delay} "
+        f"periods allows {earliest} at the earliest"
+    )
+    assert Problem(
+        Kind.RULES_CHANGE_TOO_EARLY, detail, PERIOD, None, logged.block_number
+    ) in all_problems(history)
