@@ -70,6 +70,12 @@ COMMANDS: dict[str, LazyCommand] = {
         "demo_app",
         "Run a neighbourhood day on protocol v2 (a fresh Anvil, or --rpc)",
     ),
+    "dso": LazyCommand(
+        "ledger.dso.cli",
+        "dso_app",
+        "The grid operator's monthly workbook: import it, reconcile it with the signed meters"
+        " on chain, check its shared volumes against the community's key.",
+    ),
     "household": LazyCommand(
         "ledger.community_cli",
         "household_app",

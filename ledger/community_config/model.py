@@ -21,6 +21,7 @@ from web3 import Web3
 from ledger.community_config.ean import ean_problem
 from ledger.community_config.errors import ConfigRefusedError
 from ledger.community_config.locate import Location, dotted, line_of
+from ledger.community_config.sharing import SharingEntry, sharing_problem
 from ledger.rules import Mechanism, Rules, TimeGrid
 
 _UINT32_MAX = 2**32 - 1
@@ -180,6 +181,8 @@ class CommunityFile(_Section):
     rules: RulesSection
     members: list[MemberEntry] = []
     meters: list[MeterEntry] = []
+    #: The CWaPE allocation keys (off chain; `quartier dso check-keys` applies them).
+    sharing: list[SharingEntry] = []
 
     def member_named(self, name: str) -> MemberEntry:
         return next(member for member in self.members if member.name == name)
@@ -236,6 +239,10 @@ def _check_together(config: CommunityFile, text: str, source: str) -> None:
                 ("meters", index, "member"),
                 f"{meter.member} has more than {MAX_METERS_PER_MEMBER} meters",
             )
+    sharing = sharing_problem(config.sharing, names)
+    if sharing is not None:
+        index, key, message = sharing
+        raise _refusal(text, source, ("sharing", index, key), message)
 
 
 def rules_problem(rules: RulesSection, period_seconds: int) -> tuple[str, str] | None:
