@@ -32,6 +32,7 @@ ConfigurationError naming the variable (one line from the CLI).
 | QUARTIER_RPC_TIMEOUT_SECONDS | timeout of one JSON-RPC request | 10 |
 | QUARTIER_CORS_ORIGINS | browser origins allowed to call the API, comma-separated | none |
 | QUARTIER_HEALTH_TIMEOUT_SECONDS | bound of each check of `GET /health` | 2 |
+| QUARTIER_COMMUNITY | community.toml: members' contracts (household's page) | none |
 """
 
 from __future__ import annotations
@@ -105,6 +106,9 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     #: `GET /health` waits at most this for each of the chain and the database.
     health_timeout_seconds: float = Field(default=2.0, gt=0, lt=3600)
+    #: The community file whose `members[].contract` the household's page bills with
+    #: (none: the page says it knows no contract rather than guess one).
+    community_file: Path | None = Field(default=None, validation_alias="QUARTIER_COMMUNITY")
 
     @field_validator("cors_origins", mode="before")
     @classmethod
