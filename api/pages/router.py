@@ -22,7 +22,7 @@ from api.deps import ChainDep, ClockDep, SessionDep, SettingsDep
 from api.errors import ApiError, AuthenticationError, NotFoundError, ValidationFailedError
 from api.households import service
 from api.households.models import HouseholdRow
-from api.pages import days, manager, open_data, plan
+from api.pages import days, manager, open_data, plan, savings
 from api.pages.i18n import Formats, choose_language, environment, translations
 from api.pages.replay import SettledPeriods
 from api.relayer.context import V2Chain
@@ -116,6 +116,16 @@ def household_page(
         )
         quarters = sorted([*settled, *live], key=lambda q: q.interval_id)
         month = days.household_month(periods, chain, household, chosen)
+        month_start, _ = days.day_bounds(days.month_days(chosen)[0])
+        _, month_end = days.day_bounds(days.month_days(chosen)[-1])
+        saved = savings.savings(
+            settings.community_file,
+            household,
+            chain.grid,
+            chosen,
+            settled,
+            days.household_quarters(periods, chain, household, month_start, month_end),
+        )
         escrow = chain.exchange.escrow_of(household)
     except LedgerError:
         return _render(
@@ -132,6 +142,7 @@ def household_page(
         day_totals=days.totals(chosen, settled),
         live=bool(live),
         month=month,
+        saved=saved,
         day_starts={d.day: days.day_bounds(d.day)[0] for d in month},
         escrow=escrow,
         token_address=chain.deployment.address("QuartierToken"),

@@ -31,9 +31,10 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from web3 import Web3
 
 from api.auth import sign_personal
-from api.demo.neighbourhood import make_households
+from api.demo.neighbourhood import make_households, member_contracts
 from api.security import manager_message
 from ledger.anvil import AnvilNode, free_port
+from ledger.community_config.example import example_ean, example_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 QUARTIER = Path(sys.executable).with_name("quartier")
@@ -45,6 +46,17 @@ HOUSEHOLDS = 9
 MANAGER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 AUTH_SECRET = "browser-tier-secret"
 SCREENSHOTS = Path(os.environ.get("QUARTIER_SCREENSHOTS", ROOT / ".cache" / "screenshots"))
+NAMES = (
+    "Amélie Dubois",
+    "Bart Peeters",
+    "Chloé Martin",
+    "Daan Janssens",
+    "Élise Lambert",
+    "Femke Claes",
+    "Gilles Renard",
+    "Hanne Wouters",
+    "Inès Lejeune",
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,23 @@ def _admit(url: str, address: str, name: str, n: int) -> None:
     assert answer.status_code == 201, answer.text
 
 
+def _community_toml() -> str:
+    """The community file the service reads the members' supply contracts from: the
+    example's rules and the demo's households with the contracts the demo drew for them."""
+    header = example_toml().split("[[members]]")[0]
+    members = []
+    households = make_households(HOUSEHOLDS, SEED)
+    contracts = member_contracts(HOUSEHOLDS, SEED)
+    for n, (household, contract) in enumerate(zip(households, contracts, strict=True)):
+        members.append(
+            f'[[members]]\nname = "{NAMES[n]}"\nean = "{example_ean(n + 1)}"\n'
+            f'address = "{household.account.address}"\n'
+            f'contract = {{ dso = "{contract.dso}", supply = "{contract.supply}", '
+            f'injection = "{contract.injection}" }}\n'
+        )
+    return header + "\n".join(members)
+
+
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """Anvil, a settled demo day on it, and `quartier serve` on that community."""
@@ -126,6 +155,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         # The demo's quarter-hours run from 10:00 UTC: the same day in Brussels.
         day = datetime.fromtimestamp(period_id * 86_400, UTC).date().isoformat()
         port = free_port()
+        community_file = work / "community.toml"
+        community_file.write_text(_community_toml(), encoding="utf-8")
         env = {
             **os.environ,
             "QUARTIER_RPC_URL": node.url,
@@ -133,6 +164,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             "QUARTIER_DATABASE_URL": f"sqlite:///{work / 'serve.db'}",
             "QUARTIER_AUTH_SECRET": AUTH_SECRET,
             "QUARTIER_MANAGER_KEY": "",
+            "QUARTIER_COMMUNITY": str(community_file),
             # A loaded 2-core machine: the chain may take more than the default 3 s.
             "QUARTIER_CHAIN_DEADLINE_SECONDS": "60",
         }
@@ -147,17 +179,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             url = f"http://127.0.0.1:{port}"
             _wait_for(url, server)
             households = make_households(HOUSEHOLDS, SEED)
-            names = (
-                "Amélie Dubois",
-                "Bart Peeters",
-                "Chloé Martin",
-                "Daan Janssens",
-                "Élise Lambert",
-                "Femke Claes",
-                "Gilles Renard",
-                "Hanne Wouters",
-                "Inès Lejeune",
-            )
+            names = NAMES
             for n, (household, name) in enumerate(zip(households, names, strict=True)):
                 _admit(url, household.account.address, name, n)
             yield Served(

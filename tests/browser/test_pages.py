@@ -12,7 +12,7 @@ from datetime import date
 import httpx
 from conftest import AUTH_SECRET, MANAGER_KEY, SEED, InjectedWallet, Served, open_page, screenshot
 from eth_account import Account
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from api.auth import issue_token, sign_personal
 from api.demo.neighbourhood import make_households
@@ -81,6 +81,7 @@ def test_a_household_signs_in_and_sees_its_own_day(browser: Browser, served: Ser
     assert rows.count() > 8
     ten_utc = (served.period_id * 96 + 40) * 900
     expect(page.locator("#quarters")).to_contain_text(fr.time(ten_utc))
+    _assert_saving(page)
     cookies = page.context.cookies()
     session = next(c for c in cookies if c["name"] == "quartier_session")
     assert session["httpOnly"]
@@ -92,6 +93,33 @@ def test_a_household_signs_in_and_sees_its_own_day(browser: Browser, served: Ser
         "Dag van " + Formats("nl").day(served.period_id * 86_400 + 36_000)
     )
     screenshot(page, "household-day-nl")
+
+
+def _euro_cents(text: str) -> int:
+    """French euros to the cent ("1 234,56 €", with a minus sign below zero) as cents."""
+    found = re.fullmatch(r"([-\u2212]?)([\d\u202f\u00a0 ]+),(\d{2})\u00a0€", text.strip())
+    assert found, f"not euros with two decimals: {text!r}"
+    cents = int(re.sub(r"\D", "", found[2]) + found[3])
+    return -cents if found[1] else cents
+
+
+def _assert_saving(page: Page) -> None:
+    """The day's and the month's bills alone and in the community, at the member's contract
+    (from the community file): euros to the cent, the saving their difference (each figure
+    rounded to the cent on its own), and a household that traded saved something."""
+    expect(page.locator("#saved-title")).to_have_text("Économisé par rapport à seul")
+    expect(page.locator("#saved-missing")).to_have_count(0)
+    rows = {}
+    for key in ("day", "month"):
+        cells = page.locator(f"#saved-{key} td").all_inner_texts()
+        alone, shared, saved = (_euro_cents(cell) for cell in cells)
+        assert abs(alone - shared - saved) <= 1, cells
+        rows[key] = (alone, shared, saved)
+    assert rows["day"][2] > 0
+    # The month's one settled period also covers the hour past the Brussels day (the
+    # period is a UTC day): more offtake billed, but every trade was in the day's hours.
+    assert rows["month"][0] >= rows["day"][0]
+    assert rows["month"][2] == rows["day"][2]
 
 
 def test_a_phone_sized_screen_shows_the_day(browser: Browser, served: Served) -> None:
