@@ -19,13 +19,20 @@ from sqlmodel import Session
 
 from api.auth import check_token
 from api.deps import ChainDep, ClockDep, SessionDep, SettingsDep
-from api.errors import ApiError, AuthenticationError, NotFoundError, ValidationFailedError
+from api.errors import (
+    ApiError,
+    AuthenticationError,
+    ForbiddenError,
+    NotFoundError,
+    ValidationFailedError,
+)
 from api.households import service
 from api.households.models import HouseholdRow
-from api.pages import days, manager, open_data, plan, savings
+from api.pages import days, manager, open_data, plan, savings, statement
 from api.pages.i18n import Formats, choose_language, environment, translations
 from api.pages.replay import SettledPeriods
 from api.relayer.context import V2Chain
+from api.statements.month import parse_month
 from ledger.errors import LedgerError
 from ledger.schedules import schedule_typed_data
 
@@ -307,6 +314,52 @@ def plan_to_sign(
         "schedule": plan.schedule_body(schedule),
         "lock_units": schedule.lock_units,
     }
+
+
+MemberQuery = Annotated[str | None, Query(alias="member", max_length=42)]
+
+
+@router.get("/pages/statement/{month}.{kind}")
+def month_statement_download(
+    request: Request,
+    month: str,
+    kind: str,
+    chain: ChainDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    lang: LangQuery = None,
+    member: MemberQuery = None,
+) -> Response:
+    """The signed-in household's statement of `month` (YYYY-MM) as `html` or `pdf`, in the
+    page's language; `member` naming another household is refused (403)."""
+    household, problem = _signed_in(request, settings.auth_secret, clock())
+    if household is None:
+        raise AuthenticationError(
+            "sign in first" if problem is None else f"session {problem}: sign in again",
+            "token-expired" if problem == "expired" else "token-required",
+        )
+    if member is not None and member.lower() != household.lower():
+        raise ForbiddenError("a household downloads its own statement only", "not-yours")
+    if kind not in ("html", "pdf"):
+        raise NotFoundError(f"no statement as {kind!r}: html or pdf", "unknown-format")
+    language = choose_language(lang, request.headers.get("accept-language"))
+    year, month_number = parse_month(month)
+    try:
+        page = statement.statement_html(
+            chain, settings.community_file, household, year, month_number, language
+        )
+    except LedgerError as error:
+        raise _NodeDownError(str(error)) from error
+    filename = f"quartier-{year:04d}-{month_number:02d}.{kind}"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+    }
+    if kind == "pdf":
+        return Response(
+            statement.statement_pdf(page), media_type="application/pdf", headers=headers
+        )
+    return HTMLResponse(page, headers=headers)
 
 
 @router.post("/pages/session/end", status_code=204)

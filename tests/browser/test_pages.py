@@ -8,6 +8,7 @@ import json
 import re
 import time
 from datetime import date
+from pathlib import Path
 
 import httpx
 from conftest import AUTH_SECRET, MANAGER_KEY, SEED, InjectedWallet, Served, open_page, screenshot
@@ -417,3 +418,28 @@ def test_a_signed_plan_the_service_refuses_says_so(browser: Browser, served: Ser
     assert len(wallet.typed_signed) == 1  # it was signed, and the refusal is told
     assert _own_schedules(served, n) == []
     screenshot(page, "household-plan-refused-nl")
+
+
+def test_a_household_downloads_its_own_statement_only(browser: Browser, served: Served) -> None:
+    n = _busiest(served)
+    page = _sign_in(browser, served, n)
+    month = served.day[:7]
+    link = page.locator("#statement-html")
+    assert link.get_attribute("href") == f"/pages/statement/{month}.html?lang=fr"
+    with page.expect_download() as started:
+        link.click()
+    assert started.value.suggested_filename == f"quartier-{month}.html"
+    html = Path(started.value.path()).read_text(encoding="utf-8")
+    assert served.names[n] in html
+    assert '<html lang="fr"' in html
+    pdf = page.request.get(f"{served.url}/pages/statement/{month}.pdf?lang=nl")
+    assert pdf.status == 200
+    assert pdf.body().startswith(b"%PDF")
+    other = served.addresses[(n + 1) % len(served.addresses)]
+    refused = page.request.get(f"{served.url}/pages/statement/{month}.html?member={other}")
+    assert refused.status == 403
+    assert refused.json()["type"].endswith("not-yours")
+    assert served.names[(n + 1) % len(served.names)] not in refused.text()
+    anonymous = open_page(browser, None)
+    answer = anonymous.request.get(f"{served.url}/pages/statement/{month}.html")
+    assert answer.status == 401
