@@ -18,9 +18,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from threading import Thread
 from typing import Any
 
 import httpx
@@ -201,13 +204,80 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 server.wait()
 
 
-def _wait_for(url: str, server: subprocess.Popen[str]) -> None:
+class NodeRelay:
+    """A JSON-RPC relay to `node_url` on a port of its own (HTTP/1.0: a connection a
+    request); `stop()` closes the port, and every client of it sees the node down."""
+
+    def __init__(self, node_url: str) -> None:
+        class Forward(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                answer = httpx.post(
+                    node_url, content=body, headers={"Content-Type": "application/json"}
+                )
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+
+@contextmanager
+def own_service(served: Served, work: Path, rpc_url: str, **env: str) -> Iterator[str]:
+    """A short-lived `quartier serve` of the served community (its own database), on
+    `rpc_url` (a dead port: the node down) with `env`'s settings; its URL. Ready once the
+    anonymous page answers (it needs no chain)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(QUARTIER), "serve", "--port", str(port), "--no-relayer"],
+        env={
+            **os.environ,
+            "QUARTIER_RPC_URL": rpc_url,
+            "QUARTIER_DEPLOYMENT": str(served.deployment_file),
+            "QUARTIER_DATABASE_URL": f"sqlite:///{work / 'own.db'}",
+            "QUARTIER_AUTH_SECRET": AUTH_SECRET,
+            "QUARTIER_MANAGER_KEY": "",
+            **env,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_for(url, server, "/?lang=en")
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _wait_for(url: str, server: subprocess.Popen[str], path: str = "/health") -> None:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise AssertionError(f"quartier serve exited: {server.stderr and server.stderr.read()}")
         try:
-            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=5).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -266,6 +336,8 @@ class InjectedWallet:
     typed_signed: list[dict[str, Any]] = field(default_factory=list)
     #: The node the wallet sends transactions to and reads from (as a wallet's RPC).
     rpc_url: str | None = None
+    #: Seconds the person takes before pressing Sign (a sign-in message may expire).
+    sign_delay_seconds: float = 0
 
     def _rpc(self, method: str, params: list[Any]) -> dict[str, Any]:
         assert self.rpc_url is not None, f"this wallet has no node for {method}"
@@ -316,6 +388,7 @@ class InjectedWallet:
         if method == "personal_sign":
             if self.refuse:
                 return {"error": {"code": 4001, "message": "User rejected the request."}}
+            time.sleep(self.sign_delay_seconds)
             message = bytes.fromhex(str(params[0])[2:])
             signed = Account.sign_message(encode_defunct(primitive=message), private_key=self.key)
             return {"result": "0x" + bytes(signed.signature).hex()}

@@ -11,7 +11,17 @@ from datetime import date
 from pathlib import Path
 
 import httpx
-from conftest import AUTH_SECRET, MANAGER_KEY, SEED, InjectedWallet, Served, open_page, screenshot
+from conftest import (
+    AUTH_SECRET,
+    MANAGER_KEY,
+    SEED,
+    InjectedWallet,
+    NodeRelay,
+    Served,
+    open_page,
+    own_service,
+    screenshot,
+)
 from eth_account import Account
 from playwright.sync_api import Browser, Page, expect
 
@@ -443,3 +453,58 @@ def test_a_household_downloads_its_own_statement_only(browser: Browser, served: 
     anonymous = open_page(browser, None)
     answer = anonymous.request.get(f"{served.url}/pages/statement/{month}.html")
     assert answer.status == 401
+
+
+def test_a_sign_in_message_signed_too_late_says_so(
+    browser: Browser, served: Served, tmp_path: Path
+) -> None:
+    # Its own service, whose sign-in messages live one second; the person takes two to sign.
+    with own_service(served, tmp_path, served.rpc_url, QUARTIER_CHALLENGE_SECONDS="1") as url:
+        wallet = InjectedWallet(served.addresses[0], served.keys[0], sign_delay_seconds=2.5)
+        page = open_page(browser, wallet)
+        page.goto(f"{url}/?lang=nl")
+        page.locator("#signin").click()
+        expect(page.locator("#message")).to_have_text(
+            "Het aanmeldbericht is verlopen: probeer opnieuw.", timeout=30_000
+        )
+        expect(page.locator("#hello")).to_have_count(0)
+        assert not [c for c in page.context.cookies() if c["name"] == "quartier_session"]
+        screenshot(page, "signin-message-expired-nl")
+        # Nothing is lost: signing in promptly afterwards works.
+        wallet.sign_delay_seconds = 0
+        page.locator("#signin").click()
+        expect(page.locator("#hello")).to_be_visible(timeout=60_000)
+
+
+def test_the_node_down_says_so_and_the_session_is_kept(
+    browser: Browser, served: Served, tmp_path: Path
+) -> None:
+    # Its own service, on a relay to the node that is closed once it has started (the
+    # service refuses to start without a node); the shared service is left alone.
+    relay = NodeRelay(served.rpc_url)
+    settings = {"QUARTIER_CHAIN_DEADLINE_SECONDS": "3", "QUARTIER_RPC_TIMEOUT_SECONDS": "2"}
+    try:
+        with own_service(served, tmp_path, relay.url, **settings) as url:
+            relay.stop()
+            page = open_page(browser, InjectedWallet(served.addresses[0], served.keys[0]))
+            token = issue_token(AUTH_SECRET.encode(), served.addresses[0], int(time.time()) + 600)
+            page.context.add_cookies(
+                [{"name": "quartier_session", "value": token, "url": url + "/"}]
+            )
+            response = page.goto(f"{url}/?lang=fr&day={served.day}")
+            assert response is not None
+            assert response.status == 503
+            assert page.locator("html").get_attribute("lang") == "fr"
+            expect(page.locator("#node-down")).to_have_text(
+                "Le registre de la communauté ne répond pas pour l'instant : vos chiffres "
+                "reviendront dès qu'il répondra."
+            )
+            expect(page.locator("#signin")).to_have_count(0)
+            screenshot(page, "household-node-down-fr")
+            # Nothing is lost: the session stays, and the same cookie opens the day where the
+            # chain answers (cookies do not depend on the port).
+            assert [c for c in page.context.cookies() if c["name"] == "quartier_session"]
+            page.goto(f"{served.url}/?lang=fr&day={served.day}")
+            expect(page.locator("#hello")).to_be_visible(timeout=60_000)
+    finally:
+        relay.stop()
