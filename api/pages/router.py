@@ -463,6 +463,17 @@ def months_json(request: Request, chain: ChainDep) -> JSONResponse:
     return JSONResponse(open_data.as_json(months), headers=_LICENCE_HEADERS)
 
 
+FAVICON = Path(__file__).resolve().parent / "static" / "favicon.svg"
+
+
+@vendor_router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    """The pages' icon where browsers look for it by default (the pages link the SVG)."""
+    return FileResponse(
+        FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
+    )
+
+
 @vendor_router.get("/assets/vendor/{name}")
 def vendored(name: str) -> FileResponse:
     """The npm-installed front-end library (ethers), served from this origin (no CDN)."""

@@ -508,3 +508,22 @@ def test_the_node_down_says_so_and_the_session_is_kept(
             expect(page.locator("#hello")).to_be_visible(timeout=60_000)
     finally:
         relay.stop()
+
+
+def test_every_asset_of_the_pages_is_served_and_the_favicon_too(
+    browser: Browser, served: Served
+) -> None:
+    page = open_page(browser, None)
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+    for path in ("/?lang=fr", "/community?lang=nl", "/manager?lang=en"):
+        page.goto(served.url + path)
+        page.wait_for_load_state("networkidle")
+    assert failed == []
+    icon = page.locator('link[rel="icon"]').get_attribute("href")
+    assert icon == "/assets/favicon.svg"
+    for url in (served.url + icon, served.url + "/favicon.ico"):
+        answer = page.request.get(url)
+        assert answer.status == 200
+        assert answer.headers["content-type"].startswith("image/svg+xml")
+        assert answer.body().startswith(b"<svg")
