@@ -79,7 +79,7 @@ def test_a_household_signs_in_and_sees_its_own_day(browser: Browser, served: Ser
     settled = _settlements(served, n)
     assert len(settled) == 1
     page = _sign_in(browser, served, n)
-    assert page.locator("html").get_attribute("lang") == "fr"
+    expect(page.locator("html")).to_have_attribute("lang", "fr")
     expect(page.locator("#hello")).to_have_text(served.names[n])
     totals = page.locator("#day-totals")
     fr = Formats("fr")
@@ -99,7 +99,7 @@ def test_a_household_signs_in_and_sees_its_own_day(browser: Browser, served: Ser
     assert session["sameSite"] == "Strict"
     screenshot(page, "household-day-fr")
     page.goto(f"{served.url}/?lang=nl&day={served.day}")
-    assert page.locator("html").get_attribute("lang") == "nl"
+    expect(page.locator("html")).to_have_attribute("lang", "nl")
     expect(page.locator("#day-title")).to_contain_text(
         "Dag van " + Formats("nl").day(served.period_id * 86_400 + 36_000)
     )
@@ -182,7 +182,7 @@ def test_a_refused_signature_says_so(browser: Browser, served: Served) -> None:
         extra_http_headers={"Accept-Language": "de-DE,de;q=0.9"},
     )
     page.goto(f"{served.url}/")
-    assert page.locator("html").get_attribute("lang") == "fr"  # none of ours: French
+    expect(page.locator("html")).to_have_attribute("lang", "fr")  # none of ours: French
     page.locator("#signin").click()
     expect(page.locator("#message")).to_have_text(
         "Vous avez refusé la signature : vous n'êtes pas connecté.", timeout=60_000
@@ -192,7 +192,7 @@ def test_a_refused_signature_says_so(browser: Browser, served: Served) -> None:
 def test_no_wallet_says_so_in_the_browsers_language(browser: Browser, served: Served) -> None:
     page = open_page(browser, None, extra_http_headers={"Accept-Language": "nl-BE,nl;q=0.9"})
     page.goto(f"{served.url}/")
-    assert page.locator("html").get_attribute("lang") == "nl"
+    expect(page.locator("html")).to_have_attribute("lang", "nl")
     page.locator("#signin").click()
     expect(page.locator("#message")).to_contain_text("Geen portemonnee gevonden")
     screenshot(page, "signin-no-wallet-nl")
@@ -218,7 +218,7 @@ def test_the_community_page_and_its_open_data_name_no_household(
 ) -> None:
     page = open_page(browser, None)
     page.goto(f"{served.url}/community?lang=fr&day={served.day}")
-    assert page.locator("html").get_attribute("lang") == "fr"
+    expect(page.locator("html")).to_have_attribute("lang", "fr")
     start, end = day_bounds(date.fromisoformat(served.day))
     in_day = [k for k in range(96) if start <= (served.period_id * 96 + k) * 900 < end]
     expect(page.locator("#community-quarters tbody tr")).to_have_count(len(in_day))
@@ -494,7 +494,9 @@ def test_the_node_down_says_so_and_the_session_is_kept(
             response = page.goto(f"{url}/?lang=fr&day={served.day}")
             assert response is not None
             assert response.status == 503
-            assert page.locator("html").get_attribute("lang") == "fr"
+            # Playwright's expect waits for the page's document: a bare get_attribute right
+            # after goto read None now and then, though the answer was the French page.
+            expect(page.locator("html")).to_have_attribute("lang", "fr")
             expect(page.locator("#node-down")).to_have_text(
                 "Le registre de la communauté ne répond pas pour l'instant : vos chiffres "
                 "reviendront dès qu'il répondra."
