@@ -18,8 +18,9 @@ from web3 import Web3
 
 from api import settlement
 from api.demo.neighbourhood import Household
-from ledger.chain import Sender, decode_calldata
-from ledger.community import CommunityClient, Window
+from api.settlement_calldata import settled_inputs
+from ledger.chain import Sender
+from ledger.community import CommunityClient
 from ledger.deployment import Deployment
 from ledger.events_v2 import (
     ClearedInterval,
@@ -108,33 +109,9 @@ def _fills(
     exchange: ExchangeClient, community: CommunityClient, settle_input: bytes
 ) -> tuple[int, int]:
     """(entries, entries that traded) of one settlePeriod call, replayed by api.settlement."""
-    signature = exchange.contract.functions.settlePeriod.signature
-    period_id, households, _hints = decode_calldata(signature, settle_input)
+    period_id, inputs = settled_inputs(exchange, community, settle_input, strict_meters=True)
     grid = community.time_grid()
     rules = community.rules_at(period_id)
-    inputs = []
-    for address, postings, meters in households:
-        household = Web3.to_checksum_address(address)
-        meter_inputs = []
-        for meter_id, (source, _si, _se, deltas, _signature) in zip(
-            community.meters_of(household), meters, strict=True
-        ):
-            window = community.meter(meter_id).window
-            meter_inputs.append(
-                settlement.MeterInput(
-                    settlement.Window(window.admitted_at, window.removed_at),
-                    bytes(deltas) if source else None,
-                )
-            )
-        member: Window = community.membership(household)
-        inputs.append(
-            settlement.HouseholdInput(
-                household,
-                settlement.Window(member.admitted_at, member.removed_at),
-                [settlement.Posting(v, first, bytes(e)) for v, first, e in postings],
-                meter_inputs,
-            )
-        )
     settled = settlement.settle_period(
         settlement.Rules.of(rules), settlement.TimeGrid.of(grid), period_id, inputs
     )

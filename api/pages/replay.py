@@ -20,7 +20,7 @@ from web3.types import FilterParams
 
 from api import settlement
 from api.relayer.context import V2Chain
-from ledger.chain import decode_calldata
+from api.settlement_calldata import settled_inputs
 from ledger.events_v2 import PeriodSettled, decode_log_v2
 
 _SELL = int(settlement.Side.SELL)
@@ -204,33 +204,9 @@ class SettledPeriods:
 def _replay(chain: V2Chain, period_id: int, tx_hash: bytes) -> SettledPeriod:
     exchange, community = chain.exchange, chain.community
     data = bytes(chain.sender.w3.eth.get_transaction(HexBytes(tx_hash))["input"])
-    signature = exchange.contract.functions.settlePeriod.signature
-    called_period, households, _hints = decode_calldata(signature, data)
+    called_period, inputs = settled_inputs(exchange, community, data, strict_meters=False)
     if called_period != period_id:
         raise ValueError(f"the settlement of period {period_id} settled {called_period}")
-    inputs = []
-    for address, postings, meters in households:
-        household = Web3.to_checksum_address(address)
-        meter_inputs = []
-        for meter_id, (source, _start_import, _start_export, deltas, _signature) in zip(
-            community.meters_of(household), meters, strict=False
-        ):
-            window = community.meter(meter_id).window
-            meter_inputs.append(
-                settlement.MeterInput(
-                    settlement.Window(window.admitted_at, window.removed_at),
-                    bytes(deltas) if source else None,
-                )
-            )
-        member = community.membership(household)
-        inputs.append(
-            settlement.HouseholdInput(
-                household,
-                settlement.Window(member.admitted_at, member.removed_at),
-                [settlement.Posting(v, first, bytes(e)) for v, first, e in postings],
-                meter_inputs,
-            )
-        )
     return replay_settlement(
         settlement.Rules.of(chain.rules(period_id)),
         settlement.TimeGrid.of(chain.grid),
