@@ -33,6 +33,8 @@ ConfigurationError naming the variable (one line from the CLI).
 | QUARTIER_CORS_ORIGINS | browser origins allowed to call the API, comma-separated | none |
 | QUARTIER_HEALTH_TIMEOUT_SECONDS | bound of each check of `GET /health` | 2 |
 | QUARTIER_COMMUNITY | community.toml: members' contracts (household's page) | none |
+| QUARTIER_DSO_RECONCILE_DIR | `quartier dso reconcile --json` outputs (manager's page) | none |
+| QUARTIER_PRODUCTION | production meters' quarter-hours, CSV (household's page: own PV) | none |
 """
 
 from __future__ import annotations
@@ -109,6 +111,14 @@ class Settings(BaseSettings):
     #: The community file whose `members[].contract` the household's page bills with
     #: (none: the page says it knows no contract rather than guess one).
     community_file: Path | None = Field(default=None, validation_alias="QUARTIER_COMMUNITY")
+    #: Where the manager keeps `quartier dso reconcile --json` outputs (one `.json` a month);
+    #: the manager's page shows the latest month's (none: the page says there is none).
+    dso_reconcile_dir: Path | None = Field(
+        default=None, validation_alias="QUARTIER_DSO_RECONCILE_DIR"
+    )
+    #: Quarter-hours of the members' production meters (CSV: ean, interval_start_utc,
+    #: production_wh); the household's page shows its own PV from it, or "not measured".
+    production_file: Path | None = Field(default=None, validation_alias="QUARTIER_PRODUCTION")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

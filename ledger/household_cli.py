@@ -63,7 +63,12 @@ from ledger.deployment import Deployment
 from ledger.display import euros
 from ledger.exchange import ExchangeClient
 from ledger.rules import TimeGrid
-from ledger.schedules import Schedule, SignedSchedule, schedule_struct_hash, sign_schedule
+from ledger.schedules import (
+    Schedule,
+    schedule_body,
+    schedule_struct_hash,
+    sign_schedule,
+)
 from ledger.token import TokenClient
 
 household_app = typer.Typer(
@@ -196,25 +201,6 @@ def _api(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str,
     return answer
 
 
-def _api_body(signed: SignedSchedule) -> dict[str, Any]:
-    schedule = signed.schedule
-    return {
-        "household": schedule.household,
-        "period_id": schedule.period_id,
-        "version": schedule.version,
-        "first_interval_id": schedule.first_interval_id,
-        "entries": [
-            {
-                "side": SIDE_NAMES[entry.side],
-                "energy_wh": entry.energy_wh,
-                "price_per_kwh": entry.price_per_kwh,
-            }
-            for entry in schedule.entries
-        ],
-        "signature": "0x" + signed.signature.hex(),
-    }
-
-
 def _post(household: _Household, schedule: Schedule, api: str | None) -> dict[str, Any]:
     """Sign and post (on chain, or to the API); the record of what happened."""
     signed = sign_schedule(
@@ -251,7 +237,9 @@ def _post(household: _Household, schedule: Schedule, api: str | None) -> dict[st
         with chain_errors_named():
             result = household.exchange.post_schedules([signed])
         return {**record, "via": "chain", "status": "posted", "gas_used": result.gas_used}
-    answer = _api("POST", f"{api.rstrip('/')}/schedules", _api_body(signed))
+    answer = _api(
+        "POST", f"{api.rstrip('/')}/schedules", schedule_body(signed.schedule, signed.signature)
+    )
     return {**record, "via": "api", "status": answer.get("status", "pending")}
 
 

@@ -74,6 +74,7 @@ __all__ = [
     "first_small_entry",
     "lock_units",
     "posting_chain_head",
+    "schedule_body",
     "schedule_digest",
     "schedule_signer",
     "schedule_struct_hash",
@@ -282,3 +283,28 @@ def schedule_typed_data(schedule: Schedule, chain_id: int, exchange_address: str
             "entries": "0x" + schedule.entries_bytes.hex(),
         },
     }
+
+
+_SIDE_NAMES = {EntrySide.NONE: "none", EntrySide.SELL: "sell", EntrySide.BUY: "buy"}
+
+
+def schedule_body(schedule: Schedule, signature: bytes | None = None) -> dict[str, Any]:
+    """`schedule` as the body of POST /schedules; without `signature` (a page whose wallet
+    signs it next), the body lacks only its "signature" field."""
+    body: dict[str, Any] = {
+        "household": schedule.household,
+        "period_id": schedule.period_id,
+        "version": schedule.version,
+        "first_interval_id": schedule.first_interval_id,
+        "entries": [
+            {
+                "side": _SIDE_NAMES[e.side],
+                "energy_wh": e.energy_wh,
+                "price_per_kwh": e.price_per_kwh,
+            }
+            for e in schedule.entries
+        ],
+    }
+    if signature is not None:
+        body["signature"] = "0x" + signature.hex()
+    return body

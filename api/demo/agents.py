@@ -38,7 +38,7 @@ from api.demo.simulation import FORECAST_ERROR, DaySimulation
 from api.economics.limits import highest_bid_per_kwh, lowest_ask_per_kwh
 from api.economics.tariff import Member, tariff_of
 from ledger.rules import Rules, TimeGrid
-from ledger.schedules import NO_ENTRY, Entry, EntrySide, Schedule, sign_schedule
+from ledger.schedules import NO_ENTRY, Entry, EntrySide, Schedule, schedule_body, sign_schedule
 from metering.period import (
     SignedMeterPeriod,
     build_meter_period,
@@ -52,7 +52,6 @@ MIN_ENTRY_WH = 5
 #: to FORECAST_ERROR either way, so (1 - FORECAST_ERROR) * (1 + SIZE_MARGIN) >= 1 covers it.
 SIZE_MARGIN = FORECAST_ERROR / (1 - FORECAST_ERROR) + 0.02
 SIZE_SLACK_WH = 2
-_SIDE_NAME = {EntrySide.NONE: "none", EntrySide.SELL: "sell", EntrySide.BUY: "buy"}
 
 
 @dataclass(frozen=True)
@@ -138,17 +137,7 @@ def schedule_json(
 ) -> dict[str, Any]:
     """Sign `schedule` with the household's key, shaped as `POST /schedules` takes it."""
     signed = sign_schedule(household.account.key, schedule, chain_id, exchange)
-    return {
-        "household": schedule.household,
-        "period_id": schedule.period_id,
-        "version": schedule.version,
-        "first_interval_id": schedule.first_interval_id,
-        "entries": [
-            {"side": _SIDE_NAME[e.side], "energy_wh": e.energy_wh, "price_per_kwh": e.price_per_kwh}
-            for e in schedule.entries
-        ],
-        "signature": "0x" + signed.signature.hex(),
-    }
+    return schedule_body(schedule, signed.signature)
 
 
 def meter_batch(

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from api.errors import ValidationFailedError
 from api.pages.i18n import BRUSSELS
@@ -74,18 +73,3 @@ def next_schedule(
         else:
             entries.append(Entry(EntrySide.NONE, 0, 0))
     return Schedule(household, period_id, version, first, tuple(entries))
-
-
-def schedule_body(schedule: Schedule) -> dict[str, Any]:
-    """The POST /schedules body without its signature (the page adds the wallet's)."""
-    names = {EntrySide.NONE: "none", EntrySide.SELL: "sell", EntrySide.BUY: "buy"}
-    return {
-        "household": schedule.household,
-        "period_id": schedule.period_id,
-        "version": schedule.version,
-        "first_interval_id": schedule.first_interval_id,
-        "entries": [
-            {"side": names[e.side], "energy_wh": e.energy_wh, "price_per_kwh": e.price_per_kwh}
-            for e in schedule.entries
-        ],
-    }

@@ -34,7 +34,7 @@ from api.pages.replay import SettledPeriods
 from api.relayer.context import V2Chain
 from api.statements.month import parse_month
 from ledger.errors import LedgerError
-from ledger.schedules import schedule_typed_data
+from ledger.schedules import schedule_body, schedule_typed_data
 
 router = APIRouter(include_in_schema=False)
 vendor_router = APIRouter(include_in_schema=False)
@@ -311,7 +311,7 @@ def plan_to_sign(
     domain = chain.domain
     return {
         "typed_data": schedule_typed_data(schedule, domain.chain_id, domain.exchange_address),
-        "schedule": plan.schedule_body(schedule),
+        "schedule": schedule_body(schedule),
         "lock_units": schedule.lock_units,
     }
 

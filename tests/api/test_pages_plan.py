@@ -74,3 +74,30 @@ def test_late_in_the_day_the_schedule_starts_at_the_first_open_interval() -> Non
     assert schedule.first_interval_id > GRID.first_interval(PERIOD + 1)
     assert all(e.side in (EntrySide.BUY, EntrySide.NONE) for e in schedule.entries)
     assert schedule.first_interval_id + len(schedule.entries) == GRID.first_interval(PERIOD + 2)
+
+
+def test_one_body_for_post_schedules_signed_or_not() -> None:
+    """ledger.schedules.schedule_body: the page's unsigned body, the demo's and the household
+    CLI's signed one; the service's own schema reads it back to the signed entries."""
+    from api.schedules.schemas import ScheduleIn
+    from ledger.schedules import schedule_body, sign_schedule
+
+    plan = Plan(sell_wh=250, sell_min_per_kwh=90_000, buy_wh=120, buy_max_per_kwh=280_000)
+    now = GRID.period_start(PERIOD) + 12 * 3600
+    key = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"  # Anvil 1
+    schedule = next_schedule(plan, HOUSEHOLD, 1, GRID, DEFAULT_RULES, now)
+    unsigned = schedule_body(schedule)
+    assert "signature" not in unsigned
+    signed = sign_schedule(key, schedule, 31337, "0xf0E38dBF027442ba3002a90E210f8EC65a291E89")
+    body = ScheduleIn.model_validate(schedule_body(schedule, signed.signature))
+    assert body.signature == "0x" + signed.signature.hex()
+    assert (body.household, body.period_id, body.version, body.first_interval_id) == (
+        HOUSEHOLD,
+        PERIOD + 1,
+        1,
+        schedule.first_interval_id,
+    )
+    sides = {"none": EntrySide.NONE, "sell": EntrySide.SELL, "buy": EntrySide.BUY}
+    assert [(sides[e["side"]], e["energy_wh"], e["price_per_kwh"]) for e in body.entries] == [
+        (e.side, e.energy_wh, e.price_per_kwh) for e in schedule.entries
+    ]
