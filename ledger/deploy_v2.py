@@ -1,5 +1,6 @@
 """Deploy a protocol v2 community: settlement token, QuartierCommunity (with its rules and
-time grid), QuartierExchange."""
+time grid), QuartierExchange, QuartierSettlementVersions (the corrections of settled periods,
+bound to the exchange)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def deploy_community_v2(
         sender, manager_address, rules, grid, rule_change_delay_periods
     )
     exchange, _ = deploy_contract(sender, "QuartierExchange", community, token_address)
+    versions, _ = deploy_contract(sender, "QuartierSettlementVersions", exchange)
     return Deployment(
         chain_id=sender.chain_id,
         deploy_block=community_block if block is None else block,
@@ -59,6 +61,7 @@ def deploy_community_v2(
             "QuartierToken": token_address,
             "QuartierCommunity": community,
             "QuartierExchange": exchange,
+            "QuartierSettlementVersions": versions,
         },
         compiler=compiler_settings().as_dict(),
     )

@@ -229,6 +229,7 @@ def _create_contracts(
             "QuartierExchange",
             lambda: (addresses["QuartierCommunity"], addresses["QuartierToken"]),
         ),
+        ("QuartierSettlementVersions", lambda: (addresses["QuartierExchange"],)),
     ]
     addresses: dict[str, str] = {}
     if config.token.address is not None:

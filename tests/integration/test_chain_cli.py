@@ -30,7 +30,12 @@ def test_deploy_to_existing_node_writes_deployment_file(anvil: AnvilNode, tmp_pa
     assert result.returncode == 0, result.stderr
     deployment = load_deployment(tmp_path / "31337.json")
     assert deployment.chain_id == 31337
-    assert set(deployment.contracts) == {"QuartierToken", "QuartierCommunity", "QuartierExchange"}
+    assert set(deployment.contracts) == {
+        "QuartierToken",
+        "QuartierCommunity",
+        "QuartierExchange",
+        "QuartierSettlementVersions",
+    }
     assert deployment.contracts["QuartierExchange"] in result.stdout
     assert deployment.compiler["evm_version"] == "osaka"
 

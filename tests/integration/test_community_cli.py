@@ -178,7 +178,11 @@ def test_a_deploy_killed_midway_is_completed_never_duplicated(
     assert deployment["contracts"]["QuartierToken"] == token
     assert deployment["contracts"]["QuartierCommunity"] == community
     created_again = [c["contract"] for c in resumed["changes"] if c["action"] == "deploy"]
-    assert created_again in ([], ["QuartierExchange"])
+    assert created_again in (
+        [],
+        ["QuartierSettlementVersions"],
+        ["QuartierExchange", "QuartierSettlementVersions"],
+    )
     admitted = [c["member"] for c in resumed["changes"] if c["action"] == "admit_member"]
     admitted += [p.split()[1] for p in printed if p.startswith("admitted")]
     assert sorted(admitted) == ["Alice", "Bruno", "Chloé"]
