@@ -111,6 +111,15 @@ GROUPS = (
         METERING_TESTS,
         2700,
     ),
+    # The readings and schedule intake's rules: their chain-free unit tests (tests/api checks
+    # the same rules end to end against Anvil, at ~1 min of node and deployment per run:
+    # too slow per mutant). The period, gate, membership and escrow reads need the chain.
+    Group(
+        "intake",
+        ("api/readings/service.py", "api/schedules/service.py"),
+        ("tests/unit/intake", "tests/unit/api/test_intake_fast_paths.py"),
+        1800,
+    ),
     # The byte layouts: their own example tests (the property tests reach the codec only
     # through whole settlements, at 30 s a test).
     Group(

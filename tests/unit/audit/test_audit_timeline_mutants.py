@@ -246,3 +246,47 @@ def test_a_rules_change_too_early_names_the_earliest_period() -> None:
     assert Problem(
         Kind.RULES_CHANGE_TOO_EARLY, detail, PERIOD, None, logged.block_number
     ) in all_problems(history)
+
+
+def test_a_household_without_meters_is_removed_cleanly() -> None:
+    def plant(world: Scenario) -> None:
+        world.builder.remove(world.builder.admit(meters=0))
+
+    history = honest(after_settlement=plant)
+    assert all_problems(history) == []
+
+
+def revoke_seller_meter(times: int, late: int = 0) -> Callable[[Scenario], None]:
+    def plant(world: Scenario) -> None:
+        b = world.builder
+        meter = world.seller.meters[0]
+        for _ in range(times):
+            b.new_tx()
+            b.community(MeterRevoked(meter.meter_id, world.seller.address, b.time + late))
+
+    return plant
+
+
+def test_a_revocation_time_that_is_not_its_block_s_is_named() -> None:
+    found, logged = planted(revoke_seller_meter(1, late=1))
+    meter = "0x" + logged.event.meter_id.hex()
+    assert found == [
+        Problem(
+            Kind.REGISTRY_TIME_MISMATCH,
+            f"the revocation of meter {meter} carries time {logged.block_time + 1} but its "
+            f"block's time is {logged.block_time}",
+            block_number=logged.block_number,
+        )
+    ]
+
+
+def test_a_meter_revoked_twice_by_its_own_household_is_named_the_second_time() -> None:
+    found, logged = planted(revoke_seller_meter(2))
+    meter = "0x" + logged.event.meter_id.hex()
+    assert found == [
+        Problem(
+            Kind.REGISTRY_VIOLATION,
+            f"meter {meter} of {logged.event.household} is revoked but not an active meter of it",
+            block_number=logged.block_number,
+        )
+    ]
