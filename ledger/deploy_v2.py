@@ -1,8 +1,12 @@
 """Deploy a protocol v2 community: settlement token, QuartierCommunity (with its rules and
 time grid), QuartierExchange, QuartierSettlementVersions (the corrections of settled periods,
-bound to the exchange)."""
+bound to the exchange), QuartierSharingKeys (the CWaPE allocation keys, bound to the
+community)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from web3 import Web3
 
@@ -11,6 +15,9 @@ from ledger.compiler import compiler_settings
 from ledger.deploy import TOKEN_NAME, TOKEN_SYMBOL, deploy_contract
 from ledger.deployment import Deployment
 from ledger.rules import Mechanism, Rules, TimeGrid
+
+if TYPE_CHECKING:
+    from ledger.sharing_keys import ChainKey
 
 #: Rules a fresh local community starts with: pay-as-clear between a feed-in floor of
 #: 0.05 and a retail ceiling of 0.35 per kWh (6-decimal token), a 15-minute gate lead, a
@@ -35,8 +42,11 @@ def deploy_community_v2(
     manager: str | None = None,
     token: str | None = None,
     rule_change_delay_periods: int = DEFAULT_RULE_CHANGE_DELAY_PERIODS,
+    sharing_keys: Sequence[ChainKey] = (),
 ) -> Deployment:
     """Deploy a v2 community; returns its Deployment (contracts by name).
+
+    `sharing_keys` are QuartierSharingKeys's first keys (none: the manager schedules them).
 
     `manager` (default: the deployer) manages the community and mints the local token. Pass
     `token` to settle in an existing plain ERC-20 instead of deploying QuartierToken.
@@ -53,6 +63,9 @@ def deploy_community_v2(
     )
     exchange, _ = deploy_contract(sender, "QuartierExchange", community, token_address)
     versions, _ = deploy_contract(sender, "QuartierSettlementVersions", exchange)
+    keys, _ = deploy_contract(
+        sender, "QuartierSharingKeys", community, [key.as_abi() for key in sharing_keys]
+    )
     return Deployment(
         chain_id=sender.chain_id,
         deploy_block=community_block if block is None else block,
@@ -62,6 +75,7 @@ def deploy_community_v2(
             "QuartierCommunity": community,
             "QuartierExchange": exchange,
             "QuartierSettlementVersions": versions,
+            "QuartierSharingKeys": keys,
         },
         compiler=compiler_settings().as_dict(),
     )

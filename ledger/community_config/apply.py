@@ -230,6 +230,8 @@ def _create_contracts(
             lambda: (addresses["QuartierCommunity"], addresses["QuartierToken"]),
         ),
         ("QuartierSettlementVersions", lambda: (addresses["QuartierExchange"],)),
+        # The [[sharing]] keys (IQuartierSharingKeys); later edits of them are the manager's.
+        ("QuartierSharingKeys", lambda: (addresses["QuartierCommunity"], _sharing_keys(config))),
     ]
     addresses: dict[str, str] = {}
     if config.token.address is not None:
@@ -278,6 +280,14 @@ def _create_contracts(
         contracts=addresses,
         compiler=compiler_settings().as_dict(),
     )
+
+
+def _sharing_keys(config: CommunityFile) -> list[tuple[Any, ...]]:
+    from ledger.sharing_keys import chain_key_of
+
+    members = [(member.name, member.address) for member in config.members]
+    period_seconds = config.time.period_seconds
+    return [chain_key_of(entry, members, period_seconds).as_abi() for entry in config.sharing]
 
 
 def _load_journal(path: Path, sender: Sender) -> dict[str, Any]:

@@ -35,6 +35,7 @@ def test_deploy_to_existing_node_writes_deployment_file(anvil: AnvilNode, tmp_pa
         "QuartierCommunity",
         "QuartierExchange",
         "QuartierSettlementVersions",
+        "QuartierSharingKeys",
     }
     assert deployment.contracts["QuartierExchange"] in result.stdout
     assert deployment.compiler["evm_version"] == "osaka"

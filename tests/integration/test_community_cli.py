@@ -59,7 +59,8 @@ def test_newcomer_init_deploy_rerun_status(
     config = init(tmp_path, capsys, monkeypatch)
     first = deploy_json(config, anvil, capsys, monkeypatch)
     actions = [change["action"] for change in first["changes"]]
-    assert actions == ["deploy"] * 3 + ["admit_member"] * 3 + ["register_meter"] * 3
+    # token, community, exchange, settlement versions, sharing keys
+    assert actions == ["deploy"] * 5 + ["admit_member"] * 3 + ["register_meter"] * 3
     assert all(change["tx"].startswith("0x") for change in first["changes"])
     assert deploy_json(config, anvil, capsys, monkeypatch)["changes"] == []
 
@@ -180,8 +181,9 @@ def test_a_deploy_killed_midway_is_completed_never_duplicated(
     created_again = [c["contract"] for c in resumed["changes"] if c["action"] == "deploy"]
     assert created_again in (
         [],
-        ["QuartierSettlementVersions"],
-        ["QuartierExchange", "QuartierSettlementVersions"],
+        ["QuartierSharingKeys"],
+        ["QuartierSettlementVersions", "QuartierSharingKeys"],
+        ["QuartierExchange", "QuartierSettlementVersions", "QuartierSharingKeys"],
     )
     admitted = [c["member"] for c in resumed["changes"] if c["action"] == "admit_member"]
     admitted += [p.split()[1] for p in printed if p.startswith("admitted")]
@@ -372,7 +374,7 @@ def test_a_keystore_key_deploys_and_only_the_manager_changes(
     assert code == 0, err
     result = json.loads(out)
     assert json.loads(Path(result["deployment_file"]).read_text())["manager"] == manager.address
-    assert w3.eth.get_transaction_count(manager.address) == len(result["changes"]) == 9
+    assert w3.eth.get_transaction_count(manager.address) == len(result["changes"]) == 11
 
     config.write_text(config.read_text().replace("min_entry_wh = 1 ", "min_entry_wh = 5 "))
     monkeypatch.delenv("QUARTIER_KEYSTORE_PASSWORD")
