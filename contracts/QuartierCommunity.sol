@@ -29,9 +29,37 @@ contract QuartierCommunity is IQuartierCommunity {
 
     address private _manager;
 
-    mapping(address household => Membership) private _memberships;
-    mapping(bytes32 meterId => MeterInfo) private _meters;
-    mapping(address household => bytes32[]) private _metersOf;
+    /// @dev The registry is laid out for settlement, which reads every posting household's
+    /// facts (`settlementFacts`): one slot per household holds its membership times, its
+    /// meter count and its first meter's times; each meter j adds its key (two slots) and,
+    /// from the second meter on, a slot of times. A one-meter household is three slots (seven
+    /// with one slot per fact). Meter ids are not stored: meterId = keccak256(x, y).
+    /// Times are uint48 in storage (block times fit for 8.9 million years), uint64 outside.
+    struct Member {
+        uint48 admittedAt;
+        uint48 removedAt;
+        uint8 meterCount;
+        uint48 firstMeterAdmittedAt;
+        uint48 firstMeterRevokedAt;
+    }
+
+    /// @dev Meter j of a household; the times are used from j = 1 on (j = 0: in Member).
+    struct MeterSlots {
+        uint256 publicKeyX;
+        uint256 publicKeyY;
+        uint48 admittedAt;
+        uint48 revokedAt;
+    }
+
+    /// @dev Which household's meter j a meter id is (`index` = j + 1; 0: unknown meter).
+    struct MeterOwner {
+        address household;
+        uint8 index;
+    }
+
+    mapping(address household => Member) private _members;
+    mapping(address household => mapping(uint256 j => MeterSlots)) private _meterSlots;
+    mapping(bytes32 meterId => MeterOwner) private _meterOwners;
 
     /// @dev The rules history as two parallel arrays, effective periods non-decreasing: the
     /// periods pack four to a slot, which keeps `rulesAt`'s binary search cheap. Entry 0 is
@@ -77,13 +105,13 @@ contract QuartierCommunity is IQuartierCommunity {
     /// @inheritdoc IQuartierCommunity
     function admitHousehold(address household) external onlyManager {
         if (household == address(0)) revert CommunityZeroAddress();
-        Membership storage membership_ = _memberships[household];
+        Member storage member = _members[household];
         // Once ever: a re-admission would make an old removal look like a gap in one record.
-        if (membership_.admittedAt != 0) {
-            revert CommunityAlreadyAdmitted(household, membership_.admittedAt);
+        if (member.admittedAt != 0) {
+            revert CommunityAlreadyAdmitted(household, member.admittedAt);
         }
         uint64 now_ = _now();
-        membership_.admittedAt = now_;
+        member.admittedAt = uint48(now_);
         emit HouseholdAdmitted(household, now_);
     }
 
@@ -91,20 +119,20 @@ contract QuartierCommunity is IQuartierCommunity {
     /// @dev Revokes the household's active meters first, each with its MeterRevoked event, so
     /// every meter's own record shows when it stopped counting.
     function removeHousehold(address household) external onlyManager {
-        Membership storage membership_ = _memberships[household];
-        if (membership_.admittedAt == 0 || membership_.removedAt != 0) {
+        Member storage member = _members[household];
+        if (member.admittedAt == 0 || member.removedAt != 0) {
             revert CommunityNotMember(household);
         }
         uint64 now_ = _now();
-        bytes32[] storage meterIds = _metersOf[household];
-        for (uint256 i = 0; i < meterIds.length; ++i) {
-            MeterInfo storage info = _meters[meterIds[i]];
-            if (info.revokedAt == 0) {
-                info.revokedAt = now_;
-                emit MeterRevoked(meterIds[i], household, now_);
+        uint256 count = member.meterCount;
+        for (uint256 j = 0; j < count; ++j) {
+            (, uint64 revokedAt) = _timesOf(household, j);
+            if (revokedAt == 0) {
+                _setRevokedAt(household, j, now_);
+                emit MeterRevoked(_meterIdAt(household, j), household, now_);
             }
         }
-        membership_.removedAt = now_;
+        member.removedAt = uint48(now_);
         emit HouseholdRemoved(household, now_);
     }
 
@@ -114,8 +142,8 @@ contract QuartierCommunity is IQuartierCommunity {
         onlyManager
         returns (bytes32 meterId)
     {
-        Membership storage membership_ = _memberships[household];
-        if (membership_.admittedAt == 0 || membership_.removedAt != 0) {
+        Member storage member = _members[household];
+        if (member.admittedAt == 0 || member.removedAt != 0) {
             revert CommunityNotMember(household);
         }
         // P256VERIFY rejects off-curve keys anyway; checking here keeps an unusable meter out
@@ -125,31 +153,29 @@ contract QuartierCommunity is IQuartierCommunity {
         }
         meterId = meterIdOf(publicKeyX, publicKeyY);
         // A key is admitted once ever: re-admitting a revoked key would revive its signatures.
-        if (_meters[meterId].household != address(0)) revert CommunityMeterExists(meterId);
-        bytes32[] storage meterIds = _metersOf[household];
-        if (meterIds.length >= MAX_METERS_PER_HOUSEHOLD) {
-            revert CommunityTooManyMeters(household, meterIds.length);
-        }
+        if (_meterOwners[meterId].household != address(0)) revert CommunityMeterExists(meterId);
+        uint256 j = member.meterCount;
+        if (j >= MAX_METERS_PER_HOUSEHOLD) revert CommunityTooManyMeters(household, j);
         uint64 now_ = _now();
-        _meters[meterId] = MeterInfo({
-            household: household,
-            admittedAt: now_,
-            revokedAt: 0,
-            publicKeyX: publicKeyX,
-            publicKeyY: publicKeyY
-        });
-        meterIds.push(meterId);
+        MeterSlots storage slots = _meterSlots[household][j];
+        slots.publicKeyX = publicKeyX;
+        slots.publicKeyY = publicKeyY;
+        if (j == 0) member.firstMeterAdmittedAt = uint48(now_);
+        else slots.admittedAt = uint48(now_);
+        member.meterCount = uint8(j + 1);
+        _meterOwners[meterId] = MeterOwner(household, uint8(j + 1));
         emit MeterAdmitted(meterId, household, publicKeyX, publicKeyY, now_);
     }
 
     /// @inheritdoc IQuartierCommunity
     function revokeMeter(bytes32 meterId) external onlyManager {
-        MeterInfo storage info = _meters[meterId];
-        if (info.household == address(0)) revert CommunityUnknownMeter(meterId);
-        if (info.revokedAt != 0) revert CommunityMeterAlreadyRevoked(meterId, info.revokedAt);
+        MeterOwner memory owner = _meterOwners[meterId];
+        if (owner.household == address(0)) revert CommunityUnknownMeter(meterId);
+        (, uint64 revokedAt) = _timesOf(owner.household, owner.index - 1);
+        if (revokedAt != 0) revert CommunityMeterAlreadyRevoked(meterId, revokedAt);
         uint64 now_ = _now();
-        info.revokedAt = now_;
-        emit MeterRevoked(meterId, info.household, now_);
+        _setRevokedAt(owner.household, owner.index - 1, now_);
+        emit MeterRevoked(meterId, owner.household, now_);
     }
 
     // ---------------------------------------------------------------- rules
@@ -225,15 +251,47 @@ contract QuartierCommunity is IQuartierCommunity {
     }
 
     function membership(address household) external view returns (Membership memory) {
-        return _memberships[household];
+        Member storage member = _members[household];
+        return Membership(member.admittedAt, member.removedAt);
     }
 
-    function meter(bytes32 meterId) external view returns (MeterInfo memory) {
-        return _meters[meterId];
+    function meter(bytes32 meterId) external view returns (MeterInfo memory info) {
+        MeterOwner memory owner = _meterOwners[meterId];
+        if (owner.household == address(0)) return info;
+        MeterSlots storage slots = _meterSlots[owner.household][owner.index - 1];
+        (uint64 admittedAt, uint64 revokedAt) = _timesOf(owner.household, owner.index - 1);
+        return MeterInfo(owner.household, admittedAt, revokedAt, slots.publicKeyX, slots.publicKeyY);
     }
 
-    function metersOf(address household) external view returns (bytes32[] memory) {
-        return _metersOf[household];
+    function metersOf(address household) external view returns (bytes32[] memory meterIds) {
+        meterIds = new bytes32[](_members[household].meterCount);
+        for (uint256 j = 0; j < meterIds.length; ++j) {
+            meterIds[j] = _meterIdAt(household, j);
+        }
+    }
+
+    /// @inheritdoc IQuartierCommunity
+    function settlementFacts(address household)
+        external
+        view
+        returns (Membership memory membership_, MeterFacts[] memory meters)
+    {
+        Member memory member = _members[household];
+        membership_ = Membership(member.admittedAt, member.removedAt);
+        meters = new MeterFacts[](member.meterCount);
+        for (uint256 j = 0; j < meters.length; ++j) {
+            MeterSlots storage slots = _meterSlots[household][j];
+            MeterFacts memory facts = meters[j];
+            facts.publicKeyX = slots.publicKeyX;
+            facts.publicKeyY = slots.publicKeyY;
+            if (j == 0) {
+                facts.admittedAt = member.firstMeterAdmittedAt;
+                facts.revokedAt = member.firstMeterRevokedAt;
+            } else {
+                facts.admittedAt = slots.admittedAt;
+                facts.revokedAt = slots.revokedAt;
+            }
+        }
     }
 
     function meterIdOf(uint256 publicKeyX, uint256 publicKeyY) public pure returns (bytes32) {
@@ -242,6 +300,29 @@ contract QuartierCommunity is IQuartierCommunity {
     }
 
     // ---------------------------------------------------------------- internal
+
+    function _meterIdAt(address household, uint256 j) private view returns (bytes32) {
+        MeterSlots storage slots = _meterSlots[household][j];
+        return meterIdOf(slots.publicKeyX, slots.publicKeyY);
+    }
+
+    function _timesOf(address household, uint256 j)
+        private
+        view
+        returns (uint64 admittedAt, uint64 revokedAt)
+    {
+        if (j == 0) {
+            Member storage member = _members[household];
+            return (member.firstMeterAdmittedAt, member.firstMeterRevokedAt);
+        }
+        MeterSlots storage slots = _meterSlots[household][j];
+        return (slots.admittedAt, slots.revokedAt);
+    }
+
+    function _setRevokedAt(address household, uint256 j, uint64 revokedAt) private {
+        if (j == 0) _members[household].firstMeterRevokedAt = uint48(revokedAt);
+        else _meterSlots[household][j].revokedAt = uint48(revokedAt);
+    }
 
     function _periodSeconds() private view returns (uint64) {
         return uint64(_intervalSeconds) * _periodIntervals;

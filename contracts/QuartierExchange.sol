@@ -467,17 +467,22 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
             HouseholdPeriod calldata entry = households[h];
             if (entry.household <= previous) revert ExchangeHouseholdsNotSorted(h);
             previous = entry.household;
-            (books[h].entries, releasedUnits[h]) = _loadBook(periodId, entry);
-            books[h].meters = _loadMeters(periodId, entry.household, entry.meters, deadline);
+            // One registry call per household: membership, meter keys and times.
+            (
+                IQuartierCommunity.Membership memory membership,
+                IQuartierCommunity.MeterFacts[] memory meters
+            ) = _community.settlementFacts(entry.household);
+            (books[h].entries, releasedUnits[h]) = _loadBook(periodId, entry, membership);
+            books[h].meters = _loadMeters(periodId, entry.household, entry.meters, meters, deadline);
         }
     }
 
     /// @dev The household's postings, checked against its hash chain, applied in order.
-    function _loadBook(uint64 periodId, HouseholdPeriod calldata entry)
-        private
-        view
-        returns (bytes memory book, uint256 releasedUnits)
-    {
+    function _loadBook(
+        uint64 periodId,
+        HouseholdPeriod calldata entry,
+        IQuartierCommunity.Membership memory membership
+    ) private view returns (bytes memory book, uint256 releasedUnits) {
         address household = entry.household;
         Posting[] calldata postings = entry.postings;
         bytes24 head;
@@ -494,7 +499,7 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
                 book, postings[j].firstIntervalId - firstK, postings[j].entries
             );
         }
-        _keepMembership(book, household, periodId);
+        _keepMembership(book, membership, periodId);
     }
 
     /// @dev The hash chain of `postings` as posted by `household` for `periodId`, and the
@@ -515,8 +520,11 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
     }
 
     /// @dev Entries count only while the household's membership counts.
-    function _keepMembership(bytes memory book, address household, uint64 periodId) private view {
-        IQuartierCommunity.Membership memory membership = _community.membership(household);
+    function _keepMembership(
+        bytes memory book,
+        IQuartierCommunity.Membership memory membership,
+        uint64 periodId
+    ) private view {
         (uint256 fromIndex, uint256 toIndex) =
             _countingRange(membership.admittedAt, membership.removedAt, periodId);
         if (fromIndex != 0 || toIndex != _periodIntervals) {
@@ -530,16 +538,20 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
         uint64 periodId,
         address household,
         MeterData[] calldata data,
+        IQuartierCommunity.MeterFacts[] memory meters,
         uint256 deadline
     ) private returns (uint256[] memory refs) {
-        bytes32[] memory meterIds = _community.metersOf(household);
-        if (meterIds.length != data.length) {
-            revert ExchangeMetersMismatch(household, data.length, meterIds.length);
+        if (meters.length != data.length) {
+            revert ExchangeMetersMismatch(household, data.length, meters.length);
         }
         refs = new uint256[](data.length);
         uint256 used;
         for (uint256 j; j < data.length; ++j) {
-            uint256 ref = _loadMeter(periodId, meterIds[j], data[j], deadline);
+            IQuartierCommunity.MeterFacts memory facts = meters[j];
+            IQuartierCommunity.MeterInfo memory info = IQuartierCommunity.MeterInfo(
+                household, facts.admittedAt, facts.revokedAt, facts.publicKeyX, facts.publicKeyY
+            );
+            uint256 ref = _loadMeter(periodId, info, data[j], deadline);
             if (ref != 0) refs[used++] = ref;
         }
         assembly ("memory-safe") {
@@ -549,11 +561,13 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
 
     /// @dev One meter's data; returns its MeterCodec ref, 0 if it has none or counts for no
     /// interval of the period.
-    function _loadMeter(uint64 periodId, bytes32 meterId, MeterData calldata item, uint256 deadline)
-        private
-        returns (uint256 ref)
-    {
-        IQuartierCommunity.MeterInfo memory info = _community.meter(meterId);
+    function _loadMeter(
+        uint64 periodId,
+        IQuartierCommunity.MeterInfo memory info,
+        MeterData calldata item,
+        uint256 deadline
+    ) private returns (uint256 ref) {
+        bytes32 meterId = _meterIdOf(info.publicKeyX, info.publicKeyY);
         // A posted batch for P moved the meter's chain past P (chains only move forward), so
         // the (usually empty, cold) posted-batch slot is read only then.
         bytes32 posted;
@@ -661,6 +675,19 @@ contract QuartierExchange is IQuartierExchange, EIP712 {
             if (escrow.evenPeriodTag == tag) escrow.evenPeriodTag = 0;
         } else if (escrow.oddPeriodTag == tag) {
             escrow.oddPeriodTag = 0;
+        }
+    }
+
+    /// @dev IQuartierCommunity.meterIdOf: keccak256(x || y).
+    function _meterIdOf(uint256 publicKeyX, uint256 publicKeyY)
+        private
+        pure
+        returns (bytes32 meterId)
+    {
+        assembly ("memory-safe") {
+            mstore(0, publicKeyX)
+            mstore(0x20, publicKeyY)
+            meterId := keccak256(0, 0x40)
         }
     }
 

@@ -72,6 +72,14 @@ interface IQuartierCommunity {
         uint256 publicKeyY;
     }
 
+    /// @notice A meter's facts as settlement reads them; its id is meterIdOf(x, y).
+    struct MeterFacts {
+        uint256 publicKeyX;
+        uint256 publicKeyY;
+        uint64 admittedAt;
+        uint64 revokedAt;
+    }
+
     /// @notice Admits `household` now. Reverts CommunityAlreadyAdmitted if it ever was.
     function admitHousehold(address household) external;
 
@@ -106,5 +114,12 @@ interface IQuartierCommunity {
     function membership(address household) external view returns (Membership memory);
     function meter(bytes32 meterId) external view returns (MeterInfo memory);
     function metersOf(address household) external view returns (bytes32[] memory);
+    /// @notice In one call, what settlement needs of `household`: `membership(household)`
+    /// and, per entry of `metersOf(household)` in the same order, the meter's key and times
+    /// (those of `meter(meterId)`, meterId = meterIdOf(publicKeyX, publicKeyY)).
+    function settlementFacts(address household)
+        external
+        view
+        returns (Membership memory householdMembership, MeterFacts[] memory meters);
     function meterIdOf(uint256 publicKeyX, uint256 publicKeyY) external pure returns (bytes32);
 }

@@ -160,6 +160,62 @@ contract QuartierCommunityTest is CommunityBase {
         assertEq(community.metersOf(HOUSEHOLD).length, 2, "meters stay listed");
     }
 
+    /// The packed registry: settlementFacts agrees with membership / metersOf / meter for a
+    /// household's first meter (times in the household's slot) and later ones (own slot),
+    /// across a revocation of each and the household's removal.
+    function test_settlementFacts_MatchTheRegistryViews() public {
+        _admit(HOUSEHOLD);
+        _admit(OTHER);
+        vm.warp(START + 10);
+        bytes32 first = _admitMeter(HOUSEHOLD, 1);
+        vm.warp(START + 20);
+        bytes32 second = _admitMeter(HOUSEHOLD, 2);
+        bytes32 third = _admitMeter(HOUSEHOLD, 3);
+        bytes32 others = _admitMeter(OTHER, 4);
+        vm.warp(START + 30);
+        vm.prank(MANAGER);
+        community.revokeMeter(second);
+        vm.warp(START + 40);
+        vm.prank(MANAGER);
+        community.revokeMeter(others);
+        vm.warp(START + 50);
+        vm.prank(MANAGER);
+        community.removeHousehold(HOUSEHOLD);
+
+        (
+            IQuartierCommunity.Membership memory membership,
+            IQuartierCommunity.MeterFacts[] memory meters
+        ) = community.settlementFacts(HOUSEHOLD);
+        assertEq(membership.admittedAt, START, "admittedAt");
+        assertEq(membership.removedAt, START + 50, "removedAt");
+        bytes32[] memory ids = community.metersOf(HOUSEHOLD);
+        assertEq(meters.length, 3, "three meters");
+        assertEq(ids[0], first, "order 0");
+        assertEq(ids[1], second, "order 1");
+        assertEq(ids[2], third, "order 2");
+        uint64[3] memory admitted = [uint64(START + 10), START + 20, START + 20];
+        uint64[3] memory revoked = [uint64(START + 50), START + 30, START + 50];
+        for (uint256 j; j < 3; ++j) {
+            IQuartierCommunity.MeterInfo memory info = community.meter(ids[j]);
+            assertEq(community.meterIdOf(meters[j].publicKeyX, meters[j].publicKeyY), ids[j], "id");
+            assertEq(meters[j].publicKeyX, info.publicKeyX, "x");
+            assertEq(meters[j].publicKeyY, info.publicKeyY, "y");
+            assertEq(meters[j].admittedAt, admitted[j], "admittedAt");
+            assertEq(info.admittedAt, admitted[j], "meter admittedAt");
+            assertEq(meters[j].revokedAt, revoked[j], "revokedAt");
+            assertEq(info.revokedAt, revoked[j], "meter revokedAt");
+            assertEq(info.household, HOUSEHOLD, "owner");
+        }
+        (membership, meters) = community.settlementFacts(OTHER);
+        assertEq(membership.removedAt, 0, "other still a member");
+        assertEq(meters.length, 1, "other's meter");
+        assertEq(meters[0].revokedAt, START + 40, "other's revocation");
+        assertEq(community.meter(others).household, OTHER, "other owns it");
+        (, meters) = community.settlementFacts(address(0xBEEF));
+        assertEq(meters.length, 0, "a stranger has none");
+        assertEq(community.meter(keccak256("unknown")).household, address(0), "unknown meter");
+    }
+
     function test_removeHousehold_RevertWhen_NotManager() public {
         _admit(HOUSEHOLD);
         vm.expectRevert(

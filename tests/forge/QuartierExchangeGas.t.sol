@@ -22,10 +22,10 @@ abstract contract ExchangeGasDay is ExchangeBase {
     uint256 internal constant HOUSEHOLDS = 20;
     uint256 internal constant ENTRIES = 50;
     /// Regression bounds per household (issue 11 requires <= 150,000 for the whole day; this
-    /// day measures posting ~52.0k + settlement ~156.6k, so the bounds hold today's figures
+    /// day measures posting ~52.1k + settlement ~147.6k, so the bounds hold today's figures
     /// with ~2 % room and fail on any regression).
     uint256 internal constant POST_BUDGET = 53_000;
-    uint256 internal constant SETTLE_BUDGET = 160_000;
+    uint256 internal constant SETTLE_BUDGET = 150_000;
     uint256 internal constant DAY_BUDGET = POST_BUDGET + SETTLE_BUDGET;
 
     bytes internal postCall;
