@@ -200,27 +200,52 @@ def reconcile_workbook(
 @dso_app.command("check-keys")
 def check_keys_command(
     file: FileArgument,
-    community: CommunityOption,
+    community: Annotated[
+        Path | None,
+        typer.Option(
+            "--community",
+            help="The community file (community.toml): its [[sharing]] keys, unless --rpc.",
+        ),
+    ] = None,
+    rpc: Annotated[
+        str | None, typer.Option("--rpc", help="Take the key from the chain (QuartierSharingKeys).")
+    ] = None,
+    deployment: Annotated[
+        Path | None, typer.Option("--deployment", help="The community's deployment file (--rpc).")
+    ] = None,
     month: MonthOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Recompute the shared volumes (Partagé Rep) from Brut Rep with the community's key.
+    """Recompute the shared volumes (Partagé Rep) from Brut Rep with the community's key:
+    community.toml's [[sharing]], or with --rpc and --deployment the key on chain.
 
     Exit 0 when every quarter-hour agrees, 1 when some differ, 2 when refused."""
     from ledger.dso.check_keys import check_keys
+    from ledger.dso.errors import KeyConfigError
     from ledger.dso.members import load_members
     from ledger.dso.report import check_keys_json
     from ledger.dso.workbook import SHARED
 
-    members = load_members(community)
+    if (rpc is None) != (deployment is None):
+        raise KeyConfigError("the key from the chain needs both --rpc and --deployment")
+    if rpc is None and community is None:
+        raise KeyConfigError("give --community FILE, or --rpc URL --deployment FILE")
+    if rpc is not None and deployment is not None:
+        from ledger.sharing_keys_check import key_source_on_chain
+
+        members, source, said = key_source_on_chain(rpc, deployment, community)
+    else:
+        assert community is not None  # checked above
+        members, source, said = load_members(community), None, f"key from {community}"
     data = read_month(file, _month(month), (GROSS, SHARED))
-    check = check_keys(data, members)
+    check = check_keys(data, members, source)
+    said = said if source is None else f"{said} (keys {', '.join(map(str, source.used_keys()))})"
     if as_json:
-        _print(check_keys_json(data.month_text, check))
+        _print({**check_keys_json(data.month_text, check), "key_source": said})
     else:
         typer.echo(
             f"{data.month_text}: {check.quarter_hours} quarter-hours,"
-            f" {check.differing_quarter_hours} differ from the community's key"
+            f" {check.differing_quarter_hours} differ from the community's key ({said})"
         )
         from ledger.dso.calendar import show_local
 
