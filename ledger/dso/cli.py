@@ -6,8 +6,10 @@ The command-line contract (other tools call it):
   on stderr naming the sheet, the cell and the problem).
 - `reconcile FILE --rpc URL --deployment FILE [--community FILE] [--tolerance-wh N] [--json]
   [--html FILE] [--csv DIR]`: exit 0 all agree, 1 differences, 2 could not run.
-- `check-keys FILE --community community.toml [--json]`: exit 0 the shared volumes are the
-  key's, 1 some quarter-hours differ, 2 refused.
+- `check-keys FILE --community community.toml [--json]`, or with the key from the chain
+  `check-keys FILE --rpc URL --deployment FILE [--community FILE] [--json]` (members' EANs
+  from the community file or the deployment's directory): exit 0 the shared volumes are the
+  key's, 1 some quarter-hours differ, 2 refused; `key_source` says which key it used.
 FILE is an .xlsx workbook or one sheet's .csv export (the other sheets beside it).
 """
 
