@@ -152,6 +152,16 @@ def audit(
         Path | None,
         typer.Option(help="Write periods, intervals, households and problems CSV files here."),
     ] = None,
+    dso_workbook: Annotated[
+        Path | None,
+        typer.Option(
+            help="The grid operator's workbook: the settlement versions that reference its"
+            " keccak must recompute from it (EANs from the deployment file or --dso-community)."
+        ),
+    ] = None,
+    dso_community: Annotated[
+        Path | None, typer.Option(help="EANs of the members for --dso-workbook (community.toml).")
+    ] = None,
 ) -> None:
     """Replay every rule change, admission, posting, meter batch and settlement of a v2
     community from the chain, and check it.
@@ -161,6 +171,11 @@ def audit(
     """
     try:
         loaded = load_deployment(deployment)
+        workbook = None
+        if dso_workbook is not None:
+            from api.dso_cli import workbook_check
+
+            workbook = workbook_check(dso_workbook, deployment, dso_community)
         w3 = connect(rpc)
         with _progress_bar() as progress:
             task = progress.add_task("audit", total=None)
@@ -171,6 +186,7 @@ def audit(
                 from_block,
                 to_block,
                 lambda done, total: progress.update(task, completed=done, total=total),
+                workbook,
             )
         written = []
         if html is not None:

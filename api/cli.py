@@ -71,7 +71,7 @@ COMMANDS: dict[str, LazyCommand] = {
         "Run a neighbourhood day on protocol v2 (a fresh Anvil, or --rpc)",
     ),
     "dso": LazyCommand(
-        "ledger.dso.cli",
+        "api.dso_cli",
         "dso_app",
         "The grid operator's monthly workbook: import it, reconcile it with the signed meters"
         " on chain, check its shared volumes against the community's key.",

@@ -9,7 +9,8 @@ rounding), and the change itself as the chain settled it. Over the month: the Wa
 with and without the community (`api.economics.bill`, per quarter-hour at the member's
 prices), the 15-minute peak (the highest quarter-hour offtake of the signed meter data x 4),
 where its offtake came from and its injection went, and its neighbours pro rata
-(`api.statements.sharing`).
+(`api.statements.sharing`). Later settlement versions of its periods (corrections on the
+grid operator's volumes) are its credit and debit lines (`Correction`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,22 @@ class Day:
     earned_milli: int
     change_units: int
     problems: tuple[Problem, ...]
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One line of a later settlement version for the member (IQuartierSettlementVersions):
+    the difference from the version before, on the source's volumes (the grid operator's
+    workbook). Positive units: a credit; negative: a debit."""
+
+    period_id: int
+    start: int
+    end: int
+    version: int
+    source_keccak: bytes
+    sold_wh: int
+    bought_wh: int
+    change_units: int
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,8 @@ class MonthStatement:
     #: The day the member shared the most, quarter-hour by quarter-hour.
     profile: tuple[QuarterHour, ...] = ()
     market: Market | None = None
+    #: Credit and debit lines of later settlement versions of the month's periods.
+    corrections: tuple[Correction, ...] = ()
 
     @property
     def bought_wh(self) -> int:
@@ -117,6 +136,15 @@ class MonthStatement:
     @property
     def change_units(self) -> int:
         return sum(day.change_units for day in self.days)
+
+    @property
+    def corrections_units(self) -> int:
+        return sum(line.change_units for line in self.corrections)
+
+    @property
+    def total_units(self) -> int:
+        """The month's change with its corrections."""
+        return self.change_units + self.corrections_units
 
     @property
     def peak_w(self) -> int:
@@ -241,7 +269,32 @@ def month_statement(
         audited_to_block=record.audit.to_block,
         profile=tuple(profile),
         market=market if best_interval > 0 else None,
+        corrections=corrections_of(record, address, wanted),
     )
+
+
+def corrections_of(record: ChainRecord, address: str, periods: set[int]) -> tuple[Correction, ...]:
+    """The member's lines in the later versions of `periods`, in chain order."""
+    grid = record.grid
+    found = []
+    for version in record.versions:
+        if version.period_id not in periods:
+            continue
+        for line in version.lines:
+            if line.household.lower() == address.lower():
+                found.append(
+                    Correction(
+                        version.period_id,
+                        grid.period_start(version.period_id),
+                        grid.period_end(version.period_id),
+                        version.version,
+                        version.source_keccak,
+                        line.delivered_wh,
+                        line.received_wh,
+                        line.change_units,
+                    )
+                )
+    return tuple(found)
 
 
 def _market(interval: IntervalSettlement, start: int) -> Market:

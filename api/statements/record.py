@@ -6,13 +6,15 @@ chain (postings as committed, meter batches as signed, inline or posted earlier)
 the rule on it, comparing the result with PeriodCleared and HouseholdSettled. The rule it is
 given here records what it computed: each interval's book, clearing and netting, and each
 household's meter deltas, so that the statement's per-quarter-hour figures are the very
-replay the audit checked against the chain, not a second reading of it.
+replay the audit checked against the chain, not a second reading of it. Later settlement
+versions (corrections on the grid operator's volumes) are read and checked too
+(`ledger.audit.versions`): their lines are the statement's credit and debit lines.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from web3 import Web3
 
@@ -20,6 +22,7 @@ from api import settlement as engine
 from api.audit_cli import engine_settlement, rule_outcome
 from ledger.audit import AuditReport, RuleHousehold, RuleOutcome, audit_history
 from ledger.audit.source import read_history
+from ledger.audit.versions import RecordedVersion, check_versions, read_versions
 from ledger.deployment import Deployment
 from ledger.events_v2 import HouseholdSettled
 from ledger.rules import Rules, TimeGrid
@@ -71,6 +74,8 @@ class ChainRecord:
     #: (period id, lower-case address) -> the HouseholdSettled event the chain emitted.
     settled: dict[tuple[int, str], HouseholdSettled]
     block_time: int
+    #: Every later settlement version (IQuartierSettlementVersions), in chain order.
+    versions: tuple[RecordedVersion, ...] = ()
 
 
 def read_record(w3: Web3, deployment: Deployment) -> ChainRecord:
@@ -78,9 +83,15 @@ def read_record(w3: Web3, deployment: Deployment) -> ChainRecord:
     history = read_history(w3, deployment)
     rule = RecordingRule()
     audit = audit_history(history, rule)
+    versions = tuple(read_versions(w3, deployment, history.to_block))
+    version_problems = check_versions(versions, history)
+    if version_problems:  # the statement's verdict covers the corrections it shows
+        audit = replace(audit, problems=audit.problems + tuple(version_problems))
     settled = {
         (logged.event.period_id, logged.event.household.lower()): logged.event
         for logged in history.exchange_events
         if isinstance(logged.event, HouseholdSettled)
     }
-    return ChainRecord(history.grid, audit, rule.replayed, settled, history.last_block_time)
+    return ChainRecord(
+        history.grid, audit, rule.replayed, settled, history.last_block_time, versions
+    )

@@ -67,6 +67,14 @@ def _round(value: Fraction | int, places: str) -> Decimal:
     return exact.quantize(Decimal(places), rounding=ROUND_HALF_UP)
 
 
+#: The typographic minus of the statement's signed figures.
+MINUS = "\u2212"
+
+
+def _signed(value: int, text: str) -> str:
+    return f"+{text}" if value > 0 else f"{MINUS}{text}" if value < 0 else text
+
+
 class Formats:
     """Locale-aware formatting of one statement's numbers and times."""
 
@@ -85,6 +93,16 @@ class Formats:
         return str(
             format_decimal(_round(Fraction(wh) / 1000, "0.1"), format="#,##0.0", locale=self.locale)
         )
+
+    def kwh_signed(self, wh: int) -> str:
+        """A correction's energy, signed and to the Wh (often below the tenth of a kWh)."""
+        text = format_decimal(
+            _round(Fraction(abs(wh)) / 1000, "0.001"), format="#,##0.000", locale=self.locale
+        )
+        return _signed(wh, str(text))
+
+    def euros_signed(self, units: int) -> str:
+        return _signed(units, self.euros(abs(units)))
 
     def kw(self, w: int) -> str:
         return str(

@@ -82,6 +82,12 @@ class Kind(StrEnum):
     ESCROW_CONSERVATION = "escrow_conservation"
     TOKEN_TRANSFER_MISMATCH = "token_transfer_mismatch"
     TOKEN_BALANCE_MISMATCH = "token_balance_mismatch"
+    # Settlement versions (IQuartierSettlementVersions; ledger.audit.versions).
+    VERSION_OUT_OF_ORDER = "version_out_of_order"
+    VERSION_UNSETTLED_PERIOD = "version_unsettled_period"
+    VERSION_LINES_MISMATCH = "version_lines_mismatch"
+    VERSION_NOT_CONSERVED = "version_not_conserved"
+    VERSION_RECOMPUTE_MISMATCH = "version_recompute_mismatch"
 
 
 @dataclass(frozen=True)

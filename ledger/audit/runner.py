@@ -25,6 +25,7 @@ from ledger.audit.rule import SettlementRule
 from ledger.audit.settlement import SettlementChecker
 from ledger.audit.source import Progress, read_history
 from ledger.audit.timeline import RulesTimeline, replay_community
+from ledger.audit.versions import Recompute, check_versions, read_versions
 from ledger.deployment import Deployment
 from ledger.events_v2 import (
     HouseholdSettled,
@@ -200,12 +201,17 @@ def run_audit(
     from_block: int | None = None,
     to_block: int | None = None,
     progress: Progress | None = None,
+    workbook: tuple[bytes, Recompute] | None = None,
 ) -> AuditReport:
     """Audit the v2 community of `deployment` on `w3`, blocks `from_block`..`to_block`
-    (default: the deployment block to the latest). AuditError when it cannot run."""
+    (default: the deployment block to the latest), with its settlement versions; `workbook`
+    (the file's keccak, its recomputation) checks the versions that reference it.
+    AuditError when it cannot run."""
     started = time.perf_counter()
     history = read_history(w3, deployment, from_block, to_block, progress)
     report = audit_history(history, rule)
+    recorded = read_versions(w3, deployment, history.to_block)
+    versions = check_versions(recorded, history, *(workbook or (None, None)))
     return AuditReport(
         report.from_block,
         report.to_block,
@@ -213,7 +219,7 @@ def run_audit(
         report.settlements,
         report.schedule_signatures,
         report.batch_signatures,
-        report.problems,
+        report.problems + tuple(p for p in versions if (p.block_number or 0) >= history.from_block),
         report.escrow_units,
         time.perf_counter() - started,
     )
