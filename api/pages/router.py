@@ -28,7 +28,16 @@ from api.errors import (
 )
 from api.households import service
 from api.households.models import HouseholdRow
-from api.pages import days, manager, open_data, plan, savings, statement
+from api.pages import (
+    days,
+    manager,
+    open_data,
+    plan,
+    production,
+    reconciliation,
+    savings,
+    statement,
+)
 from api.pages.i18n import Formats, choose_language, environment, translations
 from api.pages.replay import SettledPeriods
 from api.relayer.context import V2Chain
@@ -125,24 +134,36 @@ def household_page(
         month = days.household_month(periods, chain, household, chosen)
         month_start, _ = days.day_bounds(days.month_days(chosen)[0])
         _, month_end = days.day_bounds(days.month_days(chosen)[-1])
+        month_quarters = days.household_quarters(periods, chain, household, month_start, month_end)
         saved = savings.savings(
-            settings.community_file,
-            household,
-            chain.grid,
-            chosen,
-            settled,
-            days.household_quarters(periods, chain, household, month_start, month_end),
+            settings.community_file, household, chain.grid, chosen, settled, month_quarters
         )
         escrow = chain.exchange.escrow_of(household)
     except LedgerError:
         return _render(
             language, "household.html", status=503, household=household, node_down=True, **context
         )
+    own = production.OwnProduction.of(settings.production_file, settings.community_file, household)
+    grid = chain.grid
+
+    def own_pv(found: list[Any]) -> int | None:
+        return own.total(grid.interval_start(q.interval_id) for q in found)
+
+    by_day: dict[date, list[Any]] = {}
+    for quarter in month_quarters:
+        by_day.setdefault(days.brussels_day(grid.interval_start(quarter.interval_id)), []).append(
+            quarter
+        )
     return _render(
         language,
         "household.html",
         household=household,
         name=_name(session, household),
+        production=own,
+        day_pv=own_pv(settled),
+        month_totals=days.totals(chosen, month_quarters),
+        month_pv=own_pv(month_quarters),
+        month_day_pv={d.day: own_pv(by_day.get(d.day, [])) for d in month},
         f=formats,
         grid=chain.grid,
         quarters=[q for q in quarters if q.import_wh or q.export_wh or q.side != "none"],
@@ -154,8 +175,8 @@ def household_page(
         escrow=escrow,
         token_address=chain.deployment.address("QuartierToken"),
         exchange_address=chain.deployment.address("QuartierExchange"),
-        plan_start=formats.hour(plan.DAY_FROM_HOUR),
-        plan_end=formats.hour(plan.DAY_TO_HOUR),
+        plan_bands=plan.DEFAULT_BANDS,
+        hours=[(hour, formats.hour(hour % 24) if hour < 24 else "24:00") for hour in range(25)],
         node_down=False,
         **context,
     )
@@ -216,6 +237,19 @@ def manager_page(
             "token": _("Token"),
             "other": _("Other"),
         },
+        reconciliation=reconciliation.latest(settings.dso_reconcile_dir),
+        shown_differences=reconciliation.SHOWN_DIFFERENCES,
+        causes={
+            "missing signed readings": _(
+                "no signed meter data for this quarter-hour: the meter's batch is missing"
+            ),
+            "meter replaced": _("a meter was replaced that day"),
+            "estimated value": _(
+                "the day's total agrees: the operator spread an estimate over the quarter-hours"
+            ),
+            "unexplained": _("unexplained: ask the grid operator"),
+        },
+        directions={"offtake": _("offtake"), "injection": _("injection")},
         mechanisms={
             "pay-as-clear": _("one clearing price per quarter-hour"),
             "pay-as-bid": _("each buyer pays its bid"),
@@ -261,14 +295,23 @@ def open_session(
     return response
 
 
-class PlanIn(BaseModel):
-    """The standing plan as typed in the page (Wh per quarter-hour, euros per kWh)."""
+class BandIn(BaseModel):
+    """One time band of the plan as typed in the page (Brussels hours, Wh per quarter-hour,
+    euros per kWh)."""
 
     model_config = ConfigDict(extra="forbid")
-    sell_wh: int = Field(ge=0, le=2**24 - 1)
-    sell_min_eur_per_kwh: str = Field(max_length=20)
-    buy_wh: int = Field(ge=0, le=2**24 - 1)
-    buy_max_eur_per_kwh: str = Field(max_length=20)
+    from_hour: int = Field(ge=0, le=23)
+    to_hour: int = Field(ge=0, le=24)
+    side: plan.Side
+    energy_wh: int = Field(ge=0, le=2**24 - 1)
+    limit_eur_per_kwh: str = Field(max_length=20)
+
+
+class PlanIn(BaseModel):
+    """The standing plan as typed in the page: its time bands."""
+
+    model_config = ConfigDict(extra="forbid")
+    bands: list[BandIn] = Field(min_length=1, max_length=plan.MAX_BANDS)
 
 
 @router.post("/pages/plan")
@@ -288,12 +331,17 @@ def plan_to_sign(
             "sign in first" if problem is None else f"session {problem}: sign in again",
             "token-expired" if problem == "expired" else "token-required",
         )
-    wanted = plan.Plan(
-        body.sell_wh,
-        plan.price_units(body.sell_min_eur_per_kwh, "sell_min_eur_per_kwh"),
-        body.buy_wh,
-        plan.price_units(body.buy_max_eur_per_kwh, "buy_max_eur_per_kwh"),
-    )
+    bands = [
+        plan.Band(
+            band.from_hour,
+            band.to_hour,
+            band.side,
+            band.energy_wh,
+            plan.price_units(band.limit_eur_per_kwh, f"bands[{number}].limit_eur_per_kwh"),
+        )
+        for number, band in enumerate(body.bands)
+    ]
+    plan.band_of_hours(bands)  # overlapping bands: refused before the chain is asked
     grid = chain.grid
     now = chain.now(clock())
     period_id = grid.period_at(now) + 1
@@ -304,7 +352,7 @@ def plan_to_sign(
     ]
     try:
         schedule = plan.next_schedule(
-            wanted, household, max(versions, default=0) + 1, grid, chain.rules(period_id), now
+            bands, household, max(versions, default=0) + 1, grid, chain.rules(period_id), now
         )
     except LedgerError as error:
         raise ValidationFailedError(str(error), "invalid-plan") from error

@@ -32,27 +32,38 @@ def test_the_language_is_the_query_else_the_browsers_else_french(
     assert choose_language(query, header) == expected
 
 
-def _template_messages() -> set[str]:
+def _template_messages() -> set[str | tuple[str, ...]]:
     method_map = [("**.html", "jinja2")]
     options = {"**.html": {"extensions": "jinja2.ext.i18n"}}
     found = extract_from_dir(str(TEMPLATES), method_map, options)
     return {message for _file, _line, message, _comments, _context in found}
 
 
+def _placeholders(texts: str | tuple[str, ...] | list[str]) -> set[str]:
+    forms = [texts] if isinstance(texts, str) else list(texts)
+    return {name for form in forms for name in re.findall(r"%\(\w+\)s", form)}
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_text_of_the_templates_is_in_each_catalogue(language: str) -> None:
     wanted = _template_messages()
     assert len(wanted) > 40
+    assert any(isinstance(m, tuple) for m in wanted)  # plurals (ngettext) are checked too
     path = Path(LOCALES) / language / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as source:
         catalog = read_po(source)
-    translated = {m.id: m.string for m in catalog if m.id}
-    missing = {m for m in wanted if not translated.get(m)}
+    translated = {m.id if isinstance(m.id, str) else tuple(m.id): m.string for m in catalog if m.id}
+    missing = {
+        m
+        for m in wanted
+        if not translated.get(m) or (isinstance(m, tuple) and not all(translated[m]))
+    }
     assert not missing
-    for message in wanted:  # placeholders survive translation
-        assert set(re.findall(r"%\(\w+\)s", message)) == set(
-            re.findall(r"%\(\w+\)s", str(translated[message]))
-        )
+    for message in wanted:  # placeholders survive translation, in every plural form
+        forms = translated[message]
+        for form in [forms] if isinstance(forms, str) else forms:
+            assert _placeholders(form) <= _placeholders(message)
+            assert _placeholders(message) - _placeholders(form) <= {"%(num)s"}
     if language != "en":  # really translated, not copied
         same = [m for m in wanted if translated[m] == m and len(m) > 12]
         assert not same

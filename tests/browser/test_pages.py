@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import httpx
@@ -18,36 +18,28 @@ from conftest import (
     InjectedWallet,
     NodeRelay,
     Served,
+    api_get,
+    community_toml,
     open_page,
     own_service,
     screenshot,
+    sign_in,
+    sign_in_household,
 )
 from eth_account import Account
 from playwright.sync_api import Browser, Page, expect
 
-from api.auth import issue_token, sign_personal
+from api.auth import issue_token
 from api.demo.neighbourhood import make_households
 from api.pages.days import brussels_day, day_bounds
-from api.pages.i18n import Formats
+from api.pages.i18n import BRUSSELS, Formats
 from metering.reading import PublicKey, Reading, meter_id_of, sign_reading
 
 
 def _settlements(served: Served, n: int) -> list[dict[str, int]]:
     """Household n's settlements through the API (HouseholdSettled events on the chain)."""
-    address, key = served.addresses[n], served.keys[n]
-    challenge = httpx.post(f"{served.url}/auth/challenge", json={"address": address}).json()
-    token = httpx.post(
-        f"{served.url}/auth/token",
-        json={"nonce": challenge["nonce"], "signature": sign_personal(key, challenge["message"])},
-    ).json()["access_token"]
-    answer = httpx.get(
-        f"{served.url}/households/{address}/settlements",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=60,
-    )
-    assert answer.status_code == 200, answer.text
-    settlements: list[dict[str, int]] = answer.json()
-    return settlements
+    found: list[dict[str, int]] = api_get(served, n, "/households/{address}/settlements")
+    return found
 
 
 def _busiest(served: Served) -> int:
@@ -59,26 +51,11 @@ def _busiest(served: Served) -> int:
     return max(range(len(volumes)), key=volumes.__getitem__)
 
 
-def _sign_in(browser: Browser, served: Served, n: int, lang: str = "fr", **context: object):  # type: ignore[no-untyped-def]
-    page = open_page(browser, InjectedWallet(served.addresses[n], served.keys[n]), **context)
-    page.goto(f"{served.url}/?lang={lang}&day={served.day}")
-    # Keyboard only: Tab to the sign-in button, Enter.
-    for _ in range(12):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement && document.activeElement.id") == "signin":
-            break
-    else:
-        raise AssertionError("the sign-in button cannot be reached with the keyboard")
-    page.keyboard.press("Enter")
-    expect(page.locator("#hello")).to_be_visible(timeout=60_000)
-    return page
-
-
 def test_a_household_signs_in_and_sees_its_own_day(browser: Browser, served: Served) -> None:
     n = _busiest(served)
     settled = _settlements(served, n)
     assert len(settled) == 1
-    page = _sign_in(browser, served, n)
+    page = sign_in_household(browser, served, n)
     expect(page.locator("html")).to_have_attribute("lang", "fr")
     expect(page.locator("#hello")).to_have_text(served.names[n])
     totals = page.locator("#day-totals")
@@ -134,7 +111,7 @@ def _assert_saving(page: Page) -> None:
 
 
 def test_a_phone_sized_screen_shows_the_day(browser: Browser, served: Served) -> None:
-    page = _sign_in(
+    page = sign_in_household(
         browser, served, 0, "en", viewport={"width": 390, "height": 844}, device_scale_factor=1
     )
     expect(page.locator("#day-title")).to_contain_text(
@@ -147,7 +124,7 @@ def test_a_phone_sized_screen_shows_the_day(browser: Browser, served: Served) ->
 
 
 def test_another_households_data_is_never_shown(browser: Browser, served: Served) -> None:
-    page = _sign_in(browser, served, 1)
+    page = sign_in_household(browser, served, 1)
     html = page.content()
     for m, (address, name) in enumerate(zip(served.addresses, served.names, strict=True)):
         assert address.lower() not in html.lower()  # no address at all, own included
@@ -242,39 +219,48 @@ def test_the_community_page_and_its_open_data_name_no_household(
 
 
 def _own_schedules(served: Served, n: int) -> list[dict[str, object]]:
-    address, key = served.addresses[n], served.keys[n]
-    challenge = httpx.post(f"{served.url}/auth/challenge", json={"address": address}).json()
-    token = httpx.post(
-        f"{served.url}/auth/token",
-        json={"nonce": challenge["nonce"], "signature": sign_personal(key, challenge["message"])},
-    ).json()["access_token"]
-    answer = httpx.get(
-        f"{served.url}/households/{address}/schedules",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=60,
-    )
-    assert answer.status_code == 200, answer.text
-    found: list[dict[str, object]] = answer.json()
+    found: list[dict[str, object]] = api_get(served, n, "/households/{address}/schedules")
     return found
 
 
-def test_a_household_signs_its_plan_in_the_page(browser: Browser, served: Served) -> None:
+def _band(page: Page, number: int, **fields: str) -> None:
+    """Fill band `number` (1-based) of the plan's table: selects by value, inputs by text."""
+    row = page.locator("#plan-bands tbody tr").nth(number - 1)
+    for name, value in fields.items():
+        field = row.locator(f'[name="{name}"]')
+        if name in ("from_hour", "to_hour", "side"):
+            field.select_option(value)
+        else:
+            field.fill(value)
+
+
+def test_a_household_signs_its_plan_band_by_band_in_the_page(
+    browser: Browser, served: Served
+) -> None:
     wallet = InjectedWallet(served.addresses[2], served.keys[2])
     page = open_page(browser, wallet)
     page.goto(f"{served.url}/?lang=fr&day={served.day}")
     page.locator("#signin").click()
     expect(page.locator("#plan")).to_be_visible(timeout=60_000)
-    page.fill("#sell-wh", "250")
-    page.fill("#sell-min", "0,09")
-    page.fill("#buy-wh", "120")
-    page.fill("#buy-max", "0,28")
+    # The Walloon bi-hourly bands are offered; each is priced on its own.
+    bands = page.locator("#plan-bands tbody tr")
+    expect(bands).to_have_count(4)
+    expect(page.locator("#plan-bands thead")).to_contain_text("Prix limite (€ par kWh)")
+    _band(page, 1, from_hour="22", to_hour="7", side="buy", energy_wh="120",
+          limit_eur_per_kwh="0,28")  # fmt: skip
+    _band(page, 2, side="none")
+    _band(page, 3, from_hour="11", to_hour="17", side="sell", energy_wh="250",
+          limit_eur_per_kwh="0,09")  # fmt: skip
+    _band(page, 4, from_hour="17", to_hour="22", side="buy", energy_wh="90",
+          limit_eur_per_kwh="0,335")  # fmt: skip
+    screenshot(page, "household-plan-bands-fr")
     page.locator("#plan-submit").click()
     expect(page.locator("#plan-message")).to_have_text(
         "Votre plan signé a été accepté : il sera inscrit avant la clôture de ses quarts d'heure.",
         timeout=60_000,
     )
     screenshot(page, "household-plan-signed-fr")
-    # What the wallet signed is what the service stored, entry for entry.
+    # What the wallet signed is what the service stored, entry for entry, hour by hour.
     (typed,) = wallet.typed_signed
     assert typed["primaryType"] == "Schedule"
     assert typed["message"]["household"].lower() == served.addresses[2].lower()
@@ -283,10 +269,31 @@ def test_a_household_signs_its_plan_in_the_page(browser: Browser, served: Served
     assert stored["status"] == "pending"
     entries = stored["entries"]
     assert isinstance(entries, list)
-    sides = {(e["side"], e["energy_wh"], e["price_per_kwh"]) for e in entries}
-    assert sides <= {("sell", 250, 90_000), ("buy", 120, 280_000), ("none", 0, 0)}
-    assert ("sell", 250, 90_000) in sides
-    assert ("buy", 120, 280_000) in sides
+    first = int(typed["message"]["firstIntervalId"])
+    expected = {
+        **{h: ("buy", 120, 280_000) for h in (22, 23, 0, 1, 2, 3, 4, 5, 6)},
+        **{h: ("none", 0, 0) for h in range(7, 11)},
+        **{h: ("sell", 250, 90_000) for h in range(11, 17)},
+        **{h: ("buy", 90, 335_000) for h in range(17, 22)},
+    }
+    for offset, entry in enumerate(entries):
+        hour = datetime.fromtimestamp((first + offset) * 900, BRUSSELS).hour
+        assert (entry["side"], entry["energy_wh"], entry["price_per_kwh"]) == expected[hour]
+
+
+def test_overlapping_bands_are_told_and_nothing_is_signed(browser: Browser, served: Served) -> None:
+    wallet = InjectedWallet(served.addresses[6], served.keys[6])
+    page = open_page(browser, wallet)
+    page.goto(f"{served.url}/?lang=en&day={served.day}")
+    page.locator("#signin").click()
+    expect(page.locator("#plan")).to_be_visible(timeout=60_000)
+    _band(page, 2, from_hour="6", to_hour="11")  # 06:00 is in the night band already
+    page.locator("#plan-submit").click()
+    expect(page.locator("#plan-message")).to_have_text(
+        "Two of your bands cover the same hour: change their hours.", timeout=60_000
+    )
+    assert wallet.typed_signed == []
+    assert _own_schedules(served, 6) == []
 
 
 def test_a_plan_the_wallet_refuses_is_not_sent(browser: Browser, served: Served) -> None:
@@ -352,7 +359,7 @@ def test_today_shows_the_meters_live_readings_and_an_empty_day_says_so(
     last = now_interval - 1  # its energy: 80 Wh imported, 60 Wh exported
     en = Formats("en")
     day = brussels_day(last * 900).isoformat()
-    page = _sign_in(browser, served, 0, "en")
+    page = sign_in_household(browser, served, 0, "en")
     page.goto(f"{served.url}/?lang=en&day={day}")
     expect(page.locator("#live-note")).to_be_visible()
     row = page.locator("#quarters tbody tr", has_text=en.time(last * 900))
@@ -366,19 +373,7 @@ def test_today_shows_the_meters_live_readings_and_an_empty_day_says_so(
 
 
 def _escrow_free(served: Served, n: int) -> int:
-    address, key = served.addresses[n], served.keys[n]
-    challenge = httpx.post(f"{served.url}/auth/challenge", json={"address": address}).json()
-    token = httpx.post(
-        f"{served.url}/auth/token",
-        json={"nonce": challenge["nonce"], "signature": sign_personal(key, challenge["message"])},
-    ).json()["access_token"]
-    answer = httpx.get(
-        f"{served.url}/households/{address}/escrow",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=60,
-    )
-    assert answer.status_code == 200, answer.text
-    free: int = answer.json()["free_units"]
+    free: int = api_get(served, n, "/households/{address}/escrow")["free_units"]
     return free
 
 
@@ -419,7 +414,7 @@ def test_a_signed_plan_the_service_refuses_says_so(browser: Browser, served: Ser
     page.goto(f"{served.url}/?lang=nl&day={served.day}")
     page.locator("#signin").click()
     expect(page.locator("#plan")).to_be_visible(timeout=60_000)
-    page.fill("#buy-wh", "16000000")  # its lock is far above the household's escrow
+    _band(page, 1, energy_wh="16000000")  # its lock is far above the household's escrow
     page.locator("#plan-submit").click()
     message = page.locator("#plan-message")
     expect(message).to_contain_text(
@@ -432,7 +427,7 @@ def test_a_signed_plan_the_service_refuses_says_so(browser: Browser, served: Ser
 
 def test_a_household_downloads_its_own_statement_only(browser: Browser, served: Served) -> None:
     n = _busiest(served)
-    page = _sign_in(browser, served, n)
+    page = sign_in_household(browser, served, n)
     month = served.day[:7]
     link = page.locator("#statement-html")
     assert link.get_attribute("href") == f"/pages/statement/{month}.html?lang=fr"
@@ -529,3 +524,59 @@ def test_every_asset_of_the_pages_is_served_and_the_favicon_too(
         assert answer.status == 200
         assert answer.headers["content-type"].startswith("image/svg+xml")
         assert answer.body().startswith(b"<svg")
+
+
+def _period_starts(served: Served, start: int, end: int) -> list[int]:
+    """Starts of the settled period's quarter-hours in [start, end)."""
+    first = served.period_id * 96
+    return [k * 900 for k in range(first, first + 96) if start <= k * 900 < end]
+
+
+def test_own_pv_is_shown_where_a_production_meter_measured_it(
+    browser: Browser, served: Served
+) -> None:
+    with_pv = next(n for n, ean in enumerate(served.eans) if ean in served.production)
+    without = next(n for n, ean in enumerate(served.eans) if ean not in served.production)
+    fr = Formats("fr")
+    day = date.fromisoformat(served.day)
+    rows = served.production[served.eans[with_pv]]
+    page = sign_in_household(browser, served, with_pv)
+    expected_day = sum(rows[s] for s in _period_starts(served, *day_bounds(day)))
+    assert expected_day > 0
+    expect(page.locator("#day-totals .own-pv")).to_have_text(fr.kwh(expected_day))
+    month_start = day_bounds(day.replace(day=1))[0]
+    expected_month = sum(rows[s] for s in _period_starts(served, month_start, 2**40))
+    expect(page.locator("#month-totals .own-pv")).to_have_text(fr.kwh(expected_month))
+    expect(page.locator("#quarters thead")).to_contain_text("Mes panneaux")
+    ten_utc = (served.period_id * 96 + 40) * 900
+    row = page.locator("#quarters tbody tr", has_text=fr.time(ten_utc)).first
+    expect(row.locator("td").first).to_have_text(fr.kwh(rows[ten_utc]))
+    expect(page.locator("#pv-not-measured")).to_have_count(0)
+    screenshot(page, "household-own-pv-fr")
+    # No production meter: said so, never a made-up figure.
+    page = sign_in_household(browser, served, without, "nl")
+    expect(page.locator("#day-totals .own-pv")).to_have_text("niet gemeten")
+    expect(page.locator("#month-totals .own-pv")).to_have_text("niet gemeten")
+    expect(page.locator("#pv-not-measured")).to_contain_text("Eigen zonnepanelen: niet gemeten.")
+    expect(page.locator("#quarters thead")).not_to_contain_text("Eigen zonnepanelen")
+    screenshot(page, "household-pv-not-measured-nl")
+
+
+def test_a_member_without_a_contract_is_told_in_the_page(
+    browser: Browser, served: Served, tmp_path: Path
+) -> None:
+    n = 7
+    community = tmp_path / "community.toml"
+    community.write_text(community_toml(without_contract=(n,)), encoding="utf-8")
+    with own_service(served, tmp_path, served.rpc_url, QUARTIER_COMMUNITY=str(community)) as url:
+        page = sign_in(
+            browser, url, served.addresses[n], served.keys[n], f"/?lang=fr&day={served.day}"
+        )
+        expect(page.locator("#saved-missing")).to_have_text(
+            "Le fichier de la communauté n'indique aucun contrat de fourniture pour vous : "
+            "votre économie ne peut pas être calculée. Demandez au gestionnaire de votre "
+            "communauté de l'ajouter."
+        )
+        expect(page.locator("#saved")).to_have_count(0)
+        expect(page.locator("#day-totals")).to_be_visible()  # the rest of the day is there
+        screenshot(page, "household-no-contract-fr")

@@ -104,25 +104,43 @@
     box.hidden = false;
   }
 
+  async function problemType(response) {
+    try {
+      return String((await response.json()).type || "");
+    } catch (error) {
+      return "";
+    }
+  }
+
   form.addEventListener("submit", async function (event) {
     event.preventDefault();
     const submit = document.getElementById("plan-submit");
     submit.disabled = true;
     try {
-      const fields = new FormData(form);
+      // One object per band row of the table (selects and inputs named as PlanIn's fields).
+      const bands = Array.from(form.querySelectorAll("tr.band")).map(function (row) {
+        const field = (name) => row.querySelector('[name="' + name + '"]').value;
+        return {
+          from_hour: Number(field("from_hour")),
+          to_hour: Number(field("to_hour")),
+          side: field("side"),
+          energy_wh: Number(field("energy_wh")),
+          limit_eur_per_kwh: String(field("limit_eur_per_kwh")).trim() || "0",
+        };
+      });
       const made = await fetch("/pages/plan", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         credentials: "same-origin",
-        body: JSON.stringify({
-          sell_wh: Number(fields.get("sell_wh")),
-          sell_min_eur_per_kwh: String(fields.get("sell_min_eur_per_kwh")),
-          buy_wh: Number(fields.get("buy_wh")),
-          buy_max_eur_per_kwh: String(fields.get("buy_max_eur_per_kwh")),
-        }),
+        body: JSON.stringify({ bands: bands }),
       });
       if (made.status === 401) { show(msg("msgSession")); return; }
-      if (!made.ok) { show(msg(made.status >= 500 ? "msgUnreachable" : "msgInvalid")); return; }
+      if (!made.ok) {
+        const type = made.status >= 500 ? "" : await problemType(made);
+        if (type.endsWith(":overlapping-bands")) show(msg("msgOverlap"));
+        else show(msg(made.status >= 500 ? "msgUnreachable" : "msgInvalid"));
+        return;
+      }
       const { typed_data: typed, schedule } = await made.json();
       if (!window.ethereum || !window.ethers) { show(msg("msgRefused")); return; }
       show(msg("msgSigning"), true);
