@@ -17,6 +17,10 @@ The rule, per quarter-hour, for each iteration, producer by producer (members' o
 Hence, exactly and in integer Wh: every member receives at most its offtake, every producer
 shares at most its injection, what is received equals what is shared, and a quarter-hour
 whose offtake covers every share allocates the producer's whole injection.
+
+On chain the same rule is QuartierSharingKeys.allocate (contracts/libraries/SharingKeys.sol,
+stated in IQuartierSharingKeys; tests/integration/test_sharing_keys_parity.py holds them
+equal), with keys valid by period rather than by date (ledger.sharing_keys).
 """
 
 from __future__ import annotations
