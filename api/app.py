@@ -40,6 +40,7 @@ from api.readings.router import router as readings_router
 from api.relayer.context import V2Chain
 from api.relayer.runner import RelayerLoop
 from api.relayer.service import Relayer
+from api.schedules.router import fast_route as schedules_fast_route
 from api.schedules.router import router as schedules_router
 from api.settings import Settings, get_settings
 from ledger.chain import chain_deadline
@@ -157,8 +158,9 @@ def create_app(
     app.include_router(readings_router)
     app.include_router(households_router)
     app.include_router(health_router)
-    # Matched before every router (see its docstring); `readings_router` documents it.
+    # Matched before every router (see their docstrings); the routers document them.
     app.router.routes.insert(0, readings_fast_route())
+    app.router.routes.insert(0, schedules_fast_route())
     install_pages(app)  # the pages for people (/, /community, /open-data/*), not in OpenAPI
     install_openapi(app, document_problems)
     return app

@@ -124,7 +124,7 @@ async def post_reading(request: Request) -> Response:
     )
 
 
-class _PostOnlyRoute(Route):
+class PostOnlyRoute(Route):
     """A Starlette route that matches its POST requests only: any other method goes on to
     the documented route, which answers it exactly as before (405)."""
 
@@ -140,4 +140,4 @@ def fast_route() -> Route:
     has nothing to resolve for this endpoint) was ~15 % of a reading's CPU. The endpoint is
     the same function, under the same middlewares and exception handlers; the route of
     `router` stays, documented in the OpenAPI schema, and answers the other methods."""
-    return _PostOnlyRoute("/readings", post_reading, methods=["POST"], include_in_schema=False)
+    return PostOnlyRoute("/readings", post_reading, methods=["POST"], include_in_schema=False)

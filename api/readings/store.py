@@ -170,13 +170,14 @@ class _Driver:
         insert_reading = _INSERT_READING
         if self.returning:
             insert_reading = _INSERT_READING.returning(_READING.c.id)
-        self.latest = _Compiled(_LATEST, connection)
-        self.at_seq = _Compiled(_AT_SEQ, connection)
-        self.insert = _Compiled(insert_reading, connection)
+        self.latest = CompiledStatement(_LATEST, connection)
+        self.at_seq = CompiledStatement(_AT_SEQ, connection)
+        self.insert = CompiledStatement(insert_reading, connection)
 
 
-class _Compiled:
-    """A statement's SQL in the dialect's parameter style, and how to bind it."""
+class CompiledStatement:
+    """A statement's SQL in the dialect's parameter style, and how to bind it (for the
+    DBAPI cursor of `dbapi_cursor`)."""
 
     def __init__(self, statement: Any, connection: Connection) -> None:
         compiled = statement.compile(dialect=connection.dialect)
@@ -195,21 +196,28 @@ class _Compiled:
 _DRIVERS: dict[str, _Driver] = {}
 
 
-def _driver(connection: Connection) -> tuple[_Driver, Any]:
-    # The compiled statements of the connection's dialect and a cursor in its transaction.
+def dbapi_cursor(connection: Connection) -> Any:
+    """A DBAPI cursor in the Connection's transaction (begun here if it was not), so the
+    Connection's commit covers what it runs; the caller closes it."""
     if not connection.in_transaction():
         connection.begin()
+    raw = connection.connection.dbapi_connection
+    assert raw is not None  # a connection in use has its DBAPI connection
+    return raw.cursor()
+
+
+def _driver(connection: Connection) -> tuple[_Driver, Any]:
+    # The compiled statements of the connection's dialect and a cursor in its transaction.
+    cursor = dbapi_cursor(connection)
     driver = _DRIVERS.get(connection.dialect.name)
     if driver is None:
         driver = _DRIVERS.setdefault(connection.dialect.name, _Driver(connection))
-    raw = connection.connection.dbapi_connection
-    assert raw is not None  # a connection in use has its DBAPI connection
-    return driver, raw.cursor()
+    return driver, cursor
 
 
 def _one(connection: Connection, statement: str, values: dict[str, Any]) -> StoredReading | None:
     driver, cursor = _driver(connection)
-    compiled: _Compiled = getattr(driver, statement)
+    compiled: CompiledStatement = getattr(driver, statement)
     try:
         cursor.execute(compiled.sql, compiled.parameters(values))
         row = cursor.fetchone()

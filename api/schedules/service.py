@@ -31,8 +31,9 @@ from typing import Any
 from eth_utils.address import is_address, to_canonical_address, to_checksum_address
 from eth_utils.crypto import keccak
 from sqlalchemy import Connection, Engine, Table, bindparam, distinct, func, insert, or_, select
+from sqlalchemy.exc import DBAPIError
 
-from api.readings.store import write_transaction
+from api.readings.store import CompiledStatement, dbapi_cursor, write_transaction
 from api.relayer.context import V2Chain
 from api.schedules.errors import ScheduleRejectedError
 from api.schedules.models import ScheduleRow, ScheduleStatus
@@ -47,7 +48,6 @@ MAX_POSTINGS_PER_PERIOD = 24
 MAX_HOUSEHOLDS_PER_PERIOD = 255
 
 SCHEDULE: Table = ScheduleRow.__table__  # type: ignore[attr-defined]
-_INSERT = insert(SCHEDULE)
 _BY_HASH = select(SCHEDULE).where(SCHEDULE.c.schedule_hash == bindparam("schedule_hash"))
 #: One entry as two big-endian uint32: (side << 24 | energy Wh, price per kWh) (ledger.entries).
 _ENTRY = struct.Struct(">II")
@@ -242,27 +242,62 @@ class _Stored:
 
 
 _C = SCHEDULE.c
-# Built once (SQLAlchemy then reuses its compiled form): the rows of (household, period) for
-# the version rules, and the rows that still promise escrow (pending, or posted after the
-# block the escrow was read at) for the escrow rule.
+# Built once, compiled once per dialect and run on the DBAPI cursor (`_run`): the rows of
+# (household, period) for the version rules, and the rows that still promise escrow (pending,
+# or posted after the block the escrow was read at) for the escrow rule.
 _HOUSEHOLD_ROWS = select(
     _C.schedule_hash, _C.period_id, _C.version, _C.status, _C.lock_units, _C.posted_block
 ).where(
     _C.household == bindparam("household"),
     or_(
         _C.period_id == bindparam("period_id"),
-        _C.status == ScheduleStatus.PENDING,
-        (_C.status == ScheduleStatus.POSTED) & (_C.posted_block > bindparam("block_number")),
+        _C.status == bindparam("pending"),
+        (_C.status == bindparam("posted")) & (_C.posted_block > bindparam("block_number")),
     ),
 )
-
-
 # The households with a schedule still going to the chain (or on it) in a period.
-_PERIOD_HOUSEHOLDS = (
-    select(func.count(distinct(_C.household)))
-    .where(_C.period_id == bindparam("period_id"), _C.status != ScheduleStatus.REFUSED)
-    .scalar_subquery()
+_PERIOD_HOUSEHOLDS = select(func.count(distinct(_C.household))).where(
+    _C.period_id == bindparam("period_id"), _C.status != bindparam("refused")
 )
+#: The stored columns, in the order of the model's table.
+_STORED = tuple(column.name for column in SCHEDULE.columns)
+_INSERT_ROW = insert(SCHEDULE).values({name: bindparam(name) for name in _STORED})
+
+
+class _Statements:
+    """The write transaction's statements compiled for one dialect: SQLAlchemy's execution
+    of a cached Core statement cost ~40 us each (context, events, result proxy), three times
+    a schedule (as `api.readings.store` found for readings)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.household_rows = CompiledStatement(_HOUSEHOLD_ROWS, connection)
+        self.period_households = CompiledStatement(_PERIOD_HOUSEHOLDS, connection)
+        self.insert = CompiledStatement(_INSERT_ROW, connection)
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _run(connection: Connection, name: str, values: Mapping[str, Any]) -> list[Any]:
+    """Run one of `_Statements` in the Connection's transaction; its rows (none for the
+    insert). A driver error is raised as SQLAlchemy's (IntegrityError, OperationalError...),
+    which the problem handlers map as for any other statement."""
+    dialect = connection.dialect
+    statements = _STATEMENTS.get(dialect.name)
+    if statements is None:
+        statements = _STATEMENTS.setdefault(dialect.name, _Statements(connection))
+    compiled: CompiledStatement = getattr(statements, name)
+    parameters = compiled.parameters(dict(values))
+    cursor = dbapi_cursor(connection)
+    try:
+        cursor.execute(compiled.sql, parameters)
+        return cursor.fetchall() if cursor.description is not None else []
+    except dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(
+            compiled.sql, parameters, error, dialect.loaded_dbapi.Error
+        ) from error
+    finally:
+        cursor.close()
 
 
 def check_households(connection: Connection, rows: list[_Stored], schedule: Intake) -> None:
@@ -271,8 +306,12 @@ def check_households(connection: Connection, rows: list[_Stored], schedule: Inta
     serialised here: the chain stays the judge, and the relayer isolates its refusals."""
     if any(r.period_id == schedule.period_id and r.status != ScheduleStatus.REFUSED for r in rows):
         return
-    count = connection.execute(select(_PERIOD_HOUSEHOLDS), {"period_id": schedule.period_id})
-    if int(count.scalar_one()) >= MAX_HOUSEHOLDS_PER_PERIOD:
+    found = _run(
+        connection,
+        "period_households",
+        {"period_id": schedule.period_id, "refused": ScheduleStatus.REFUSED.value},
+    )
+    if int(found[0][0]) >= MAX_HOUSEHOLDS_PER_PERIOD:
         raise _reject(
             "too-many-households",
             f"at most {MAX_HOUSEHOLDS_PER_PERIOD} households may post for a period",
@@ -283,9 +322,16 @@ def check_households(connection: Connection, rows: list[_Stored], schedule: Inta
 def _household_rows(
     connection: Connection, household: str, period_id: int, block_number: int
 ) -> list[_Stored]:
-    found = connection.execute(
-        _HOUSEHOLD_ROWS,
-        {"household": household, "period_id": period_id, "block_number": block_number},
+    found = _run(
+        connection,
+        "household_rows",
+        {
+            "household": household,
+            "period_id": period_id,
+            "block_number": block_number,
+            "pending": ScheduleStatus.PENDING.value,
+            "posted": ScheduleStatus.POSTED.value,
+        },
     )
     return [_Stored(*row) for row in found]
 
@@ -328,19 +374,25 @@ def check_versions(rows: list[_Stored], schedule: Intake) -> None:
         )
 
 
-def submit_schedule(
-    engine: Engine,
-    chain: V2Chain,
-    body: ScheduleIn,
-    clock_seconds: int,
-    *,
-    wait_for_writer: bool = True,
-) -> Accepted:
-    """Verify and store a signed schedule (see the module docstring).
+@dataclass(frozen=True)
+class Checked:
+    """A schedule that passed every check made before the write transaction, with the chain
+    facts that transaction compares against (`store_schedule`)."""
 
-    `wait_for_writer=False`: WriterBusyError instead of waiting for another writer (the
-    event loop then retries in a thread).
-    """
+    schedule: Intake
+    #: The row to insert.
+    values: dict[str, Any]
+    #: The block the free escrow was read at.
+    block_number: int
+    free_units: int
+
+
+def check_schedule(
+    engine: Engine, chain: V2Chain, body: ScheduleIn, clock_seconds: int
+) -> Checked | Accepted:
+    """Every check of a schedule before its write transaction (form, signature, period,
+    gate, membership, the escrow read): the schedule to store, or the stored one it repeats
+    once its gate has closed. Chain calls only when `chain.is_warm` says otherwise."""
     schedule = intake_of(body)
     domain = chain.domain
     struct_hash = struct_hash_of(
@@ -394,11 +446,25 @@ def submit_schedule(
         "posted_block": None,
         "created_at": now,
     }
+    return Checked(schedule, values, head.number, free_units)
+
+
+def store_schedule(engine: Engine, checked: Checked, *, wait_for_writer: bool = True) -> Accepted:
+    """The write transaction of a checked schedule: the version, posting and household
+    rules and the escrow promise against the stored rows, then the insert, committed before
+    it returns (see the module docstring). No chain call.
+
+    `wait_for_writer=False`: WriterBusyError instead of waiting for another writer (the
+    event loop then stores it from a thread).
+    """
+    schedule, values = checked.schedule, checked.values
+    schedule_hash: str = values["schedule_hash"]
+    lock, block_number, free_units = schedule.lock_units, checked.block_number, checked.free_units
     with (
         engine.connect() as connection,
         write_transaction(connection, schedule.household, wait=wait_for_writer),
     ):
-        rows = _household_rows(connection, schedule.household, schedule.period_id, head.number)
+        rows = _household_rows(connection, schedule.household, schedule.period_id, block_number)
         if any(row.schedule_hash == schedule_hash for row in rows):
             existing = columns_of(connection, schedule_hash)
             assert existing is not None  # the same transaction just listed it
@@ -406,7 +472,7 @@ def submit_schedule(
         check_versions(rows, schedule)
         check_households(connection, rows, schedule)
         if lock:
-            promised = promised_units(rows, head.number)
+            promised = promised_units(rows, block_number)
             if promised + lock > free_units:
                 raise _reject(
                     "insufficient-escrow",
@@ -418,9 +484,24 @@ def submit_schedule(
                     free_units=free_units,
                     promised_units=promised,
                 )
-        connection.execute(_INSERT, values)
+        _run(connection, "insert", values)
         connection.commit()
     return Accepted(values, True)
+
+
+def submit_schedule(
+    engine: Engine,
+    chain: V2Chain,
+    body: ScheduleIn,
+    clock_seconds: int,
+    *,
+    wait_for_writer: bool = True,
+) -> Accepted:
+    """Verify and store a signed schedule (`check_schedule`, then `store_schedule`)."""
+    checked = check_schedule(engine, chain, body, clock_seconds)
+    if isinstance(checked, Accepted):
+        return checked
+    return store_schedule(engine, checked, wait_for_writer=wait_for_writer)
 
 
 def period_book(engine: Engine, period_id: int) -> list[ScheduleRow]:
