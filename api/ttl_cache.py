@@ -53,6 +53,16 @@ class SingleFlightTtl(Generic[_K, _V]):
             return hit[1]
         return None
 
+    def answered(self, key: _K) -> _V | None:
+        """The value `get` would answer for `key` without loading it: the fresh one, or the
+        expired one while another caller is loading it again; else None (never a load)."""
+        hit = self._values.get(key)
+        if hit is None:
+            return None
+        if self._clock() - hit[0] < self.seconds or key in self._refreshing:
+            return hit[1]
+        return None
+
     def get(
         self,
         key: _K,

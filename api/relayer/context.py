@@ -258,7 +258,9 @@ class V2Chain:
     def is_warm(self, household: str, period_id: int) -> bool:
         """Whether an intake for (household, period) can run without a chain call (then it
         may run on the event loop; otherwise in a thread)."""
-        head = self._head.fresh(_HEAD)
+        # While one caller reads an expired head again, the others are answered the last one
+        # without a chain call: warm too (else every request in that read went to a thread).
+        head = self._head.answered(_HEAD)
         if head is None or self._grid is None or period_id not in self._rules:
             return False
         return (

@@ -70,6 +70,26 @@ def test_while_one_caller_refreshes_the_others_get_the_last_value_at_once() -> N
     assert cache.get("k", loads) == 2
 
 
+def test_answered_is_what_get_would_answer_without_a_load() -> None:
+    clock, loads = Clock(), Loads()
+    cache: SingleFlightTtl[str, int] = SingleFlightTtl(1.0, clock=clock)
+    assert cache.answered("k") is None  # nothing yet: get would load
+    cache.get("k", loads)
+    assert cache.answered("k") == 1
+    clock.now += 5
+    assert cache.answered("k") is None  # expired, nobody loading: get would load
+    loads.hold.clear()
+    loads.entered.clear()
+    refresher = threading.Thread(target=lambda: cache.get("k", loads))
+    refresher.start()
+    assert loads.entered.wait(5)
+    assert cache.answered("k") == 1  # expired while another caller loads: the last value
+    assert loads.count == 2
+    loads.hold.set()
+    refresher.join(5)
+    assert cache.answered("k") == 2
+
+
 def test_a_failed_refresh_keeps_the_last_value_for_the_next_caller_to_retry() -> None:
     clock = Clock()
     cache: SingleFlightTtl[str, int] = SingleFlightTtl(1.0, clock=clock)
