@@ -3,14 +3,21 @@ check of ledger.audit.versions on hand-made events."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 
+import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.audit.history import History, Logged
+from ledger.audit.rule import RuleHousehold, RuleMeter
 from ledger.audit.versions import RecordedVersion, VersionLine, check_versions, lines_hash
-from ledger.dso.resettle import _units
+from ledger.community import Window
+from ledger.deploy_v2 import DEFAULT_RULES
+from ledger.dso.resettle import ResettleError, SettledPeriod, _on_operator_volumes, _units
+from ledger.dso.workbook import GROSS, Column, Direction, MonthData, Sheet
 from ledger.events_v2 import PeriodSettled
 from ledger.rules import TimeGrid
 
@@ -99,3 +106,62 @@ def test_only_versions_of_the_workbook_are_recomputed() -> None:
     assert [(str(p.kind), p.detail.split(":")[0]) for p in problems] == [
         ("version_recompute_mismatch", "version 4")
     ]
+
+
+# ---------------------------------------------------------------- the operator's volumes
+
+GRID4 = TimeGrid(900, 4)
+PERIOD = 1_000
+
+
+def _month(
+    rows: range, volumes: list[tuple[int, int]], ean: str = "541448820000150000"
+) -> MonthData:
+    """A 'month' holding intervals `rows` of PERIOD, one member's (offtake, injection)."""
+    starts = tuple(GRID4.interval_start(GRID4.first_interval(PERIOD) + k) for k in rows)
+    columns = (Column(ean, Direction.OFFTAKE, "B"), Column(ean, Direction.INJECTION, "C"))
+    wh = np.array(volumes, dtype=np.int64).reshape(len(starts), 2)
+    index = {(c.ean, c.direction): n for n, c in enumerate(columns)}
+    sheet = Sheet(GROSS, columns, wh, index)
+    return MonthData("test.xlsx", 2001, 9, starts, {GROSS: sheet})
+
+
+def _settled(meters: tuple[RuleMeter, ...]) -> SettledPeriod:
+    household = RuleHousehold(A, Window(1, 0), (), meters)
+    return SettledPeriod(PERIOD, DEFAULT_RULES, (household,), ())
+
+
+def _deltas(pairs: list[tuple[int, int]]) -> bytes:
+    return b"".join(struct.pack(">II", *pair) for pair in pairs)
+
+
+def test_the_operators_quarter_hours_replace_the_meters_and_the_others_stay() -> None:
+    start = GRID4.period_start(PERIOD)
+    old = RuleMeter(Window(1, start + 900), _deltas([(1, 2), (3, 4), (5, 6), (7, 8)]))
+    new = RuleMeter(Window(start + 900, 0), _deltas([(10, 20), (30, 40), (50, 60), (70, 80)]))
+    month = _month(range(2, 4), [(100, 0), (0, 200)])
+    (household,) = (
+        _on_operator_volumes(
+            _settled((old, new)), month, {A.lower(): month.sheets[GROSS].columns[0].ean}, GRID4
+        )
+        or ()
+    )
+    (meter,) = household.meters
+    assert meter.window.counts_for(start, start + 900)
+    # Interval 0: the old meter only; 1: the new one; 2 and 3: the operator's.
+    assert meter.deltas == _deltas([(1, 2), (30, 40), (100, 0), (0, 200)])
+
+
+def test_a_period_outside_the_workbook_is_not_resettled() -> None:
+    month = _month(range(0, 2), [(1, 1), (1, 1)])
+    other = SettledPeriod(PERIOD + 1, DEFAULT_RULES, (), ())
+    assert _on_operator_volumes(other, month, {}, GRID4) is None
+
+
+def test_a_settled_member_without_ean_or_column_is_refused() -> None:
+    month = _month(range(4), [(1, 1)] * 4)
+    period = _settled((RuleMeter(Window(1, 0), None),))
+    with pytest.raises(ResettleError, match="names no EAN"):
+        _on_operator_volumes(period, month, {}, GRID4)
+    with pytest.raises(ResettleError, match=r"EAN 541448820000150017 .* has no column"):
+        _on_operator_volumes(period, month, {A.lower(): "541448820000150017"}, GRID4)
