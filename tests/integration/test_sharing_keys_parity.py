@@ -41,8 +41,10 @@ def shares(draw: st.DrawFn, count: int) -> tuple[int, ...]:
 
 
 @st.composite
-def cases(draw: st.DrawFn, first: KeyRule, depth: int) -> tuple[ChainKey, list[int], list[int]]:
-    count = draw(st.integers(1, 12))
+def cases(
+    draw: st.DrawFn, first: KeyRule, depth: int, fewest: int = 1, most: int = 12
+) -> tuple[ChainKey, list[int], list[int]]:
+    count = draw(st.integers(fewest, most))
     cascade = (first, *draw(st.lists(st.sampled_from(RULES), min_size=depth - 1,
                                      max_size=depth - 1)))  # fmt: skip
     share = draw(shares(count)) if KeyRule.FIXED in cascade else ()
@@ -70,3 +72,17 @@ def test_engine_and_contract_share_the_same_wh(
     assert sum(received) == sum(shared)
     assert all(r <= c for r, c in zip(received, consumption, strict=True))
     assert all(s <= p for s, p in zip(shared, production, strict=True))
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_hundred_members_share_the_same_wh(
+    sharing_keys: SharingKeysClient, data: st.DataObject
+) -> None:
+    first = data.draw(st.sampled_from(RULES))
+    key, production, consumption = data.draw(cases(first, 3, fewest=60, most=100))
+    expected = allocate(key.rule(), consumption, production)
+    assert sharing_keys.allocate(key, production, consumption) == (
+        list(expected.received_wh),
+        list(expected.shared_injection_wh),
+    )
