@@ -181,7 +181,8 @@ class CommunityFile(_Section):
     rules: RulesSection
     members: list[MemberEntry] = []
     meters: list[MeterEntry] = []
-    #: The CWaPE allocation keys (off chain; `quartier dso check-keys` applies them).
+    #: The CWaPE allocation keys: QuartierSharingKeys's first keys at deployment (by period,
+    #: ledger.sharing_keys), and what `quartier dso check-keys --community` applies.
     sharing: list[SharingEntry] = []
 
     def member_named(self, name: str) -> MemberEntry:
