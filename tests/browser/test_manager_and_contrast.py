@@ -123,3 +123,27 @@ def test_every_page_reads_at_aa_contrast(browser: Browser, served: Served) -> No
             failing[name] = found
         screenshot(page, f"contrast-{name}")
     assert failing == {}
+    # The measure catches what it should: #767676 passes on white (4.54:1), #777 does not
+    # (4.48:1), and #8a6d3b passes on white but not on the warning's own background
+    # (4.46:1). Colours set through the CSSOM: the pages' CSP refuses inline styles.
+    anonymous.evaluate(
+        """() => {
+        const add = (parent, tag, text, colour) => {
+          const element = document.createElement(tag);
+          element.textContent = text;
+          element.style.color = colour;
+          parent.appendChild(element);
+          return element;
+        };
+        const main = document.querySelector("main");
+        add(main, "p", "pass", "#767676");
+        add(main, "p", "fail", "#777777");
+        const warn = add(main, "div", "", "");
+        warn.className = "message warn";
+        add(warn, "span", "on warn", "#8a6d3b");
+        }"""
+    )
+    found = {f["text"]: f for f in contrast_failures(anonymous)}
+    assert set(found) == {"fail", "on warn"}, found
+    assert found["fail"]["ratio"] == 4.48
+    assert found["on warn"]["background"] == "rgb(255,244,229)"
