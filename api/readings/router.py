@@ -13,10 +13,10 @@ validation and serialisation.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
+from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match, Route
 from starlette.types import Scope
@@ -117,8 +117,9 @@ async def post_reading(request: Request) -> Response:
         "export_wh_total": stored.export_wh_total,
         "seq": stored.seq,
     }
+    # pydantic-core's encoder: json.dumps with separators builds an encoder per call.
     return Response(
-        json.dumps(body, separators=(",", ":")),
+        to_json(body),
         status_code=status.HTTP_201_CREATED if ingested.created else status.HTTP_200_OK,
         media_type="application/json",
     )
