@@ -69,7 +69,7 @@ class ContractTarget:
     timeout_s: int
 
 
-TARGETS = (
+TARGETS: tuple[ContractTarget, ...] = (
     ContractTarget(
         "QuartierCommunity",
         "contracts/QuartierCommunity.sol",
@@ -110,6 +110,22 @@ TARGETS = (
         2100,
     ),
 )
+
+#: The per-interval clearing (96abe54): the marginal claim read from the hints, the check
+#: that it is the walk's total, and netting's choice of the long side. Netting.sol itself is
+#: inline assembly throughout, which slither-mutate's mutators do not rewrite (no mutant).
+CLEARING = ContractTarget(
+    "Clearing",
+    "contracts/libraries/Clearing.sol",
+    (
+        "tests/forge/QuartierExchangeSettle.t.sol",
+        "tests/forge/Clearing*Mutation*.t.sol",
+    ),
+    ("_readClaim", "_isWalkTotal", "_net"),
+    "ROR,LOR,MIA",
+    1800,
+)
+TARGETS = (*TARGETS, CLEARING)
 
 _IMPORT = re.compile(r'^\s*import\s+(?:[^"\']*from\s+)?["\']([^"\']+)["\']', re.MULTILINE)
 #: One mutant's verdict; the original and the mutant may span lines (a multi-line condition).
