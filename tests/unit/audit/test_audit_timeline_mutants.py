@@ -6,9 +6,10 @@ scripts/mutation (issue 17); every expected text is derived here from the plante
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from audit_world import GRID, PERIOD, Scenario, edit, honest, resync
+from audit_world import GRID, PERIOD, Meter, Scenario, edit, honest, resync
 from cryptography.hazmat.primitives.asymmetric import ec
 from eth_account import Account
 
@@ -22,6 +23,7 @@ from ledger.events_v2 import (
     HouseholdAdmitted,
     HouseholdRemoved,
     MeterAdmitted,
+    MeterBatchAccepted,
     MeterRevoked,
     RulesScheduled,
 )
@@ -290,3 +292,97 @@ def test_a_meter_revoked_twice_by_its_own_household_is_named_the_second_time() -
             block_number=logged.block_number,
         )
     ]
+
+
+def test_a_meter_recorded_otherwise_than_its_events_is_named() -> None:
+    history = honest()
+    meter_id, record = next(iter(history.state.meters.items()))
+    changed = replace(record, household=Account.create().address)
+    history.state.meters[meter_id] = changed
+    stranger = b"\x07" * 32
+    history.state.meters[stranger] = record
+    found = all_problems(history)
+    for mid, recorded in ((meter_id, changed), (stranger, record)):
+        assert (
+            Problem(
+                Kind.REGISTRY_STATE_MISMATCH,
+                f"meter 0x{mid.hex()} is recorded as {recorded} but its events differ",
+            )
+            in found
+        )
+
+
+def test_first_rules_after_period_zero_are_named_at_their_block() -> None:
+    history = honest()
+    logged = edit(
+        history,
+        RulesScheduled,
+        lambda e: e.effective_from_period_id == 0,
+        effective_from_period_id=5,
+    )
+    history = resync(history)
+    assert Problem(
+        Kind.RULES_MISSING,
+        "the first rules take effect from period 5, not period 0",
+        period_id=5,
+        block_number=logged.block_number,
+    ) in all_problems(history)
+
+
+def test_rules_at_a_period_recorded_otherwise_is_named() -> None:
+    history = honest()
+    replayed = history.state.rules_at[PERIOD]
+    other = replace(replayed, min_entry_wh=replayed.min_entry_wh + 1)
+    history.state.rules_at[PERIOD] = other
+    assert Problem(
+        Kind.RULES_HISTORY_MISMATCH,
+        f"rulesAt({PERIOD}) is {other}, the RulesScheduled events give {replayed}",
+        PERIOD,
+    ) in all_problems(history)
+
+
+def test_a_household_admission_time_that_is_not_its_block_s_is_named() -> None:
+    stranger = Account.create().address
+    history = honest(
+        after_settlement=plant_event(lambda w: HouseholdAdmitted(stranger, w.builder.time + 1))
+    )
+    logged = history.community_events[-1]
+    assert Problem(
+        Kind.REGISTRY_TIME_MISMATCH,
+        f"the admission of {stranger} carries time {logged.block_time + 1} but its block's "
+        f"time is {logged.block_time}",
+        block_number=logged.block_number,
+    ) in all_problems(history)
+
+
+def test_a_batch_posted_before_its_meter_is_admitted_is_not_registered() -> None:
+    seen: list[bytes] = []
+
+    def plant(world: Scenario) -> None:
+        b = world.builder
+        key = ec.generate_private_key(ec.SECP256R1())
+        public = PublicKey.from_cryptography(key.public_key())
+        meter = Meter(key, meter_id_of(public), public)
+        seen.append(meter.meter_id)
+        signed = b.batch(meter, PERIOD + 1, (0, 0), [(0, 0)] * GRID.period_intervals)
+        b.warp(GRID.period_end(PERIOD + 1) + 5)
+        b.post_batches([signed])
+        b.new_tx()
+        household = world.seller.address
+        b.community(MeterAdmitted(meter.meter_id, household, public.x, public.y, b.time))
+        b.meters[meter.meter_id] = (household, Window(b.time), public)
+        b.meters_of[household].append(meter.meter_id)
+
+    history = honest(after_settlement=plant)
+    meter = "0x" + seen[0].hex()
+    assert Problem(
+        Kind.BATCH_METER_NOT_COUNTING,
+        f"batch of meter {meter} for period {PERIOD + 1}: the meter is not registered",
+        PERIOD + 1,
+        None,
+        next(
+            e
+            for e in history.exchange_events
+            if isinstance(e.event, MeterBatchAccepted) and e.event.meter_id == seen[0]
+        ).block_number,
+    ) in all_problems(history)
