@@ -460,7 +460,7 @@ def test_a_sign_in_message_signed_too_late_says_so(
         page.goto(f"{url}/?lang=nl")
         page.locator("#signin").click()
         expect(page.locator("#message")).to_have_text(
-            "Het aanmeldbericht is verlopen: probeer opnieuw.", timeout=30_000
+            "Het aanmeldbericht is verlopen: probeer opnieuw.", timeout=120_000
         )
         expect(page.locator("#hello")).to_have_count(0)
         assert not [c for c in page.context.cookies() if c["name"] == "quartier_session"]
