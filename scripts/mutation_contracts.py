@@ -123,7 +123,7 @@ CLEARING = ContractTarget(
     ),
     ("_readClaim", "_isWalkTotal", "_net"),
     "ROR,LOR,MIA",
-    1800,
+    1500,
 )
 TARGETS = (*TARGETS, CLEARING)
 

@@ -28,6 +28,7 @@ from api.readings.service import (
 )
 from api.relayer.context import Domain
 from ledger.community import MeterInfo, Window
+from metering.errors import ReadingFormatError
 from metering.reading import (
     INTERVAL_SECONDS,
     PublicKey,
@@ -203,6 +204,7 @@ def test_unknown_and_revoked_meters_and_bad_signatures_are_refused(engine: Engin
     meter_hex = "0x" + revoked.meter_id.hex()
     assert (error.slug, error.http_status) == ("meter-revoked", 403)
     assert error.detail == f"meter {meter_hex} has been revoked"
+    assert error.facts == facts(revoked, signed)
     meter = Meter()
     # The meter's own signature over another reading: its values were changed in transit.
     honest = meter.signed(10, 1, 1, 1)
@@ -213,6 +215,7 @@ def test_unknown_and_revoked_meters_and_bad_signatures_are_refused(engine: Engin
         "invalid-reading-signature",
         "the signature does not verify against the meter's registered key",
     )
+    assert error.facts == facts(meter, forged)
     assert stored(engine) == []
 
 
@@ -321,3 +324,55 @@ def test_a_body_that_is_not_json_or_not_a_reading_is_malformed() -> None:
     meter = Meter()
     body = meter.signed(10, 1, 1, 1).to_json()
     assert parse_reading_json(json.dumps(body).encode()).reading.seq == 1
+
+
+def test_a_stored_reading_is_answered_with_its_meter_and_columns(engine: Engine) -> None:
+    meter = Meter()
+    first = ingest_reading(engine, directory(meter), DOMAIN, meter.signed(10, 1_000, 500, 1), NOW)
+    second = ingest_reading(engine, directory(meter), DOMAIN, meter.signed(11, 1_100, 600, 2), NOW)
+    again = ingest_reading(engine, directory(meter), DOMAIN, meter.signed(11, 1_100, 600, 2), NOW)
+    assert (first.created, second.created, again.created) == (True, True, False)
+    assert first.meter_id == second.meter_id == "0x" + meter.meter_id.hex()
+    with engine.connect() as connection:
+        ids = [row[0] for row in connection.execute(text("SELECT id FROM reading ORDER BY seq"))]
+    assert (first.stored.id, first.stored.interval_id, first.stored.seq) == (ids[0], 10, 1)
+    assert (first.stored.import_wh_total, first.stored.export_wh_total) == (1_000, 500)
+    assert second.stored == again.stored
+    assert (second.stored.id, second.stored.import_wh_total) == (ids[1], 1_100)
+    assert (second.stored.export_wh_total, second.stored.seq) == (600, 2)
+
+
+def indexed_household(engine: Engine) -> str:
+    with engine.connect() as connection:
+        (household,) = connection.execute(text("SELECT household FROM meter")).one()
+    return str(household)
+
+
+def test_a_fresh_community_answer_is_used_and_updates_the_meter_index(engine: Engine) -> None:
+    meter = Meter()
+    assert ingest(engine, meter, meter.signed(10, 1, 1, 1))
+    assert indexed_household(engine) == OWNER
+    # The directory's cached answer says "unknown"; the caller's fresh answer is the chain's.
+    stale = directory()
+    new_owner = "0x000000000000000000000000000000000000cafE"
+    fresh = MeterInfo(meter.meter_id, new_owner, Window(1, 0), meter.public.x, meter.public.y)
+    done = ingest_reading(engine, stale, DOMAIN, meter.signed(11, 2, 2, 2), NOW, refreshed=fresh)
+    assert done.created
+    assert indexed_household(engine) == new_owner
+    # A cached answer does not rewrite the index.
+    assert ingest(engine, meter, meter.signed(12, 3, 3, 3))
+    assert indexed_household(engine) == new_owner
+    checked = check_reading(stale, DOMAIN, meter.signed(13, 4, 4, 4), NOW, refreshed=fresh)
+    assert (checked.info, checked.refreshed) == (fresh, True)
+    cached = check_reading(directory(meter), DOMAIN, meter.signed(13, 4, 4, 4), NOW)
+    assert (cached.info, cached.refreshed) == (meter.info, False)
+
+
+def test_a_malformed_reading_carries_the_format_s_own_reason() -> None:
+    body = {"reading": 1}
+    with pytest.raises(ReadingFormatError) as expected:
+        SignedReading.from_json(body)
+    with pytest.raises(ReadingRejectedError) as raised:
+        parse_reading(body)
+    assert (raised.value.slug, raised.value.detail) == ("malformed-reading", str(expected.value))
+    assert str(expected.value) not in ("", "None")

@@ -246,3 +246,5 @@ def test_promised_escrow_is_pending_and_posted_after_the_escrow_s_block() -> Non
     assert promised_units(rows, 99) == 3 + 5 + 7
     assert promised_units(rows, 101) == 3
     assert promised_units([], 0) == 0
+    # A posted row without its block (not yet known) promises nothing, even at block 0.
+    assert promised_units([row(5, ScheduleStatus.POSTED, lock_units=13)], 0) == 0
