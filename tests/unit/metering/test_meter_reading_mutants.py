@@ -85,3 +85,31 @@ def test_a_reading_names_the_field_it_refuses(fields: tuple[Any, ...], text: str
     with pytest.raises(ReadingFormatError) as refused:
         Reading(*fields)
     assert str(refused.value) == text
+
+
+@pytest.mark.parametrize("field", ["interval_id", "import_wh_total", "export_wh_total", "seq"])
+def test_a_reading_field_holds_exactly_uint64(field: str) -> None:
+    values = {"interval_id": 1, "import_wh_total": 2, "export_wh_total": 3, "seq": 4}
+    Reading(b"\x01" * 32, **{**values, field: 2**64 - 1})
+    with pytest.raises(ReadingFormatError) as raised:
+        Reading(b"\x01" * 32, **{**values, field: 2**64})
+    assert str(raised.value) == f"{field} must fit in uint64, got {2**64}"
+
+
+@pytest.mark.parametrize("part", ["r", "s"])
+def test_a_signature_part_holds_exactly_uint256_and_is_named(part: str) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = PublicKey.from_cryptography(key.public_key())
+    reading = Reading(meter_id_of(public), 1, 2, 3, 4)
+    values = {"r": 5, "s": 6}
+    SignedReading(reading, public, **{**values, part: 2**256 - 1})
+    with pytest.raises(ReadingFormatError) as raised:
+        SignedReading(reading, public, **{**values, part: 2**256})
+    assert str(raised.value) == f"signature {part} must fit in uint256, got {2**256}"
+
+
+def test_signing_another_meter_s_reading_is_refused_by_name() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    with pytest.raises(ReadingFormatError) as raised:
+        sign_reading(key, Reading(b"\x01" * 32, 1, 2, 3, 4), 31337, "0x" + "11" * 20)
+    assert str(raised.value) == "reading.meter_id is not the id of the signing key"
