@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import tomllib
@@ -294,7 +295,7 @@ def run_target(target: ContractTarget, verbose: bool, keep: bool) -> ContractRes
     finally:
         result.seconds = time.monotonic() - started
         if keep:
-            print(f"mutation: workspace kept at {root}")
+            print(f"mutation: workspace kept at {root}", file=sys.stderr)
         else:
             shutil.rmtree(root, ignore_errors=True)
     return result
