@@ -130,6 +130,17 @@ def describe(record: dict[str, Any]) -> str:
         return f"registered meter {record['meter_id']} of {record['member']}"
     if action == "revoke_meter":
         return f"revoked meter {record['meter_id']} of {record['member'] or '?'}"
+    if action == "end_sharing_key":
+        return (
+            f"ended sharing key {record['key_id']} from period {record['from_period']} "
+            f"({local_time(record['from'])})"
+        )
+    if action == "schedule_sharing_key":
+        return (
+            f"scheduled sharing key {record['key_id']} (sharing[{record['sharing']}]) from "
+            f"period {record['valid_from_period']} ({local_time(record['from'])}): "
+            f"{' then '.join(record['cascade'])}"
+        )
     return (
         f"scheduled rules from period {record['effective_from_period']} "
         f"({local_time(record['effective_from'])}): {record['rules']['mechanism']}"

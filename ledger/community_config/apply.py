@@ -43,6 +43,7 @@ from ledger.community_config.files import (
     write_json,
 )
 from ledger.community_config.model import CommunityFile
+from ledger.community_config.sharing_plan import EndSharingKey, ScheduleSharingKey
 from ledger.compiler import artifact, compiler_settings
 from ledger.deployment import Deployment
 from ledger.errors import DeploymentError
@@ -101,7 +102,7 @@ def apply_config(
                 f"{deployment.address('QuartierToken')}, fixed at deployment"
             )
         directory = _merged(known, directory)
-        state = read_state(sender, deployment.address("QuartierCommunity"), deployment.deploy_block)
+        state = _read_state(sender, deployment)
         changes = plan(config, state, source)
         if changes and state.manager.lower() != sender.address.lower():
             raise SignerError(
@@ -109,7 +110,7 @@ def apply_config(
             )
     else:
         deployment = _create_contracts(config, sender, deployment_path, sent)
-        state = read_state(sender, deployment.address("QuartierCommunity"), deployment.deploy_block)
+        state = _read_state(sender, deployment)
         changes = plan(config, state, source)
     save_deployment_file(deployment_path, deployment, directory)
     journal_path(deployment_path).unlink(missing_ok=True)
@@ -117,6 +118,15 @@ def apply_config(
     for change in changes:
         sent(_send(community, change, directory, state))
     return records
+
+
+def _read_state(sender: Sender, deployment: Deployment) -> ChainState:
+    return read_state(
+        sender,
+        deployment.address("QuartierCommunity"),
+        deployment.deploy_block,
+        deployment.contracts.get("QuartierSharingKeys"),
+    )
 
 
 def _directory(config: CommunityFile) -> Directory:
@@ -151,6 +161,8 @@ def _send(
 ) -> Record:
     functions = community.contract.functions
     sender = community.sender
+    if isinstance(change, EndSharingKey | ScheduleSharingKey):
+        return _send_sharing(sender, change, state)
     if isinstance(change, AdmitMember):
         receipt = sender.transact(functions.admitHousehold(change.address))
         return {
@@ -197,6 +209,41 @@ def _send(
     }
 
 
+def _send_sharing(
+    sender: Sender, change: EndSharingKey | ScheduleSharingKey, state: ChainState
+) -> Record:
+    from ledger.sharing_keys import SharingKeysClient
+
+    assert state.sharing_keys_address is not None  # plan_sharing plans nothing without it
+    contract = SharingKeysClient(sender, state.sharing_keys_address).contract
+    if isinstance(change, EndSharingKey):
+        receipt = sender.transact(contract.functions.endKeyFrom(change.key_id, change.from_period))
+        (ended,) = contract.events.KeyEnded().process_receipt(receipt)
+        return {
+            "action": "end_sharing_key",
+            "key_id": change.key_id,
+            "from_period": change.from_period,
+            "from": state.grid.period_start(change.from_period),
+            "valid_until_period": int(ended["args"]["validUntilPeriod"]),
+            **_receipt_fields(receipt),
+        }
+    key = change.key
+    receipt = sender.transact(contract.functions.scheduleKey(key.as_abi()))
+    (scheduled,) = contract.events.KeyScheduled().process_receipt(receipt)
+    return {
+        "action": "schedule_sharing_key",
+        "sharing": change.entry,
+        "key_id": int(scheduled["args"]["keyId"]),
+        "valid_from_period": key.valid_from_period,
+        "valid_until_period": key.valid_until_period,
+        "from": state.grid.period_start(key.valid_from_period),
+        "cascade": [rule.value for rule in key.cascade],
+        "members": list(key.members),
+        "shares_bp": list(key.shares_bp),
+        **_receipt_fields(receipt),
+    }
+
+
 # ---------------------------------------------------------------- contract creation
 
 
@@ -230,7 +277,7 @@ def _create_contracts(
             lambda: (addresses["QuartierCommunity"], addresses["QuartierToken"]),
         ),
         ("QuartierSettlementVersions", lambda: (addresses["QuartierExchange"],)),
-        # The [[sharing]] keys (IQuartierSharingKeys); later edits of them are the manager's.
+        # The [[sharing]] keys (IQuartierSharingKeys); later edits go through diff.plan.
         ("QuartierSharingKeys", lambda: (addresses["QuartierCommunity"], _sharing_keys(config))),
     ]
     addresses: dict[str, str] = {}

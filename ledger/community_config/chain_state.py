@@ -1,4 +1,5 @@
-"""What the chain says about a community now: its fixed grid, rules, members and meters.
+"""What the chain says about a community now: its fixed grid, rules, members, meters and
+allocation keys.
 
 Members and meters are listed from the community's HouseholdAdmitted and MeterAdmitted
 events (the contract has no enumeration), their current windows read from the contract, so
@@ -16,6 +17,7 @@ from ledger.chain import Sender
 from ledger.community import CommunityClient, MeterInfo, Window
 from ledger.events_v2 import HouseholdAdmitted, MeterAdmitted, decode_log_v2
 from ledger.rules import Rules, TimeGrid
+from ledger.sharing_keys import ChainKey, SharingKeysClient
 
 #: Blocks per eth_getLogs request (nodes cap a request's range).
 LOG_CHUNK_BLOCKS = 10_000
@@ -35,6 +37,10 @@ class ChainState:
     members: dict[str, Window]
     #: Meter id -> record, in admission order.
     meters: dict[bytes, MeterInfo]
+    #: QuartierSharingKeys's address; None for a deployment made before it existed.
+    sharing_keys_address: str | None = None
+    #: Every allocation key ever set there, by id, as each stands now: (id, key).
+    sharing_keys: tuple[tuple[int, ChainKey], ...] = ()
 
     @property
     def latest_rules(self) -> Rules:
@@ -58,8 +64,14 @@ class ChainState:
         return sorted(pending.items())
 
 
-def read_state(sender: Sender, community_address: str, from_block: int) -> ChainState:
-    """Read the community at `community_address` from the chain (events from `from_block`)."""
+def read_state(
+    sender: Sender,
+    community_address: str,
+    from_block: int,
+    sharing_keys_address: str | None = None,
+) -> ChainState:
+    """Read the community at `community_address` from the chain (events from `from_block`),
+    and its allocation keys at `sharing_keys_address` if it has that contract."""
     client = CommunityClient(sender, community_address)
     households: list[str] = []
     meter_ids: list[bytes] = []
@@ -77,7 +89,15 @@ def read_state(sender: Sender, community_address: str, from_block: int) -> Chain
         rules_history=tuple(client.rules_history()),
         members={household: client.membership(household) for household in households},
         meters={meter_id: client.meter(meter_id) for meter_id in meter_ids},
+        sharing_keys_address=sharing_keys_address,
+        sharing_keys=_sharing_keys(sender, sharing_keys_address),
     )
+
+
+def _sharing_keys(sender: Sender, address: str | None) -> tuple[tuple[int, ChainKey], ...]:
+    if address is None:
+        return ()
+    return tuple(enumerate(SharingKeysClient(sender, address).history()))
 
 
 def _logs(w3: Web3, address: str, from_block: int) -> list[LogReceipt]:

@@ -1,12 +1,13 @@
 """The changes that bring the chain to the file: pure, from a ChainState and a CommunityFile.
 
-Order matters and is fixed: admit new members, register their meters, revoke meters the
-file dropped, remove members the file dropped (removal revokes their meters too, so those are
-not revoked twice), and last schedule the rules if the file's differ from the last scheduled
-ones (they take effect after the contract's delay, so a rerun sees them scheduled and plans
-nothing). What the chain fixed for ever is refused, before anything is sent: another time
-grid or delay, a removed member or revoked meter listed again, a meter moved to another
-member.
+Order matters and is fixed: admit new members, register their meters, revoke meters the file
+dropped, remove members the file dropped (removal revokes their meters too, so those are not
+revoked twice), then schedule the rules if the file's differ from the last scheduled ones
+(they take effect after the contract's delay, so a rerun sees them scheduled and plans
+nothing), then the allocation keys' ends and new keys (`sharing_plan`). What the chain fixed
+for ever is refused, before anything is sent: another time grid or delay, a removed member or
+revoked meter listed again, a meter moved to another member, an allocation key changed before
+the earliest period a change may touch.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from dataclasses import dataclass
 from ledger.community_config.chain_state import ChainState
 from ledger.community_config.errors import ChainConflictError
 from ledger.community_config.model import CommunityFile
+from ledger.community_config.sharing_plan import (
+    EndSharingKey,
+    ScheduleSharingKey,
+    plan_sharing,
+)
 from ledger.rules import Rules
 from metering.reading import PublicKey, meter_id_of
 
@@ -52,7 +58,15 @@ class ScheduleRules:
     rules: Rules
 
 
-Change = AdmitMember | RemoveMember | RegisterMeter | RevokeMeter | ScheduleRules
+Change = (
+    AdmitMember
+    | RemoveMember
+    | RegisterMeter
+    | RevokeMeter
+    | ScheduleRules
+    | EndSharingKey
+    | ScheduleSharingKey
+)
 
 
 def check_fixed(config: CommunityFile, state: ChainState, source: str) -> None:
@@ -77,6 +91,7 @@ def check_fixed(config: CommunityFile, state: ChainState, source: str) -> None:
 def plan(config: CommunityFile, state: ChainState, source: str = "community.toml") -> list[Change]:
     """The changes, in the order they are sent; [] when the chain already matches."""
     check_fixed(config, state, source)
+    sharing = plan_sharing(config, state, source)  # refused before anything else is planned
     by_address = {member.address.lower(): member for member in config.members}
     on_chain = {address.lower(): window for address, window in state.members.items()}
     changes: list[Change] = []
@@ -124,4 +139,5 @@ def plan(config: CommunityFile, state: ChainState, source: str = "community.toml
     rules = config.rules.rules()
     if rules != state.latest_rules:
         changes.append(ScheduleRules(rules))
+    changes.extend(sharing)
     return changes
