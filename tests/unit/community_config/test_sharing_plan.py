@@ -110,3 +110,24 @@ def test_keys_need_the_sharing_keys_contract() -> None:
     with pytest.raises(ChainConflictError, match="no QuartierSharingKeys"):
         plan(DEPLOYED, state)
     assert plan(DEPLOYED.model_copy(update={"sharing": []}), state) == []
+
+
+def test_a_key_split_in_two_on_chain_is_the_same_key_period_by_period() -> None:
+    middle = period(date(2027, 1, 5))
+    split = (
+        replace(FIRST_KEY, valid_until_period=middle - 1),
+        replace(FIRST_KEY, valid_from_period=middle),
+    )
+    assert plan(DEPLOYED, chain(split)) == []  # type: ignore[arg-type]
+
+
+def test_a_key_added_after_a_gap_is_scheduled_alone() -> None:
+    config = config_with(
+        '\n[[sharing]]\nvalid_from = 2027-01-01\nvalid_until = 2027-01-31\ncascade = ["pro-rata"]\n'
+        '\n[[sharing]]\nvalid_from = 2027-03-01\ncascade = ["equal"]\n'
+    )
+    ended = replace(FIRST_KEY, valid_until_period=period(date(2027, 2, 1)) - 1)
+    march = period(date(2027, 3, 1))
+    assert plan(config, chain((ended,))) == [  # type: ignore[arg-type]
+        ScheduleSharingKey(1, ChainKey(march, None, (KeyRule.EQUAL,), addresses(DEPLOYED)))
+    ]
