@@ -11,6 +11,9 @@ The server makes the Schedule of the next period from the first interval whose g
 still open (ledger/FORMATS.md §3) and hands the page its EIP-712 typed data; the wallet
 signs it in the page (eth_signTypedData_v4) and the page POSTs the signed schedule to
 /schedules, which checks it as every schedule. The server never signs.
+
+The form opens with the household's own plan: its latest accepted schedule read back as
+bands (`household_bands`), the defaults when it has none or when it cannot be bands.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from typing import Literal
 
 from api.errors import ValidationFailedError
 from api.pages.i18n import BRUSSELS
+from api.schedules.models import ScheduleRow, ScheduleStatus
 from ledger.community_config.household_plan import first_open_interval
-from ledger.entries import Entry, EntrySide
+from ledger.entries import Entry, EntrySide, decode_entries
+from ledger.errors import LedgerError
 from ledger.rules import Rules, TimeGrid
 from ledger.schedules import Schedule
 
@@ -33,7 +38,12 @@ UNITS_PER_EURO = 10**6
 #: More bands than a day has sensible tariff periods is a typing slip.
 MAX_BANDS = 8
 Side = Literal["sell", "buy", "none"]
-_SIDES = {"sell": EntrySide.SELL, "buy": EntrySide.BUY, "none": EntrySide.NONE}
+_SIDES: dict[Side, EntrySide] = {
+    "sell": EntrySide.SELL,
+    "buy": EntrySide.BUY,
+    "none": EntrySide.NONE,
+}
+_SIDE_NAMES: dict[EntrySide, Side] = {entry_side: side for side, entry_side in _SIDES.items()}
 
 
 @dataclass(frozen=True)
@@ -119,3 +129,59 @@ def next_schedule(
         else:
             entries.append(Entry(_SIDES[band.side], band.energy_wh, band.limit_per_kwh))
     return Schedule(household, period_id, version, first, tuple(entries))
+
+
+def bands_of_schedule(schedule: Schedule, grid: TimeGrid) -> tuple[Band, ...] | None:
+    """The plan a signed schedule came from, as bands: runs of consecutive Brussels hours
+    (round the clock: a run may pass midnight) whose entries share side, energy and limit.
+    Hours with no sell or buy give a "nothing" band, so the form keeps a row for them. An
+    hour the schedule does not reach (a period begun late, 02:00 on the spring DST day)
+    takes its neighbours' entry when both sides agree, else nothing. None when the schedule
+    cannot be bands: an hour whose quarter-hours differ (sized quarter-hour by quarter-hour
+    elsewhere) or more runs than MAX_BANDS."""
+    per_hour: dict[int, set[Entry]] = {}
+    for interval_id, entry in zip(schedule.interval_ids(), schedule.entries, strict=True):
+        hour = datetime.fromtimestamp(grid.interval_start(interval_id), BRUSSELS).hour
+        per_hour.setdefault(hour, set()).add(entry)
+    if not per_hour or any(len(entries) > 1 for entries in per_hour.values()):
+        return None
+    known = {hour: next(iter(entries)) for hour, entries in per_hour.items()}
+    nothing = Entry(EntrySide.NONE, 0, 0)
+    of_hour: list[Entry] = []
+    for hour in range(24):
+        if hour in known:
+            of_hour.append(known[hour])
+            continue
+        before = next(known[(hour - k) % 24] for k in range(1, 25) if (hour - k) % 24 in known)
+        after = next(known[(hour + k) % 24] for k in range(1, 25) if (hour + k) % 24 in known)
+        of_hour.append(before if before == after else nothing)
+    starts = [hour for hour in range(24) if of_hour[hour] != of_hour[hour - 1]]
+    if not starts:  # one entry all day long
+        return (_band(0, 24, of_hour[0]),)
+    if len(starts) > MAX_BANDS:
+        return None
+    ends = [*starts[1:], starts[0]]
+    runs = zip(starts, ends, strict=True)
+    return tuple(_band(start, end or 24, of_hour[start]) for start, end in runs)
+
+
+def _band(from_hour: int, to_hour: int, entry: Entry) -> Band:
+    return Band(from_hour, to_hour, _SIDE_NAMES[entry.side], entry.energy_wh, entry.price_per_kwh)
+
+
+def household_bands(rows: Sequence[ScheduleRow], grid: TimeGrid) -> tuple[tuple[Band, ...], bool]:
+    """The bands the household's form opens with: those of its latest accepted schedule
+    (`rows` newest period and version first, as `own_schedules` gives them), else the
+    defaults; False when there was one but it cannot be shown as bands."""
+    latest = next((row for row in rows if row.status != ScheduleStatus.REFUSED), None)
+    if latest is None:
+        return DEFAULT_BANDS, True
+    try:
+        entries = decode_entries(bytes.fromhex(latest.entries.removeprefix("0x")))
+        schedule = Schedule(
+            latest.household, latest.period_id, latest.version, latest.first_interval_id, entries
+        )
+    except (LedgerError, ValueError):
+        return DEFAULT_BANDS, False
+    bands = bands_of_schedule(schedule, grid)
+    return (DEFAULT_BANDS, False) if bands is None else (bands, True)

@@ -145,6 +145,7 @@ def household_page(
         )
     own = production.OwnProduction.of(settings.production_file, settings.community_file, household)
     grid = chain.grid
+    plan_bands, plan_shown = plan.household_bands(service.own_schedules(session, household), grid)
 
     def own_pv(found: list[Any]) -> int | None:
         return own.total(grid.interval_start(q.interval_id) for q in found)
@@ -175,7 +176,8 @@ def household_page(
         escrow=escrow,
         token_address=chain.deployment.address("QuartierToken"),
         exchange_address=chain.deployment.address("QuartierExchange"),
-        plan_bands=plan.DEFAULT_BANDS,
+        plan_bands=plan_bands,
+        plan_shown=plan_shown,
         hours=[(hour, formats.hour(hour % 24) if hour < 24 else "24:00") for hour in range(25)],
         node_down=False,
         **context,

@@ -281,6 +281,47 @@ def test_a_household_signs_its_plan_band_by_band_in_the_page(
         assert (entry["side"], entry["energy_wh"], entry["price_per_kwh"]) == expected[hour]
 
 
+def test_the_plan_form_opens_with_the_households_own_signed_plan(
+    browser: Browser, served: Served
+) -> None:
+    n = 8  # no other test signs a plan for it
+    wallet = InjectedWallet(served.addresses[n], served.keys[n])
+    page = open_page(browser, wallet)
+    page.goto(f"{served.url}/?lang=en&day={served.day}")
+    page.locator("#signin").click()
+    expect(page.locator("#plan")).to_be_visible(timeout=60_000)
+    _band(page, 1, from_hour="23", to_hour="6", energy_wh="180", limit_eur_per_kwh="0.27")
+    _band(page, 2, from_hour="6", to_hour="11")
+    _band(page, 3, side="sell", energy_wh="420", limit_eur_per_kwh="0.07")
+    _band(page, 4, to_hour="23")
+    page.locator("#plan-submit").click()
+    expect(page.locator("#plan-message")).to_have_text(
+        "Your signed plan was accepted: it will be posted before its quarter-hours close.",
+        timeout=60_000,
+    )
+    # Reloaded, the form shows the plan just signed (from the stored schedule), not the
+    # defaults: in hour order, the night band past midnight last.
+    page.reload()
+    expect(page.locator("#plan")).to_be_visible(timeout=60_000)
+    rows = page.locator("#plan-bands tbody tr")
+    expect(rows).to_have_count(4)
+    expect(page.locator("#plan-unshown")).to_have_count(0)
+    shown = [
+        tuple(
+            rows.nth(i).locator(f'[name="{name}"]').input_value()
+            for name in ("from_hour", "to_hour", "side", "energy_wh", "limit_eur_per_kwh")
+        )
+        for i in range(4)
+    ]
+    assert shown == [
+        ("6", "11", "buy", "150", "0.30"),
+        ("11", "17", "sell", "420", "0.07"),
+        ("17", "23", "buy", "100", "0.32"),
+        ("23", "6", "buy", "180", "0.27"),
+    ]
+    screenshot(page, "household-plan-reloaded-en")
+
+
 def test_overlapping_bands_are_told_and_nothing_is_signed(browser: Browser, served: Served) -> None:
     wallet = InjectedWallet(served.addresses[6], served.keys[6])
     page = open_page(browser, wallet)
