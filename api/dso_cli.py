@@ -21,7 +21,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ledger.dso.cli import FileArgument, JsonOption, MonthOption, _members, _month, dso_app
+from ledger.dso.cli import (
+    DeploymentOption,
+    EansCommunityOption,
+    FileArgument,
+    JsonOption,
+    MonthOption,
+    RpcOption,
+    _members,
+    _month,
+    dso_app,
+)
 
 if TYPE_CHECKING:  # `dso import` stays free of web3 and the engine (~2 s of CPU)
     from ledger.audit.rule import RuleHousehold
@@ -95,14 +105,9 @@ def _json(result: Any) -> dict[str, Any]:
 @dso_app.command("resettle")
 def resettle_command(
     file: FileArgument,
-    rpc: Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of the chain.")],
-    deployment: Annotated[
-        Path, typer.Option("--deployment", help="The community's deployment file.")
-    ],
-    community: Annotated[
-        Path | None,
-        typer.Option("--community", help="EANs from this file (default: the deployment's)."),
-    ] = None,
+    rpc: RpcOption,
+    deployment: DeploymentOption,
+    community: EansCommunityOption = None,
     key: Annotated[
         Path | None,
         typer.Option(

@@ -41,6 +41,15 @@ MonthOption = Annotated[
     typer.Option("--month", help="YYYY-MM the workbook must be of (default: a month in its name)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for other tools.")]
+# The chain side of `reconcile` and `resettle`: the same three options for both.
+RpcOption = Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of the chain.")]
+DeploymentOption = Annotated[
+    Path, typer.Option("--deployment", help="The community's deployment file.")
+]
+EansCommunityOption = Annotated[
+    Path | None,
+    typer.Option("--community", help="EANs from this file (default: the deployment's)."),
+]
 
 EXIT_DIFFERENCES = 1
 
@@ -133,14 +142,9 @@ def _chain(rpc: str, deployment_path: Path) -> Any:
 @dso_app.command("reconcile")
 def reconcile_workbook(
     file: FileArgument,
-    rpc: Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of the chain.")],
-    deployment: Annotated[
-        Path, typer.Option("--deployment", help="The community's deployment file.")
-    ],
-    community: Annotated[
-        Path | None,
-        typer.Option("--community", help="EANs from this file (default: the deployment's)."),
-    ] = None,
+    rpc: RpcOption,
+    deployment: DeploymentOption,
+    community: EansCommunityOption = None,
     tolerance_wh: Annotated[
         int, typer.Option("--tolerance-wh", min=0, help="Differences up to N Wh agree.")
     ] = 0,
